@@ -1,0 +1,56 @@
+extension Functional {
+    /// Instance normalization of an `(N, C, *)` input: each (sample, channel) pair is normalized
+    /// over its spatial axes.
+    ///
+    /// y = (x − E[x]) / √(Var[x] + ε) · γ + β, E and Var per (n, c) over the spatial axes.
+    /// This is ``groupNorm(_:numGroups:weight:bias:eps:)`` with one group per channel, plus
+    /// optional running statistics: with `useInputStatistics` they are returned updated as
+    /// r ← (1 − m)·r + m·s, where s averages the per-instance means and unbiased variances over
+    /// the batch (as PyTorch does); without it they normalize every instance.
+    ///
+    /// - Parameters:
+    ///   - input: `(N, C, L)`, `(N, C, H, W)`, `(N, C, D, H, W)`, … (rank ≥ 2).
+    ///   - runningMean, runningVar: `[C]`, or both `nil`.
+    ///   - weight, bias: `[C]` or `nil`.
+    ///   - useInputStatistics: normalize with each instance's own statistics; default `true`.
+    ///   - momentum: m; default 0.1.
+    ///   - eps: ε; default 1e-5.
+    /// - Throws: as ``batchNorm(_:runningMean:runningVar:weight:bias:training:momentum:eps:)``,
+    ///   and ``NormError/tooFewSpatialElements(shape:)`` when input statistics are used with at
+    ///   most one spatial element.
+    public static func instanceNorm<Scalar: NormScalar>(
+        _ input: Tensor<Scalar>, runningMean: Tensor<Scalar>? = nil, runningVar: Tensor<Scalar>? = nil,
+        weight: Tensor<Scalar>? = nil, bias: Tensor<Scalar>? = nil, useInputStatistics: Bool = true,
+        momentum: Double = 0.1, eps: Double = 1e-5
+    ) throws -> RunningNormalizationResult<Scalar> {
+        guard useInputStatistics else {
+            return try batchNorm(input, runningMean: runningMean, runningVar: runningVar, weight: weight,
+                                 bias: bias, training: false, momentum: momentum, eps: eps)
+        }
+        let (outer, channels, inner) = try channelGeometry(of: input, operation: "instance_norm")
+        for (tensor, name) in [(runningMean, "running_mean"), (runningVar, "running_var"), (weight, "weight"), (bias, "bias")] {
+            try checkPerChannel(tensor, named: name, shape: [channels])
+        }
+        if inner <= 1 && outer * channels > 0 { throw NormError.tooFewSpatialElements(shape: input.shape) }
+        let geometry = NormalizationGeometry(outer: outer, channels: channels, inner: inner,
+                                             grouping: .perSample(groups: channels))
+        let (result, moments) = normalizeWithInputStatistics(
+            input, geometry: geometry, centered: true, weight: weight, bias: bias, eps: eps)
+        guard outer > 0, let runningMean, let runningVar else {
+            return RunningNormalizationResult(output: result.output, saved: result.saved,
+                                              runningMean: runningMean, runningVar: runningVar)
+        }
+        return RunningNormalizationResult(
+            output: result.output, saved: result.saved,
+            runningMean: RunningStatistics.updated(runningMean, toward: batchAverage(moments.mean, channels: channels), factor: momentum),
+            runningVar: RunningStatistics.updated(runningVar, toward: batchAverage(moments.unbiasedVariance, channels: channels), factor: momentum))
+    }
+
+    /// Averages per-(sample, channel) values `[N·C]` over the samples, giving `[C]`.
+    static func batchAverage<Acc: NormScalar>(_ values: [Acc], channels: Int) -> [Acc] {
+        let samples = values.count / channels
+        var sums = [Acc](repeating: 0, count: channels)
+        for (i, value) in values.enumerated() { sums[i % channels] += value }
+        return sums.map { $0 / Acc(samples) }
+    }
+}

@@ -1,0 +1,56 @@
+extension Functional {
+    /// Layer normalization over the trailing dimensions given by `normalizedShape`.
+    /// Ba, Kiros & Hinton, "Layer Normalization", arXiv:1607.06450.
+    ///
+    /// y = (x − E[x]) / √(Var[x] + ε) · γ + β, E and Var over the last `normalizedShape.count`
+    /// axes; γ and β have the normalized shape and apply elementwise.
+    ///
+    /// - Parameters:
+    ///   - input: `(*, normalizedShape…)`.
+    ///   - normalizedShape: the trailing shape to normalize over; not empty.
+    ///   - weight, bias: of shape `normalizedShape`, or `nil`.
+    ///   - eps: ε; default 1e-5.
+    /// - Throws: ``NormError/normalizedShapeMismatch(normalizedShape:inputShape:)`` and
+    ///   ``NormError/stateShapeMismatch(key:expected:actual:)``.
+    public static func layerNorm<Scalar: NormScalar>(
+        _ input: Tensor<Scalar>, normalizedShape: [Int], weight: Tensor<Scalar>? = nil,
+        bias: Tensor<Scalar>? = nil, eps: Double = 1e-5
+    ) throws -> NormalizationResult<Scalar> {
+        let geometry = try trailingGeometry(of: input, normalizedShape: normalizedShape)
+        try checkPerChannel(weight, named: "weight", shape: normalizedShape)
+        try checkPerChannel(bias, named: "bias", shape: normalizedShape)
+        return normalizeWithInputStatistics(
+            input, geometry: geometry, centered: true, weight: weight, bias: bias, eps: eps).result
+    }
+
+    /// Root-mean-square normalization over the trailing dimensions given by `normalizedShape`.
+    /// Zhang & Sennrich, "Root Mean Square Layer Normalization", arXiv:1910.07467.
+    ///
+    /// y = x / √(E[x²] + ε) · γ, E over the last `normalizedShape.count` axes. With `eps == nil`,
+    /// ε is the machine epsilon of `Scalar` (`Scalar.ulpOfOne`), as in PyTorch.
+    ///
+    /// - Throws: as ``layerNorm(_:normalizedShape:weight:bias:eps:)``.
+    public static func rmsNorm<Scalar: NormScalar>(
+        _ input: Tensor<Scalar>, normalizedShape: [Int], weight: Tensor<Scalar>? = nil, eps: Double? = nil
+    ) throws -> NormalizationResult<Scalar> {
+        let geometry = try trailingGeometry(of: input, normalizedShape: normalizedShape)
+        try checkPerChannel(weight, named: "weight", shape: normalizedShape)
+        return normalizeWithInputStatistics(
+            input, geometry: geometry, centered: false, weight: weight, bias: nil,
+            eps: eps ?? Double(Scalar.ulpOfOne)).result
+    }
+
+    /// Views `(*, normalizedShape…)` as rows of ∏ normalizedShape elements, one statistic per row.
+    static func trailingGeometry<Scalar: NormScalar>(
+        of input: Tensor<Scalar>, normalizedShape: [Int]
+    ) throws -> NormalizationGeometry {
+        let k = normalizedShape.count
+        guard k > 0, normalizedShape.allSatisfy({ $0 > 0 }), input.rank >= k,
+              Array(input.shape.suffix(k)) == normalizedShape else {
+            throw NormError.normalizedShapeMismatch(normalizedShape: normalizedShape, inputShape: input.shape)
+        }
+        return NormalizationGeometry(outer: input.shape.dropLast(k).reduce(1, *),
+                                     channels: normalizedShape.reduce(1, *), inner: 1,
+                                     grouping: .perSample(groups: 1))
+    }
+}

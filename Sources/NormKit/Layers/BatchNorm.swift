@@ -1,0 +1,93 @@
+/// Batch normalization: each channel is normalized with statistics pooled over the batch and
+/// spatial axes. Ioffe & Szegedy, "Batch Normalization", arXiv:1502.03167.
+///
+/// y = (x − E[x]) / √(Var[x] + ε) · γ + β
+///
+/// - Reduction axes: all but the channel axis 1.
+/// - Training mode: E and Var are the batch's (Var biased, M2/n), and the running statistics
+///   move as r ← (1 − m)·r + m·s with s the batch mean and *unbiased* variance M2/(n − 1)
+///   (see ``RunningStatistics``). `momentum: nil` makes m = 1/numBatchesTracked, the cumulative
+///   average.
+/// - Eval mode: the running statistics normalize; without tracking, the batch statistics do.
+/// - An empty batch returns an empty output and changes no statistic; unlike PyTorch,
+///   `numBatchesTracked` does not count it, so `momentum: nil` averages real batches only.
+///
+/// Options and defaults: `eps` 1e-5, `momentum` 0.1, `affine` true (γ = 1, β = 0 learnable),
+/// `trackRunningStats` true.
+///
+/// Errors: ``NormError/wrongRank(layer:expected:actual:)``,
+/// ``NormError/wrongChannelCount(layer:expected:actual:)``, and
+/// ``NormError/tooFewValuesPerChannel(shape:)`` when training sees one value per channel.
+///
+/// Use ``BatchNorm1d``, ``BatchNorm2d`` or ``BatchNorm3d``, which fix the accepted ranks.
+public class BatchNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
+    /// C, the number of channels.
+    public let numFeatures: Int
+    /// m of r ← (1 − m)·r + m·s; `nil` for the cumulative moving average.
+    public let momentum: Double?
+    public let affine: Bool
+    public let trackRunningStats: Bool
+    /// The input ranks this layer accepts.
+    let acceptedRanks: [Int]
+
+    init(numFeatures: Int, eps: Double, momentum: Double?, affine: Bool, trackRunningStats: Bool,
+         acceptedRanks: [Int]) {
+        self.numFeatures = numFeatures
+        self.momentum = momentum
+        self.affine = affine
+        self.trackRunningStats = trackRunningStats
+        self.acceptedRanks = acceptedRanks
+        super.init(eps: eps, parameterShape: [numFeatures], affine: affine,
+                   trackingChannels: trackRunningStats ? numFeatures : nil)
+    }
+
+    /// Checks rank and channel count.
+    func checkInput(_ input: Tensor<Scalar>) throws {
+        try checkRank(input, acceptedRanks)
+        try checkChannels(input, axis: 1, expected: numFeatures)
+    }
+
+    override func forward(_ input: Tensor<Scalar>) throws -> (output: Tensor<Scalar>, saved: SavedForward) {
+        try checkInput(input)
+        let updatesRunningStatistics = isTraining && runningMean != nil && input.count > 0
+        let batchCount = (numBatchesTracked ?? 0) + (updatesRunningStatistics ? 1 : 0)
+        let result = try Functional.batchNorm(
+            input, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+            training: isTraining || runningMean == nil,
+            momentum: RunningStatistics.momentumFactor(momentum: momentum, numBatchesTracked: batchCount),
+            eps: eps)
+        if updatesRunningStatistics {
+            runningMean = result.runningMean
+            runningVar = result.runningVar
+            numBatchesTracked = batchCount
+        }
+        return (result.output, SavedForward(input: input, saved: result.saved, weight: weight, outputShape: input.shape))
+    }
+}
+
+/// BatchNorm over `(N, C)` or `(N, C, L)` inputs. See ``BatchNorm``.
+public final class BatchNorm1d<Scalar: NormScalar>: BatchNorm<Scalar> {
+    public init(numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
+                trackRunningStats: Bool = true) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine,
+                   trackRunningStats: trackRunningStats, acceptedRanks: [2, 3])
+    }
+}
+
+/// BatchNorm over `(N, C, H, W)` inputs. See ``BatchNorm``.
+public final class BatchNorm2d<Scalar: NormScalar>: BatchNorm<Scalar> {
+    public init(numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
+                trackRunningStats: Bool = true) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine,
+                   trackRunningStats: trackRunningStats, acceptedRanks: [4])
+    }
+}
+
+/// BatchNorm over `(N, C, D, H, W)` inputs. See ``BatchNorm``.
+public final class BatchNorm3d<Scalar: NormScalar>: BatchNorm<Scalar> {
+    public init(numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
+                trackRunningStats: Bool = true) {
+        super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine,
+                   trackRunningStats: trackRunningStats, acceptedRanks: [5])
+    }
+}

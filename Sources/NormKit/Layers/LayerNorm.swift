@@ -1,0 +1,57 @@
+/// Layer normalization over the trailing `normalizedShape` dimensions.
+/// Ba, Kiros & Hinton, "Layer Normalization", arXiv:1607.06450.
+///
+/// y = (x − E[x]) / √(Var[x] + ε) · γ + β, E and Var over the last `normalizedShape.count` axes
+/// of each sample; γ and β have shape `normalizedShape` and apply elementwise. The layer behaves
+/// the same in training and eval mode.
+///
+/// - Inputs: `(*, normalizedShape…)`.
+/// - Options and defaults: `eps` 1e-5, `elementwiseAffine` true (γ = 1 learnable), `bias` true
+///   (β = 0 learnable, only with `elementwiseAffine`).
+/// - Errors: ``NormError/normalizedShapeMismatch(normalizedShape:inputShape:)``.
+public final class LayerNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
+    public let normalizedShape: [Int]
+    public let elementwiseAffine: Bool
+
+    public init(normalizedShape: [Int], eps: Double = 1e-5, elementwiseAffine: Bool = true, bias: Bool = true) {
+        self.normalizedShape = normalizedShape
+        self.elementwiseAffine = elementwiseAffine
+        super.init(eps: eps, parameterShape: normalizedShape, affine: elementwiseAffine, affineBias: bias,
+                   trackingChannels: nil)
+    }
+
+    override func forward(_ input: Tensor<Scalar>) throws -> (output: Tensor<Scalar>, saved: SavedForward) {
+        let result = try Functional.layerNorm(input, normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps)
+        return (result.output, SavedForward(input: input, saved: result.saved, weight: weight, outputShape: input.shape))
+    }
+}
+
+/// Root-mean-square normalization over the trailing `normalizedShape` dimensions.
+/// Zhang & Sennrich, "Root Mean Square Layer Normalization", arXiv:1910.07467.
+///
+/// y = x / √(E[x²] + ε) · γ, E over the last `normalizedShape.count` axes; no centering, no β.
+///
+/// - Inputs: `(*, normalizedShape…)`.
+/// - Options and defaults: `eps` nil, meaning the machine epsilon of `Scalar`
+///   (`Float.ulpOfOne` ≈ 1.19e-7, `Double.ulpOfOne` ≈ 2.2e-16), as in PyTorch;
+///   `elementwiseAffine` true (γ = 1 learnable).
+/// - Errors: ``NormError/normalizedShapeMismatch(normalizedShape:inputShape:)``.
+public final class RMSNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
+    public let normalizedShape: [Int]
+    public let elementwiseAffine: Bool
+    /// ε as configured; `nil` means `Scalar.ulpOfOne`.
+    public let configuredEps: Double?
+
+    public init(normalizedShape: [Int], eps: Double? = nil, elementwiseAffine: Bool = true) {
+        self.normalizedShape = normalizedShape
+        self.elementwiseAffine = elementwiseAffine
+        self.configuredEps = eps
+        super.init(eps: eps ?? Double(Scalar.ulpOfOne), parameterShape: normalizedShape,
+                   affine: elementwiseAffine, affineBias: false, trackingChannels: nil)
+    }
+
+    override func forward(_ input: Tensor<Scalar>) throws -> (output: Tensor<Scalar>, saved: SavedForward) {
+        let result = try Functional.rmsNorm(input, normalizedShape: normalizedShape, weight: weight, eps: eps)
+        return (result.output, SavedForward(input: input, saved: result.saved, weight: weight, outputShape: input.shape))
+    }
+}

@@ -1,0 +1,187 @@
+/// The state every normalization layer shares, and the module contract built on it.
+///
+/// Holds the affine parameters (`weight` γ, `bias` β) with their accumulated gradients, the
+/// running statistics (`running_mean`, `running_var`, `num_batches_tracked`) where the layer
+/// tracks them, and what the last forward pass saved for ``backward(_:)``. Subclasses only
+/// validate their input and call the functional core; they commit new state only after every
+/// check has passed, so a call that throws changes nothing.
+public class NormalizationLayer<Scalar: NormScalar>: Module {
+    public var isTraining = true
+    /// ε, added to the variance before the square root.
+    public let eps: Double
+    /// γ, the learnable scale; `nil` without affine parameters. Initialized to ones.
+    public internal(set) var weight: Tensor<Scalar>?
+    /// β, the learnable shift; `nil` without affine parameters. Initialized to zeros.
+    public internal(set) var bias: Tensor<Scalar>?
+    /// The running mean; `nil` unless the layer tracks running statistics. Initialized to zeros.
+    public internal(set) var runningMean: Tensor<Scalar>?
+    /// The running (unbiased) variance; `nil` unless the layer tracks running statistics.
+    /// Initialized to ones.
+    public internal(set) var runningVar: Tensor<Scalar>?
+    /// How many non-empty training batches updated the running statistics; `nil` unless the
+    /// layer tracks them.
+    public internal(set) var numBatchesTracked: Int?
+
+    var weightGradient: Tensor<Scalar>?
+    var biasGradient: Tensor<Scalar>?
+    /// What the last forward pass saved for the backward pass.
+    var lastForward: SavedForward?
+
+    struct SavedForward {
+        /// The input as the engine saw it (with a batch dimension added where the layer adds one).
+        var input: Tensor<Scalar>
+        var saved: SavedStatistics<Scalar>
+        /// The weight the forward pass used.
+        var weight: Tensor<Scalar>?
+        /// The shape of the output handed to the caller.
+        var outputShape: [Int]
+    }
+
+    /// The name errors use, e.g. "BatchNorm2d".
+    var layerName: String { String(String(describing: type(of: self)).prefix { $0 != "<" }) }
+
+    init(eps: Double, parameterShape: [Int], affine: Bool, affineBias: Bool = true, trackingChannels: Int?) {
+        precondition(parameterShape.allSatisfy { $0 >= 0 }, "feature count must be non-negative, got \(parameterShape)")
+        self.eps = eps
+        if affine {
+            weight = .ones(shape: parameterShape)
+            weightGradient = .zeros(shape: parameterShape)
+            if affineBias {
+                bias = .zeros(shape: parameterShape)
+                biasGradient = .zeros(shape: parameterShape)
+            }
+        }
+        if let channels = trackingChannels {
+            precondition(channels >= 0, "feature count must be non-negative, got \(channels)")
+            runningMean = .zeros(shape: [channels])
+            runningVar = .ones(shape: [channels])
+            numBatchesTracked = 0
+        }
+    }
+
+    /// The layer's forward pass; subclasses override it. Returns the output, and what the
+    /// backward pass needs.
+    func forward(_ input: Tensor<Scalar>) throws -> (output: Tensor<Scalar>, saved: SavedForward) {
+        fatalError("\(type(of: self)) must override forward(_:)")
+    }
+
+    public func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        let (output, saved) = try forward(input)
+        lastForward = saved
+        return output
+    }
+
+    /// Returns ∂L/∂x for the last forward pass and adds ∂L/∂γ = Σ dy·x̂ and ∂L/∂β = Σ dy to the
+    /// accumulated gradients. In training mode (or whenever the forward pass used batch
+    /// statistics) the gradient flows through the mean and variance; in eval mode with running
+    /// statistics they are constants.
+    /// - Throws: ``NormError/backwardBeforeForward(layer:)`` and
+    ///   ``NormError/gradientShapeMismatch(expected:actual:)``.
+    public func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        guard let last = lastForward else { throw NormError.backwardBeforeForward(layer: layerName) }
+        guard gradOutput.shape == last.outputShape else {
+            throw NormError.gradientShapeMismatch(expected: last.outputShape, actual: gradOutput.shape)
+        }
+        let gradients = try Functional.normalizationBackward(
+            gradOutput: gradOutput.reshaped(to: last.input.shape), input: last.input, saved: last.saved,
+            weight: last.weight, needsAffineGradients: weightGradient != nil)
+        accumulate(weight: gradients.weight, bias: gradients.bias)
+        return try gradients.input.reshaped(to: last.outputShape)
+    }
+
+    /// Adds parameter gradients to the accumulated ones.
+    func accumulate(weight: Tensor<Scalar>?, bias: Tensor<Scalar>?) {
+        func add(_ total: inout Tensor<Scalar>?, _ delta: Tensor<Scalar>?) {
+            guard var sum = total, let delta else { return }
+            for i in sum.scalars.indices { sum.scalars[i] += delta.scalars[i] }
+            total = sum
+        }
+        add(&weightGradient, weight)
+        add(&biasGradient, bias)
+    }
+
+    // MARK: Module state
+
+    public func namedParameters() -> [(name: String, value: Tensor<Scalar>)] {
+        [("weight", weight), ("bias", bias)].compactMap { name, value in value.map { (name, $0) } }
+    }
+
+    public func namedBuffers() -> [(name: String, value: Tensor<Scalar>)] {
+        var buffers = [("running_mean", runningMean), ("running_var", runningVar)]
+            .compactMap { name, value in value.map { (name, $0) } }
+        if let numBatchesTracked {
+            buffers.append(("num_batches_tracked", Tensor(repeating: Scalar(numBatchesTracked), shape: [])))
+        }
+        return buffers
+    }
+
+    public func gradients() -> [String: Tensor<Scalar>] {
+        var result: [String: Tensor<Scalar>] = [:]
+        result["weight"] = weightGradient
+        result["bias"] = biasGradient
+        return result
+    }
+
+    public func zeroGrad() {
+        weightGradient = weightGradient.map { .zeros(shape: $0.shape) }
+        biasGradient = biasGradient.map { .zeros(shape: $0.shape) }
+    }
+
+    /// Keys a state dict may carry that this layer drops without reporting them as unexpected.
+    var ignoredStateDictKeys: Set<String> { [] }
+
+    /// Validates every entry and returns a plan that writes them all.
+    ///
+    /// A missing `num_batches_tracked` is not reported and keeps the current count, as PyTorch
+    /// does for checkpoints written before the buffer existed.
+    public func planStateDictLoad(_ stateDict: [String: Tensor<Scalar>]) throws -> StateDictLoadPlan {
+        let own = namedParameters() + namedBuffers()
+        let known = Set(own.map(\.name))
+        var accepted: [String: Tensor<Scalar>] = [:]
+        var missing: [String] = []
+        for (name, current) in own {
+            guard let value = stateDict[name] else {
+                if name != "num_batches_tracked" { missing.append(name) }
+                continue
+            }
+            guard value.shape == current.shape else {
+                throw NormError.stateShapeMismatch(key: name, expected: current.shape, actual: value.shape)
+            }
+            if name == "num_batches_tracked" {
+                let count = value.scalars[0]
+                guard count >= 0, count.rounded() == count, count.isFinite else {
+                    throw NormError.invalidStateValue(key: name, expected: "a non-negative integer", actual: "\(count)")
+                }
+            }
+            accepted[name] = value
+        }
+        let unexpected = stateDict.keys.filter { !known.contains($0) && !ignoredStateDictKeys.contains($0) }
+        return StateDictLoadPlan(missingKeys: missing, unexpectedKeys: unexpected) { [self] in
+            for (name, value) in accepted {
+                switch name {
+                case "weight": weight = value
+                case "bias": bias = value
+                case "running_mean": runningMean = value
+                case "running_var": runningVar = value
+                default: numBatchesTracked = Int(value.scalars[0])
+                }
+            }
+        }
+    }
+
+    // MARK: Input checks shared by the layers
+
+    /// Throws unless `input.rank` is one of `ranks`.
+    func checkRank(_ input: Tensor<Scalar>, _ ranks: [Int]) throws {
+        guard ranks.contains(input.rank) else {
+            throw NormError.wrongRank(layer: layerName, expected: ranks, actual: input.rank)
+        }
+    }
+
+    /// Throws unless the input's dimension `axis` has `expected` elements.
+    func checkChannels(_ input: Tensor<Scalar>, axis: Int, expected: Int) throws {
+        guard input.shape[axis] == expected else {
+            throw NormError.wrongChannelCount(layer: layerName, expected: expected, actual: input.shape[axis])
+        }
+    }
+}

@@ -1,0 +1,82 @@
+/// Every error NormKit throws. Each case carries what was expected and what was given, and its
+/// ``description`` reads like PyTorch's message for the same mistake.
+///
+/// A call that throws changes nothing: running statistics, `numBatchesTracked`, accumulated
+/// gradients and loaded parameters are exactly as they were before the call.
+public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A shape has a negative dimension.
+    case invalidShape([Int])
+    /// The number of scalars does not match the product of the shape.
+    case scalarCountMismatch(shape: [Int], expected: Int, actual: Int)
+    /// The input has a rank the layer does not accept; `expected` lists the accepted ranks.
+    case wrongRank(layer: String, expected: [Int], actual: Int)
+    /// The input has fewer dimensions than the operation needs.
+    case rankTooSmall(layer: String, minimum: Int, actual: Int)
+    /// The input's channel dimension does not match the layer's `numFeatures`/`numChannels`.
+    case wrongChannelCount(layer: String, expected: Int, actual: Int)
+    /// BatchNorm in training mode saw at most one value per channel; `shape` is the input's.
+    case tooFewValuesPerChannel(shape: [Int])
+    /// InstanceNorm with input statistics saw at most one spatial element per channel.
+    case tooFewSpatialElements(shape: [Int])
+    /// `numChannels` is not divisible by `numGroups`.
+    case groupsDoNotDivideChannels(groups: Int, channels: Int)
+    /// The trailing dimensions of the input are not the layer's normalized shape.
+    case normalizedShapeMismatch(normalizedShape: [Int], inputShape: [Int])
+    /// A constructor argument is out of its domain (for example zero features).
+    case invalidArgument(name: String, expected: String, actual: String)
+    /// `backward` was called before any forward pass.
+    case backwardBeforeForward(layer: String)
+    /// The upstream gradient's shape is not the shape of the last forward output.
+    case gradientShapeMismatch(expected: [Int], actual: [Int])
+    /// Strict loading found keys the module needs but the state dict lacks (`missing`), or keys
+    /// the module does not know (`unexpected`).
+    case stateDictKeyMismatch(missing: [String], unexpected: [String])
+    /// A state-dict entry has the wrong shape.
+    case stateShapeMismatch(key: String, expected: [Int], actual: [Int])
+    /// A state-dict entry has a value outside its domain (a negative or fractional counter).
+    case invalidStateValue(key: String, expected: String, actual: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidShape(shape):
+            return "Invalid shape \(shape): dimensions must be non-negative"
+        case let .scalarCountMismatch(shape, expected, actual):
+            return "shape \(shape) is invalid for input of size \(actual) (expected \(expected) elements)"
+        case let .wrongRank(layer, expected, actual):
+            let list = expected.map { "\($0)D" }.joined(separator: " or ")
+            return "\(layer): expected \(list) input (got \(actual)D input)"
+        case let .rankTooSmall(layer, minimum, actual):
+            return "\(layer): expected at least \(minimum)D input (got \(actual)D input)"
+        case let .tooFewSpatialElements(shape):
+            return "Expected more than 1 spatial element when training, got input size \(shape)"
+        case let .wrongChannelCount(layer, expected, actual):
+            return "\(layer): expected input with \(expected) channels (got \(actual) channels)"
+        case let .tooFewValuesPerChannel(shape):
+            return "Expected more than 1 value per channel when training, got input size \(shape)"
+        case let .groupsDoNotDivideChannels(groups, channels):
+            return "Expected number of channels in input to be divisible by num_groups, "
+                + "but got \(channels) channels and num_groups=\(groups)"
+        case let .normalizedShapeMismatch(normalizedShape, inputShape):
+            let star = (["*"] + normalizedShape.map(String.init)).joined(separator: ", ")
+            return "Given normalized_shape=\(normalizedShape), expected input with shape [\(star)], "
+                + "but got input of size \(inputShape)"
+        case let .invalidArgument(name, expected, actual):
+            return "\(name) must be \(expected) (got \(actual))"
+        case let .backwardBeforeForward(layer):
+            return "\(layer): backward called before a forward pass; there is nothing to differentiate"
+        case let .gradientShapeMismatch(expected, actual):
+            return "Mismatch in shape: grad_output has shape \(actual) and output has shape \(expected)"
+        case let .stateDictKeyMismatch(missing, unexpected):
+            func quoted(_ keys: [String]) -> String { keys.sorted().map { "\"\($0)\"" }.joined(separator: ", ") }
+            var parts: [String] = []
+            if !missing.isEmpty { parts.append("Missing key(s) in state_dict: \(quoted(missing)).") }
+            if !unexpected.isEmpty { parts.append("Unexpected key(s) in state_dict: \(quoted(unexpected)).") }
+            return "Error(s) in loading state_dict: " + parts.joined(separator: " ")
+        case let .stateShapeMismatch(key, expected, actual):
+            return "size mismatch for \(key): copying a param with shape \(actual) from checkpoint, "
+                + "the shape in current model is \(expected)"
+        case let .invalidStateValue(key, expected, actual):
+            return "invalid value for \(key): expected \(expected) (got \(actual))"
+        }
+    }
+}

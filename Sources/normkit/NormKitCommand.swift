@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct NormKitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "normkit",
+        abstract: "Normalization layers that match PyTorch, from Swift.",
+        subcommands: [Demo.self],
+        defaultSubcommand: Demo.self
+    )
+}
