@@ -1,0 +1,55 @@
+import Testing
+@testable import NormKit
+
+/// Tolerances for elementwise comparison: |a − e| ≤ absolute + relative·|e|.
+struct Tolerance: Sendable {
+    var absolute: Double
+    var relative: Double
+
+    /// The tolerance for comparing a scalar type's results against a reference of the same type.
+    static func forType<Scalar: NormScalar>(_: Scalar.Type) -> Tolerance {
+        Scalar.self == Float.self ? Tolerance(absolute: 2e-5, relative: 2e-4) : Tolerance(absolute: 1e-11, relative: 1e-9)
+    }
+}
+
+/// Compares two sequences elementwise and records one failure naming the first bad index,
+/// the worst error and `context` (the case and quantity being compared).
+func assertClose<A: Sequence, B: Sequence>(
+    _ actual: A, _ expected: B, _ tolerance: Tolerance, _ context: @autoclosure () -> String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) where A.Element: BinaryFloatingPoint, B.Element: BinaryFloatingPoint {
+    let a = actual.map { Double($0) }, e = expected.map { Double($0) }
+    guard a.count == e.count else {
+        Issue.record("\(context()): \(a.count) values, expected \(e.count)", sourceLocation: sourceLocation)
+        return
+    }
+    var firstBad: Int?
+    var worst = 0.0
+    for i in a.indices {
+        let error = abs(a[i] - e[i])
+        let bound = tolerance.absolute + tolerance.relative * abs(e[i])
+        let bothNaN = a[i].isNaN && e[i].isNaN
+        if !bothNaN && !(error <= bound) {
+            firstBad = firstBad ?? i
+            worst = max(worst, error.isNaN ? .infinity : error)
+        }
+    }
+    if let i = firstBad {
+        Issue.record("\(context()): element \(i) is \(a[i]), expected \(e[i]); worst error \(worst)",
+                     sourceLocation: sourceLocation)
+    }
+}
+
+/// Asserts that `body` throws exactly `expected`.
+func assertThrows<T>(
+    _ expected: NormError, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> T
+) {
+    do {
+        _ = try body()
+        Issue.record("expected \(expected) to be thrown, nothing was", sourceLocation: sourceLocation)
+    } catch let error as NormError {
+        #expect(error == expected, sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected \(expected), got \(error)", sourceLocation: sourceLocation)
+    }
+}
