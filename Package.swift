@@ -27,7 +27,7 @@ let package = Package(
 
         .testTarget(
             name: "NormKitTests",
-            dependencies: ["NormKit"],
+            dependencies: ["NormKit", "normkit"],
             resources: [.copy("Fixtures")]
         ),
     ]
