@@ -1,0 +1,137 @@
+import Testing
+@testable import NormKit
+
+/// The module contract: PyTorch's state-dict keys, modes, gradient accumulation, empty batches.
+@Suite struct ModuleTests {
+    @Test func stateDictKeysFollowPyTorch() {
+        #expect(Set(BatchNorm2d<Float>(numFeatures: 2).stateDict().keys)
+                == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"])
+        #expect(Set(BatchNorm1d<Float>(numFeatures: 2, affine: false).stateDict().keys)
+                == ["running_mean", "running_var", "num_batches_tracked"])
+        #expect(BatchNorm3d<Float>(numFeatures: 2, affine: false, trackRunningStats: false).stateDict().isEmpty)
+        #expect(InstanceNorm2d<Float>(numFeatures: 2).stateDict().isEmpty)
+        #expect(Set(InstanceNorm2d<Float>(numFeatures: 2, affine: true, trackRunningStats: true).stateDict().keys)
+                == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"])
+        #expect(Set(LayerNorm<Float>(normalizedShape: [2, 3]).stateDict().keys) == ["weight", "bias"])
+        #expect(LayerNorm<Float>(normalizedShape: [2, 3]).stateDict()["weight"]!.shape == [2, 3])
+        #expect(Set(LayerNorm<Float>(normalizedShape: [4], bias: false).stateDict().keys) == ["weight"])
+        #expect(Set(GroupNorm<Float>(numGroups: 2, numChannels: 4).stateDict().keys) == ["weight", "bias"])
+        #expect(Set(RMSNorm<Float>(normalizedShape: [4]).stateDict().keys) == ["weight"])
+        #expect(RMSNorm<Float>(normalizedShape: [4], elementwiseAffine: false).stateDict().isEmpty)
+        let bn = BatchNorm2d<Float>(numFeatures: 3)
+        #expect(bn.stateDict()["num_batches_tracked"]!.shape == [])
+        #expect(bn.stateDict()["running_var"]!.scalars == [1, 1, 1])
+        #expect(bn.weight!.scalars == [1, 1, 1] && bn.bias!.scalars == [0, 0, 0])
+    }
+
+    @Test func defaultsFollowPyTorch() {
+        let bn = BatchNorm2d<Double>(numFeatures: 2)
+        #expect(bn.eps == 1e-5 && bn.momentum == 0.1 && bn.affine && bn.trackRunningStats && bn.isTraining)
+        let instance = InstanceNorm1d<Double>(numFeatures: 2)
+        #expect(!instance.affine && !instance.trackRunningStats && instance.momentum == 0.1)
+        #expect(RMSNorm<Float>(normalizedShape: [2]).eps == Double(Float.ulpOfOne))
+        #expect(RMSNorm<Double>(normalizedShape: [2]).eps == Double.ulpOfOne)
+        #expect(GroupNorm<Double>(numGroups: 1, numChannels: 2).eps == 1e-5)
+    }
+
+    @Test func trainAndEvalSwitchModes() throws {
+        let bn = BatchNorm1d<Double>(numFeatures: 2)
+        bn.eval()
+        #expect(!bn.isTraining)
+        let x = try Tensor<Double>(shape: [2, 2], scalars: [1, 2, 3, 4])
+        _ = try bn(x)
+        #expect(bn.numBatchesTracked == 0 && bn.runningMean!.scalars == [0, 0])
+        bn.train()
+        _ = try bn(x)
+        #expect(bn.numBatchesTracked == 1)
+        assertClose(bn.runningMean!.scalars, [0.2, 0.3], Tolerance(absolute: 1e-15, relative: 0), "running_mean")
+    }
+
+    @Test func gradientsAccumulateUntilZeroGrad() throws {
+        var random = SeededRandom(seed: 3)
+        let norm = GroupNorm<Double>(numGroups: 2, numChannels: 4)
+        let x: Tensor<Double> = random.tensor([2, 4, 3]), g: Tensor<Double> = random.tensor([2, 4, 3])
+        _ = try norm(x)
+        _ = try norm.backward(g)
+        let once = norm.gradients()
+        _ = try norm.backward(g)
+        assertClose(norm.gradients()["weight"]!.scalars, once["weight"]!.scalars.map { 2 * $0 },
+                    Tolerance(absolute: 1e-14, relative: 0), "accumulated weight gradient")
+        norm.zeroGrad()
+        #expect(norm.gradients()["weight"]!.scalars.allSatisfy { $0 == 0 })
+        #expect(norm.gradients()["bias"]!.scalars.allSatisfy { $0 == 0 })
+        #expect(LayerNorm<Double>(normalizedShape: [3], elementwiseAffine: false).gradients().isEmpty)
+    }
+
+    @Test func emptyBatchLeavesStatisticsAlone() throws {
+        let bn = BatchNorm2d<Float>(numFeatures: 2, momentum: nil)
+        var random = SeededRandom(seed: 4)
+        _ = try bn(random.tensor([3, 2, 2, 2]))
+        let before = bn.stateDict()
+        let empty = try Tensor<Float>(shape: [0, 2, 2, 2], scalars: [])
+        let output = try bn(empty)
+        #expect(output.shape == [0, 2, 2, 2])
+        // NormKit does not count an empty batch; PyTorch does, which skews momentum: nil.
+        #expect(bn.stateDict() == before && bn.numBatchesTracked == 1)
+        let gradient = try bn.backward(empty)
+        #expect(gradient.shape == [0, 2, 2, 2])
+        #expect(bn.gradients()["weight"]!.scalars.allSatisfy { $0 == 0 })
+        for layer in [GroupNorm<Float>(numGroups: 1, numChannels: 2), InstanceNorm2d(numFeatures: 2, trackRunningStats: true),
+                      LayerNorm(normalizedShape: [2, 2]), RMSNorm(normalizedShape: [2])] as [NormalizationLayer<Float>] {
+            let before = layer.stateDict()
+            #expect(try layer(empty).shape == [0, 2, 2, 2])
+            #expect(try layer.backward(empty).shape == [0, 2, 2, 2])
+            #expect(layer.stateDict() == before)
+        }
+    }
+
+    @Test func cumulativeMomentumAveragesEveryBatch() throws {
+        let bn = BatchNorm1d<Double>(numFeatures: 1, momentum: nil)
+        let means: [Double] = [1, 4, 10]
+        for mean in means { _ = try bn(Tensor(shape: [2, 1], scalars: [mean - 1, mean + 1])) }
+        assertClose(bn.runningMean!.scalars, [5], Tolerance(absolute: 1e-14, relative: 0), "cumulative mean")
+        assertClose(bn.runningVar!.scalars, [2], Tolerance(absolute: 1e-14, relative: 0), "cumulative unbiased variance")
+        #expect(bn.numBatchesTracked == 3)
+    }
+
+    @Test func loadingTolerantOfLegacyCheckpoints() throws {
+        // PyTorch checkpoints from before num_batches_tracked load without it, keeping the count.
+        let bn = BatchNorm1d<Float>(numFeatures: 2)
+        try bn.loadStateDict(["weight": .ones(shape: [2]), "bias": .zeros(shape: [2]),
+                              "running_mean": .ones(shape: [2]), "running_var": .ones(shape: [2])])
+        #expect(bn.numBatchesTracked == 0 && bn.runningMean!.scalars == [1, 1])
+        // Old InstanceNorm checkpoints carry running statistics the layer does not track.
+        let instance = InstanceNorm1d<Float>(numFeatures: 2, affine: true)
+        try instance.loadStateDict(["weight": .ones(shape: [2]), "bias": .zeros(shape: [2]),
+                                    "running_mean": .zeros(shape: [2]), "running_var": .ones(shape: [2])])
+        #expect(instance.runningMean == nil)
+        assertThrows(.stateDictKeyMismatch(missing: [], unexpected: ["running_mean"])) {
+            try GroupNorm<Float>(numGroups: 1, numChannels: 2).loadStateDict(
+                ["weight": .ones(shape: [2]), "bias": .zeros(shape: [2]), "running_mean": .zeros(shape: [2])])
+        }
+    }
+
+    @Test func stateDictRoundTrips() throws {
+        var random = SeededRandom(seed: 9)
+        let source = BatchNorm2d<Float>(numFeatures: 3)
+        for _ in 0..<3 { _ = try source(random.tensor([2, 3, 2, 2])) }
+        let copy = BatchNorm2d<Float>(numFeatures: 3)
+        try copy.loadStateDict(source.stateDict())
+        #expect(copy.stateDict() == source.stateDict())
+        #expect(copy.numBatchesTracked == 3)
+        source.eval(); copy.eval()
+        let x: Tensor<Float> = random.tensor([2, 3, 2, 2])
+        #expect(try copy(x) == source(x))
+    }
+
+    @Test func evalBackwardTreatsRunningStatisticsAsConstants() throws {
+        var random = SeededRandom(seed: 10)
+        let bn = BatchNorm1d<Double>(numFeatures: 2)
+        try bn.loadStateDict(["running_mean": random.tensor([2]), "running_var": .ones(shape: [2]) ], strict: false)
+        bn.eval()
+        let x: Tensor<Double> = random.tensor([3, 2]), g: Tensor<Double> = random.tensor([3, 2])
+        _ = try bn(x)
+        let dx = try bn.backward(g)
+        assertClose(dx.scalars, g.scalars.map { $0 / (1 + 1e-5).squareRoot() }, Tolerance(absolute: 1e-14, relative: 0), "dx")
+    }
+}
