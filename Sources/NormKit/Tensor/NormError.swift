@@ -45,8 +45,9 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Ranks of a process group disagree on a layer's configuration (`field`, for example the
     /// number of features or the dtype) in a synchronized layer.
     case rankMismatch(layer: String, field: String, rank: Int, expected: String, actual: String)
-    /// Another rank failed its own checks inside a synchronized call, so this rank stops too.
-    case peerRankFailed(layer: String, rank: Int)
+    /// Another rank failed its own checks inside a synchronized call, so this rank stops too;
+    /// `rank` is `nil` when several ranks failed.
+    case peerRankFailed(layer: String, rank: Int?)
     /// An MPI function returned an error code; `message` is `MPI_Error_string`'s text.
     case mpiError(function: String, code: Int, message: String)
 
@@ -101,7 +102,8 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .rankMismatch(layer, field, rank, expected, actual):
             return "\(layer): rank \(rank) has \(field) \(actual) but this rank has \(expected)"
         case let .peerRankFailed(layer, rank):
-            return "\(layer): rank \(rank) failed its input checks, so the synchronized step was abandoned"
+            let who = rank.map { "rank \($0)" } ?? "several ranks"
+            return "\(layer): \(who) failed its checks, so the synchronized step was abandoned on every rank"
         case let .mpiError(function, code, message):
             return "\(function) failed with MPI error \(code): \(message)"
         }
