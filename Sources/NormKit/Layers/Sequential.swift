@@ -8,6 +8,8 @@
 /// - `train()` / `eval()` recurse into every child.
 /// - ``planStateDictLoad(_:)`` validates every child before any is written, so a failed load
 ///   leaves the whole tree unchanged.
+/// - A forward or backward pass that throws in child k leaves children before k as they are
+///   after their own successful calls (each child's own call is atomic), as in PyTorch.
 ///
 /// ```swift
 /// let model = Sequential<Float>(BatchNorm2d(numFeatures: 3), Sequential(BatchNorm2d(numFeatures: 3)))
