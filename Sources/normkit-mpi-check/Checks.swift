@@ -41,6 +41,7 @@ func runMPIChecks() -> Int {
             try checkSyncEqualsBatchNorm(Double.self, scenario, seed: UInt64(200 + index), group: group)
         }
     }
+    run("data-parallel step of docs/SYNC_README_SECTION.md") { try checkDataParallelStep(group) }
     if group.size > 1 {
         run("ranks that disagree all throw") { try checkMismatches(group) }
         run("subgroups") { try checkSubgroups(group) }
@@ -125,6 +126,59 @@ func checkSyncEqualsBatchNorm<S: NormScalar>(
         let summed = try group.allReducedSum(mine.scalars.map { Double($0) })
         let total = try Tensor<S>(shape: mine.shape, scalars: summed.map { S($0) })
         problems += compare(total, reference.gradients()[name], rtol, 10 * atol, "Σ over ranks of \(name) gradient")
+    }
+    return problems
+}
+
+/// The README's example (docs/SYNC_README_SECTION.md), verbatim: one data-parallel SGD step.
+func dataParallelStep(group: MPIProcessGroup, learningRate: Float = 0.1) throws -> Sequential<Float> {
+    // Every rank builds the same model and converts its BatchNorms to SyncBatchNorm.
+    let model = Sequential<Float>(BatchNorm2d(numFeatures: 8), BatchNorm2d(numFeatures: 8, momentum: nil))
+    _ = convertSyncBatchNorm(model, processGroup: group)
+
+    // Each rank takes its own shard of the global batch (here: random data, 4 images of 5×5).
+    var rng = CheckRNG(seed: 7 + UInt64(group.rank))
+    let x: Tensor<Float> = try rng.tensor([4, 8, 5, 5])
+    let y = try model(x)                             // one all-gather per SyncBatchNorm
+    let dy: Tensor<Float> = try rng.tensor(y.shape)  // ∂L/∂y from the layers above
+    _ = try model.backward(dy)                       // one all-reduce per SyncBatchNorm
+
+    // Average the parameter gradients over the ranks, as DistributedDataParallel does, and step.
+    // Walk the parameters in namedParameters() order: a Dictionary's order differs between
+    // processes, and every rank must all-reduce the same tensor at the same time.
+    var state = model.stateDict()
+    let gradients = model.gradients()
+    for (name, _) in model.namedParameters() {
+        let sum = try group.allReducedSum(gradients[name]!.scalars)
+        let weight = state[name]!
+        state[name] = try Tensor(shape: weight.shape, scalars: zip(weight.scalars, sum).map { w, g in
+            w - learningRate * g / Float(group.size)
+        })
+    }
+    try model.loadStateDict(state)
+    model.zeroGrad()
+    return model
+}
+
+/// Runs the example and checks that every rank ends with the same parameters and buffers.
+/// Buffers (running statistics) come from the all-gather and a merge in rank order, so they are
+/// bitwise equal. Parameters are only equal to rounding: `MPI_Allreduce` may add the ranks'
+/// gradients in a different order on each rank (Open MPI's recursive doubling does).
+func checkDataParallelStep(_ group: MPIProcessGroup) throws -> [String] {
+    let model = try dataParallelStep(group: group)
+    let parameters = Set(model.namedParameters().map(\.name))
+    let state = model.stateDict()
+    var problems: [String] = []
+    for name in state.keys.sorted() {
+        let mine = state[name]!.scalars.map { Double($0) }
+        let all = try group.allGather(mine)
+        for rank in 0..<group.size {
+            let theirs = Array(all[rank * mine.count..<(rank + 1) * mine.count])
+            let worst = zip(mine, theirs).map { abs($0 - $1) / max(abs($0), 1e-3) }.max() ?? 0
+            if parameters.contains(name) ? worst > 1e-6 : theirs != mine {
+                problems.append("\(name) differs between this rank and rank \(rank) (relative \(worst))")
+            }
+        }
     }
     return problems
 }
