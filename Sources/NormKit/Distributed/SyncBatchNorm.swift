@@ -18,7 +18,9 @@
 ///   sums them; dx = invstd · (γ·dy − ΣΣ(γ·dy)/n − x̂ · ΣΣ(γ·dy·x̂)/n) with n the global count. The
 ///   weight and bias gradients stay local (as in PyTorch): their sum over ranks is BatchNorm's
 ///   on the whole batch, which is what a data-parallel gradient all-reduce computes.
-/// - Eval mode: plain ``BatchNorm`` with the running statistics, no communication.
+/// - Eval mode: plain ``BatchNorm`` with the running statistics, no communication; without
+///   running statistics (`trackRunningStats: false`) each rank then normalizes with its own
+///   shard's statistics, as PyTorch's SyncBatchNorm does.
 /// - `numBatchesTracked` counts the training steps whose *global* batch is non-empty, so it
 ///   moves identically on every rank, including ranks whose own shard is empty. A rank with an
 ///   empty shard still takes part in both collectives, contributes n_r = 0, and gets an empty
