@@ -43,11 +43,9 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
     }
 
     deinit {
-        var finalized: Int32 = 0
-        if MPI_Finalized(&finalized) == normkit_mpi_success(), finalized == 0 {
-            var handle: MPI_Comm? = communicator
-            MPI_Comm_free(&handle)
-        }
+        guard !MPIRuntime.isFinalized else { return }
+        var handle: MPI_Comm? = communicator
+        try? MPIRuntime.call("MPI_Comm_free") { MPI_Comm_free(&handle) }
     }
 
     /// All processes of the job: a duplicate of `MPI_COMM_WORLD` (`MPI_Comm_dup`), so NormKit's
@@ -98,11 +96,11 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         try validateSubgroupRanks(ranks, size: size)
         var parentGroup: MPI_Group?
         try MPIRuntime.call("MPI_Comm_group") { MPI_Comm_group(communicator, &parentGroup) }
-        defer { MPI_Group_free(&parentGroup) }
+        defer { try? MPIRuntime.call("MPI_Group_free") { MPI_Group_free(&parentGroup) } }
         var members: MPI_Group?
         let included = ranks.map(Int32.init)
         try MPIRuntime.call("MPI_Group_incl") { MPI_Group_incl(parentGroup, Int32(included.count), included, &members) }
-        defer { MPI_Group_free(&members) }
+        defer { try? MPIRuntime.call("MPI_Group_free") { MPI_Group_free(&members) } }
         var created: MPI_Comm? = normkit_mpi_comm_null()
         try MPIRuntime.call("MPI_Comm_create") { MPI_Comm_create(communicator, members, &created) }
         guard let created, created != normkit_mpi_comm_null() else { return nil }

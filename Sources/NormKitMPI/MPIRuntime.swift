@@ -46,6 +46,12 @@ package enum MPIRuntime {
         try check(code, function)
     }
 
+    /// Whether `MPI_Finalize` has run (at exit); handles must not be freed after it.
+    package static var isFinalized: Bool {
+        var finalized: Int32 = 0
+        return MPI_Finalized(&finalized) != normkit_mpi_success() || finalized != 0
+    }
+
     /// Throws ``NormError/mpiError(function:code:message:)`` unless `code` is `MPI_SUCCESS`.
     package static func check(_ code: Int32, _ function: String) throws {
         guard code != normkit_mpi_success() else { return }
@@ -68,6 +74,7 @@ package enum MPIRuntime {
             if initialized == 0 {
                 try check(MPI_Init_thread(nil, nil, normkit_mpi_thread_multiple(), &provided), "MPI_Init_thread")
                 atexit {
+                    // The only calls outside ``call(_:_:)``: at exit there is no one to throw to.
                     var finalized: Int32 = 0
                     if MPI_Finalized(&finalized) == normkit_mpi_success(), finalized == 0 { MPI_Finalize() }
                 }
