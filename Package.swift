@@ -8,6 +8,15 @@ let package = Package(
         .library(name: "NormKit", targets: ["NormKit"]),
         // The command-line tool: `normkit demo`.
         .executable(name: "normkit", targets: ["normkit"]),
+        // MPIProcessGroup over Open MPI; opt in with the `MPI` trait.
+        .library(name: "NormKitMPI", targets: ["NormKitMPI"]),
+        // Checks SyncBatchNorm = BatchNorm under `mpirun -np K`; needs the `MPI` trait.
+        .executable(name: "normkit-mpi-check", targets: ["normkit-mpi-check"]),
+    ],
+    // `swift build --traits MPI` builds the Open MPI backend (needs `libopenmpi-dev`); without
+    // the trait NormKitMPI and normkit-mpi-check compile to empty shells and nothing needs MPI.
+    traits: [
+        .trait(name: "MPI", description: "MPIProcessGroup over Open MPI (libopenmpi-dev, found with pkg-config ompi)"),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -15,6 +24,35 @@ let package = Package(
     targets: [
         // Core library: builds with the toolchain alone.
         .target(name: "NormKit"),
+        // The MPI backend, behind the `MPI` trait: a system library for <mpi.h> and libmpi, a
+        // tiny C shim for the handles that are macros (MPI_COMM_WORLD, MPI_DOUBLE, MPI_SUM, …),
+        // and the Swift library. Every target dependency on MPI is conditional on the trait.
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
+        ),
+        .target(
+            name: "CMPIShim",
+            dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"]))]
+        ),
+        .target(
+            name: "NormKitMPI",
+            dependencies: [
+                "NormKit",
+                .target(name: "CMPI", condition: .when(traits: ["MPI"])),
+                .target(name: "CMPIShim", condition: .when(traits: ["MPI"])),
+            ]
+        ),
+        .executableTarget(
+            name: "normkit-mpi-check",
+            dependencies: [
+                "NormKit",
+                .target(name: "NormKitMPI", condition: .when(traits: ["MPI"])),
+                .target(name: "CMPI", condition: .when(traits: ["MPI"])),
+                .target(name: "CMPIShim", condition: .when(traits: ["MPI"])),
+            ]
+        ),
         // The CLI, a thin shell over the library.
         .executableTarget(
             name: "normkit",

@@ -35,6 +35,21 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
     case stateShapeMismatch(key: String, expected: [Int], actual: [Int])
     /// A state-dict entry has a value outside its domain (a negative or fractional counter).
     case invalidStateValue(key: String, expected: String, actual: String)
+    /// A collective of a ``LocalProcessGroup`` waited longer than the group's timeout for the
+    /// other ranks; `arrived` lists the ranks that had entered it. The group is broken from then on.
+    case collectiveTimeout(operation: String, rank: Int, timeout: Double, arrived: [Int], size: Int)
+    /// A collective was called on a process group that an earlier timeout broke.
+    case processGroupBroken(cause: String)
+    /// The ranks entered one collective with different operations, element types or counts.
+    case collectiveMismatch(operation: String, expected: String, actual: String)
+    /// Ranks of a process group disagree on a layer's configuration (`field`, for example the
+    /// number of features or the dtype) in a synchronized layer.
+    case rankMismatch(layer: String, field: String, rank: Int, expected: String, actual: String)
+    /// Another rank failed its own checks inside a synchronized call, so this rank stops too;
+    /// `rank` is `nil` when several ranks failed.
+    case peerRankFailed(layer: String, rank: Int?)
+    /// An MPI function returned an error code; `message` is `MPI_Error_string`'s text.
+    case mpiError(function: String, code: Int, message: String)
 
     public var description: String {
         switch self {
@@ -77,6 +92,20 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
                 + "the shape in current model is \(expected)"
         case let .invalidStateValue(key, expected, actual):
             return "invalid value for \(key): expected \(expected) (got \(actual))"
+        case let .collectiveTimeout(operation, rank, timeout, arrived, size):
+            return "\(operation) timed out on rank \(rank) after \(timeout) s: only ranks \(arrived) of "
+                + "\(size) arrived; the process group is now broken"
+        case let .processGroupBroken(cause):
+            return "The process group is broken by an earlier failure and cannot be used: \(cause)"
+        case let .collectiveMismatch(operation, expected, actual):
+            return "\(operation): ranks disagree, expected \(expected) on every rank (got \(actual))"
+        case let .rankMismatch(layer, field, rank, expected, actual):
+            return "\(layer): rank \(rank) has \(field) \(actual) but this rank has \(expected)"
+        case let .peerRankFailed(layer, rank):
+            let who = rank.map { "rank \($0)" } ?? "several ranks"
+            return "\(layer): \(who) failed its checks, so the synchronized step was abandoned on every rank"
+        case let .mpiError(function, code, message):
+            return "\(function) failed with MPI error \(code): \(message)"
         }
     }
 }

@@ -1,0 +1,110 @@
+import Foundation
+
+/// A process group whose ranks are threads of one process: the in-process backend for tests,
+/// for data parallelism across threads, and for checking distributed code without MPI.
+///
+/// ```swift
+/// let handles = try LocalProcessGroup.world(size: 4, timeout: 30)
+/// for handle in handles {
+///     Thread { /* each rank uses its own handle on its own thread */ }.start()
+/// }
+/// ```
+///
+/// Each handle belongs to one thread; a rank blocks in a collective until every rank has entered
+/// it. Ranks must run on threads of their own (Foundation `Thread`s or pthreads): on a
+/// width-limited pool (Dispatch's, or Swift concurrency's cooperative pool) fewer threads than
+/// ranks deadlock until the timeout.
+///
+/// The rendezvous is a condition variable (`NSCondition`). The last rank to arrive computes the
+/// result once (the sum, or the concatenation) and wakes the others.
+///
+/// Failure semantics:
+/// - A rank that waits longer than `timeout` seconds for the others throws
+///   ``NormError/collectiveTimeout(operation:rank:timeout:arrived:size:)``, and so does every rank
+///   waiting in the same collective. The group is then **broken for good**: every later
+///   collective on any of its handles (a late rank included) throws
+///   ``NormError/processGroupBroken(cause:)`` at once, so nothing is left hanging. Create a new
+///   world to continue.
+/// - Ranks that enter one collective with different operations, element types or counts all throw
+///   ``NormError/collectiveMismatch(operation:expected:actual:)``; the group stays usable, since
+///   every rank saw the same failure.
+/// - Subgroups share nothing with their parent: a timeout in one does not break the other.
+public final class LocalProcessGroup: ProcessGroup {
+    public let rank: Int
+    public var size: Int { communicator.size }
+    /// Seconds a rank waits in a collective for the others before the group breaks.
+    public var timeout: Double { communicator.timeout }
+    let communicator: LocalCommunicator
+
+    init(communicator: LocalCommunicator, rank: Int) {
+        self.communicator = communicator
+        self.rank = rank
+    }
+
+    /// One handle per rank of a new group of `size` ranks, `handles[r].rank == r`.
+    /// - Parameters:
+    ///   - size: the number of ranks, at least 1.
+    ///   - timeout: seconds a collective waits for the other ranks; default 30.
+    /// - Throws: ``NormError/invalidArgument(name:expected:actual:)`` for `size < 1` or a timeout
+    ///   that is not positive.
+    public static func world(size: Int, timeout: Double = 30) throws -> [LocalProcessGroup] {
+        guard size >= 1 else { throw NormError.invalidArgument(name: "size", expected: "at least 1", actual: "\(size)") }
+        guard timeout > 0, timeout.isFinite else {
+            throw NormError.invalidArgument(name: "timeout", expected: "a positive number of seconds", actual: "\(timeout)")
+        }
+        let communicator = LocalCommunicator(size: size, timeout: timeout)
+        return (0..<size).map { LocalProcessGroup(communicator: communicator, rank: $0) }
+    }
+
+    public func allReduceSum(_ buffer: inout [Float]) throws {
+        guard size > 1 else { return }
+        guard case let .floats(sum) = try communicator.exchange(rank: rank, .allReduceSum, .floats(buffer)) else {
+            preconditionFailure("allReduceSum returned another kind of result")
+        }
+        buffer = sum
+    }
+
+    public func allReduceSum(_ buffer: inout [Double]) throws {
+        guard size > 1 else { return }
+        guard case let .doubles(sum) = try communicator.exchange(rank: rank, .allReduceSum, .doubles(buffer)) else {
+            preconditionFailure("allReduceSum returned another kind of result")
+        }
+        buffer = sum
+    }
+
+    public func allGather(_ buffer: [Float]) throws -> [Float] {
+        guard size > 1 else { return buffer }
+        guard case let .floats(all) = try communicator.exchange(rank: rank, .allGather, .floats(buffer)) else {
+            preconditionFailure("allGather returned another kind of result")
+        }
+        return all
+    }
+
+    public func allGather(_ buffer: [Double]) throws -> [Double] {
+        guard size > 1 else { return buffer }
+        guard case let .doubles(all) = try communicator.exchange(rank: rank, .allGather, .doubles(buffer)) else {
+            preconditionFailure("allGather returned another kind of result")
+        }
+        return all
+    }
+
+    public func barrier() throws {
+        guard size > 1 else { return }
+        _ = try communicator.exchange(rank: rank, .barrier, .nothing)
+    }
+
+    /// See ``ProcessGroup/subgroup(ranks:)``. The subgroup has this group's timeout.
+    public func subgroup(ranks: [Int]) throws -> (any ProcessGroup)? {
+        let created: LocalCommunicator
+        if size == 1 {
+            try validateSubgroupRanks(ranks, size: 1)
+            created = LocalCommunicator(size: 1, timeout: timeout)
+        } else {
+            guard case let .communicator(shared) = try communicator.exchange(rank: rank, .subgroup, .ranks(ranks)) else {
+                preconditionFailure("subgroup returned another kind of result")
+            }
+            created = shared
+        }
+        return ranks.firstIndex(of: rank).map { LocalProcessGroup(communicator: created, rank: $0) }
+    }
+}

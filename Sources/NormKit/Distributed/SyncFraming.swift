@@ -1,0 +1,134 @@
+/// Fixed-size framing for the collectives of synchronized layers, so that ranks which disagree
+/// (on the channel count, the dtype, or because one of them failed its own input checks) all
+/// throw instead of exchanging buffers of different lengths.
+///
+/// Every rank sends one frame of exactly ``frameLength`` `Double`s, whatever its layer's channel
+/// count: a ``Header`` of ``headerLength`` values, then the payload, zero-padded. Because the frame
+/// length is a constant, the collective itself is always well formed, even under MPI, where
+/// mismatched counts are undefined behaviour. Each rank validates the headers before it reads any
+/// payload, and every rank reaches the same verdict from the same data:
+/// - all-gather: each rank sees every rank's header and names the first one that differs;
+/// - all-reduce: the header carries each field q as (q, q²); the ranks agree on q exactly when
+///   size·Σq² = (Σq)² (Cauchy–Schwarz), checked in exact integer arithmetic.
+///
+/// A payload longer than the frame's room (`frameLength − headerLength` = 250 values, that is more
+/// than 125 channels for SyncBatchNorm) continues in a second collective, which every rank makes
+/// only after the headers agreed, so its length is known to match.
+enum SyncFraming {
+    /// Doubles per frame: 2 KiB.
+    static let frameLength = 256
+    static let headerLength = 6
+    static var room: Int { frameLength - headerLength }
+
+    /// What a rank says about itself in front of its payload.
+    struct Header {
+        /// `false` when the rank failed its local checks and sends no payload.
+        var ok: Bool
+        var rank: Int
+        /// ``dtypeTag(_:)`` of the layer's scalar type.
+        var dtype: Int
+        var channels: Int
+
+        /// (ok, failed rank + 1, dtype, dtype², channels, channels²).
+        var encoded: [Double] {
+            [ok ? 1 : 0, ok ? 0 : Double(rank + 1), Double(dtype), Double(dtype * dtype),
+             Double(channels), Double(channels * channels)]
+        }
+    }
+
+    /// A tag that tells scalar types apart: 100 · exponent bits + significand bits
+    /// (`Float` 823, `Double` 1152).
+    static func dtypeTag<S: BinaryFloatingPoint>(_: S.Type) -> Int {
+        S.exponentBitCount * 100 + S.significandBitCount
+    }
+
+    static func dtypeName(tag: Int) -> String {
+        switch tag {
+        case dtypeTag(Float.self): return "float32"
+        case dtypeTag(Double.self): return "float64"
+        default: return "a dtype with tag \(tag)"
+        }
+    }
+
+    /// All-gathers `payload` (`nil` when this rank failed its own checks) and returns every rank's
+    /// payload in rank order, or throws on every rank when any rank failed or disagrees.
+    /// Payloads must have a length that is a function of the channel count alone.
+    static func allGather(
+        _ payload: [Double]?, header: Header, payloadLength: Int, layer: String, group: any ProcessGroup
+    ) throws -> [[Double]] {
+        let frame = framed(payload, header: header, payloadLength: payloadLength)
+        let frames = try group.allGather(frame)
+        guard frames.count == group.size * frameLength else {
+            throw NormError.collectiveMismatch(operation: "\(layer) all-gather",
+                                               expected: "\(group.size * frameLength) values",
+                                               actual: "\(frames.count)")
+        }
+        let headers = (0..<group.size).map { Array(frames[$0 * frameLength..<$0 * frameLength + headerLength]) }
+        let failed = headers.indices.filter { headers[$0][0] != 1 }
+        if !failed.isEmpty {
+            throw NormError.peerRankFailed(layer: layer, rank: failed.count == 1 ? failed[0] : nil)
+        }
+        for (rank, other) in headers.enumerated() {
+            if Int(other[2]) != header.dtype {
+                throw NormError.rankMismatch(layer: layer, field: "dtype", rank: rank,
+                                             expected: dtypeName(tag: header.dtype), actual: dtypeName(tag: Int(other[2])))
+            }
+            if Int(other[4]) != header.channels {
+                throw NormError.rankMismatch(layer: layer, field: "num_features", rank: rank,
+                                             expected: "\(header.channels)", actual: "\(Int(other[4]))")
+            }
+        }
+        let firstPart = min(payloadLength, room)
+        var payloads = (0..<group.size).map {
+            Array(frames[$0 * frameLength + headerLength..<$0 * frameLength + headerLength + firstPart])
+        }
+        if payloadLength > room, let payload {
+            let rest = try group.allGather(Array(payload[room...]))
+            let restLength = payloadLength - room
+            for rank in payloads.indices { payloads[rank] += rest[rank * restLength..<(rank + 1) * restLength] }
+        }
+        return payloads
+    }
+
+    /// All-reduces (sums) `payload` (`nil` when this rank failed its own checks), or throws on
+    /// every rank when any rank failed or the ranks disagree.
+    static func allReduceSum(
+        _ payload: [Double]?, header: Header, payloadLength: Int, layer: String, group: any ProcessGroup
+    ) throws -> [Double] {
+        var frame = framed(payload, header: header, payloadLength: payloadLength)
+        try group.allReduceSum(&frame)
+        let size = Double(group.size)
+        let okCount = frame[0]
+        if okCount != size {
+            let failedCount = size - okCount
+            throw NormError.peerRankFailed(layer: layer, rank: failedCount == 1 ? Int(frame[1]) - 1 : nil)
+        }
+        func agree(_ sum: Double, _ sumOfSquares: Double) -> Bool { size * sumOfSquares == sum * sum }
+        if !agree(frame[2], frame[3]) {
+            throw NormError.collectiveMismatch(operation: "\(layer) all-reduce",
+                                               expected: "dtype \(dtypeName(tag: header.dtype)) on every rank",
+                                               actual: "different dtypes")
+        }
+        if !agree(frame[4], frame[5]) {
+            throw NormError.collectiveMismatch(operation: "\(layer) all-reduce",
+                                               expected: "num_features \(header.channels) on every rank",
+                                               actual: "an average of \(frame[4] / size)")
+        }
+        var sum = Array(frame[headerLength..<headerLength + min(payloadLength, room)])
+        if payloadLength > room, let payload {
+            sum += try group.allReducedSum(Array(payload[room...]))
+        }
+        return sum
+    }
+
+    private static func framed(_ payload: [Double]?, header: Header, payloadLength: Int) -> [Double] {
+        var frame = header.encoded
+        frame.reserveCapacity(frameLength)
+        if let payload {
+            precondition(payload.count == payloadLength, "payload of \(payload.count) values, expected \(payloadLength)")
+            frame += payload.prefix(room)
+        }
+        frame += repeatElement(0, count: frameLength - frame.count)
+        return frame
+    }
+}

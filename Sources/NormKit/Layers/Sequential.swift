@@ -1,0 +1,109 @@
+/// A container that chains modules, like PyTorch's `torch.nn.Sequential`.
+///
+/// - Forward: y = f_{k−1}(… f_1(f_0(x))).
+/// - Backward: the children's backward passes in reverse order, each from its own last forward.
+/// - Names: child `i` is `"i"`, and its state lives under the prefix `"i."`: `"0.weight"`,
+///   `"1.running_mean"`, and, for a Sequential nested at index 0, `"0.1.weight"` — PyTorch's
+///   state-dict keys.
+/// - `train()` / `eval()` recurse into every child.
+/// - ``planStateDictLoad(_:)`` validates every child before any is written, so a failed load
+///   leaves the whole tree unchanged.
+/// - A forward or backward pass that throws in child k leaves children before k as they are
+///   after their own successful calls (each child's own call is atomic), as in PyTorch.
+///
+/// ```swift
+/// let model = Sequential<Float>(BatchNorm2d(numFeatures: 3), Sequential(BatchNorm2d(numFeatures: 3)))
+/// model.stateDict().keys  // "0.weight", …, "1.0.running_var", …
+/// ```
+public final class Sequential<Scalar: NormScalar>: Module {
+    public var isTraining = true
+    /// The chained modules, in forward order.
+    public private(set) var layers: [any Module<Scalar>]
+
+    public init(_ layers: [any Module<Scalar>]) {
+        self.layers = layers
+    }
+
+    public convenience init(_ layers: any Module<Scalar>...) {
+        self.init(layers)
+    }
+
+    /// The module at `index`.
+    public subscript(index: Int) -> any Module<Scalar> { layers[index] }
+
+    public var children: [(name: String, module: any Module<Scalar>)] {
+        layers.enumerated().map { ("\($0.offset)", $0.element) }
+    }
+
+    public func namedParameters() -> [(name: String, value: Tensor<Scalar>)] {
+        children.flatMap { child in child.module.namedParameters().map { ("\(child.name).\($0.name)", $0.value) } }
+    }
+
+    public func namedBuffers() -> [(name: String, value: Tensor<Scalar>)] {
+        children.flatMap { child in child.module.namedBuffers().map { ("\(child.name).\($0.name)", $0.value) } }
+    }
+
+    public func gradients() -> [String: Tensor<Scalar>] {
+        var result: [String: Tensor<Scalar>] = [:]
+        for child in children {
+            for (name, gradient) in child.module.gradients() { result["\(child.name).\(name)"] = gradient }
+        }
+        return result
+    }
+
+    public func zeroGrad() {
+        for layer in layers { layer.zeroGrad() }
+    }
+
+    /// Plans every child's load from the keys under its prefix; keys under no child's prefix are
+    /// unexpected. Throws the first child error, with the key given its full prefixed name.
+    public func planStateDictLoad(_ stateDict: [String: Tensor<Scalar>]) throws -> StateDictLoadPlan {
+        var plans: [StateDictLoadPlan] = []
+        var missing: [String] = [], unexpected: [String] = []
+        var claimed = Set<String>()
+        for child in children {
+            let prefix = child.name + "."
+            var own: [String: Tensor<Scalar>] = [:]
+            for (key, value) in stateDict where key.hasPrefix(prefix) {
+                own[String(key.dropFirst(prefix.count))] = value
+                claimed.insert(key)
+            }
+            let plan: StateDictLoadPlan
+            do {
+                plan = try child.module.planStateDictLoad(own)
+            } catch let NormError.stateShapeMismatch(key, expected, actual) {
+                throw NormError.stateShapeMismatch(key: prefix + key, expected: expected, actual: actual)
+            } catch let NormError.invalidStateValue(key, expected, actual) {
+                throw NormError.invalidStateValue(key: prefix + key, expected: expected, actual: actual)
+            }
+            missing += plan.missingKeys.map { prefix + $0 }
+            unexpected += plan.unexpectedKeys.map { prefix + $0 }
+            plans.append(plan)
+        }
+        unexpected += stateDict.keys.filter { !claimed.contains($0) }
+        return StateDictLoadPlan(missingKeys: missing, unexpectedKeys: unexpected) {
+            for plan in plans { plan.commit() }
+        }
+    }
+
+    public func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        try layers.reduce(input) { x, layer in try layer(x) }
+    }
+
+    public func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        try layers.reversed().reduce(gradOutput) { dy, layer in try layer.backward(dy) }
+    }
+}
+
+/// A module whose children can be swapped, so that tree rewrites such as
+/// ``convertSyncBatchNorm(_:processGroup:)`` reach into it.
+protocol ModuleContainer<Scalar>: Module {
+    /// Replaces each direct child by `transform(child)`.
+    func replaceChildren(_ transform: (any Module<Scalar>) -> any Module<Scalar>)
+}
+
+extension Sequential: ModuleContainer {
+    func replaceChildren(_ transform: (any Module<Scalar>) -> any Module<Scalar>) {
+        layers = layers.map(transform)
+    }
+}
