@@ -61,8 +61,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // Test helpers shared by every test target: assertClose, a seeded RNG, fixtures, finite differences.
-
+        // Test helpers (assertClose, a seeded RNG, fixtures, finite differences) live in
+        // Tests/NormKitTests/Support.
         .testTarget(
             name: "NormKitTests",
             dependencies: ["NormKit", "normkit"],
