@@ -28,6 +28,8 @@ if [ "$(id -u)" = 0 ]; then flags+=(--allow-run-as-root); fi
 export OMPI_MCA_btl_vader_single_copy_mechanism="${OMPI_MCA_btl_vader_single_copy_mechanism:-none}"
 
 status=0
+passed=0
+failed=0
 for np in ${MPI_TEST_RANKS:-2 3 4}; do
     log="$out/np$np.log"
     timeout --kill-after=10 "${MPI_TEST_TIMEOUT:-300}" \
@@ -37,6 +39,11 @@ for np in ${MPI_TEST_RANKS:-2 3 4}; do
     cat "$log"
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then echo "mpi-tests: -np $np timed out" >&2; fi
     if [ "$rc" -ne 0 ]; then status=1; fi
+    passed=$((passed + $(grep -c '^\[rank .*\] ok ' "$log" || true)))
+    failed=$((failed + $(grep -c '^\[rank .*\] FAIL ' "$log" || true)))
+    if [ "$rc" -ne 0 ] && ! grep -q '^\[rank .*\] FAIL ' "$log"; then failed=$((failed + 1)); fi
 done
 if [ "$status" -eq 0 ]; then echo "mpi-tests: all runs passed"; else echo "mpi-tests: FAILED" >&2; fi
+# One line per rank and check, over every run.
+echo "mpi: $passed passed, $failed failed"
 exit "$status"

@@ -41,7 +41,7 @@ func runMPIChecks() -> Int {
             try checkSyncEqualsBatchNorm(Double.self, scenario, seed: UInt64(200 + index), group: group)
         }
     }
-    run("data-parallel step of docs/SYNC_README_SECTION.md") { try checkDataParallelStep(group) }
+    run("data-parallel step of the README") { try checkDataParallelStep(group) }
     if group.size > 1 {
         run("ranks that disagree all throw") { try checkMismatches(group) }
         run("subgroups") { try checkSubgroups(group) }
@@ -130,7 +130,7 @@ func checkSyncEqualsBatchNorm<S: NormScalar>(
     return problems
 }
 
-/// The README's example (docs/SYNC_README_SECTION.md), verbatim: one data-parallel SGD step.
+/// The README's data-parallel example, verbatim: one data-parallel SGD step.
 func dataParallelStep(group: MPIProcessGroup, learningRate: Float = 0.1) throws -> Sequential<Float> {
     // Every rank builds the same model and converts its BatchNorms to SyncBatchNorm.
     let model = Sequential<Float>(BatchNorm2d(numFeatures: 8), BatchNorm2d(numFeatures: 8, momentum: nil))
