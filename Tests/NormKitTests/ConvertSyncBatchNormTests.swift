@@ -36,7 +36,7 @@ func syncLeafClasses<S: NormScalar>(_ module: any Module<S>, prefix: String = ""
     }
 
     @Test func sequentialChainsForwardAndBackward() throws {
-        var rng = SyncSeededRNG(seed: 21)
+        var rng = SeededRandom(seed: 21)
         let model = syncNestedModel()
         let twin = syncNestedModel()
         let twinLayers: [BatchNorm2d<Double>] = [
@@ -44,11 +44,11 @@ func syncLeafClasses<S: NormScalar>(_ module: any Module<S>, prefix: String = ""
             (twin[1] as! Sequential<Double>)[1] as! BatchNorm2d<Double>, twin[2] as! BatchNorm2d<Double>,
         ]
         var state = model.stateDict()
-        state["0.weight"] = rng.tensor([3], shift: 1)
+        state["0.weight"] = rng.tensor([3], mean: 1)
         state["1.0.bias"] = rng.tensor([3])
         try model.loadStateDict(state)
         try twin.loadStateDict(state)
-        let x: Tensor<Double> = rng.tensor([3, 3, 2, 2], scale: 2, shift: 1)
+        let x: Tensor<Double> = rng.tensor([3, 3, 2, 2], mean: 1, std: 2)
         let dy: Tensor<Double> = rng.tensor([3, 3, 2, 2])
         let y = try model(x)
         let manualY = try twinLayers.reduce(x) { try $1($0) }
@@ -81,13 +81,13 @@ func syncLeafClasses<S: NormScalar>(_ module: any Module<S>, prefix: String = ""
     }
 
     @Test func convertAndRevertRoundTripANestedTree() throws {
-        var rng = SyncSeededRNG(seed: 22)
+        var rng = SeededRandom(seed: 22)
         let model: Sequential<Double> = Sequential(
             syncNestedModel(),
             Sequential(BatchNorm1d(numFeatures: 4, eps: 1e-3, momentum: 0.2), Sequential(BatchNorm3d(numFeatures: 5))))
         // Give the first subtree state and gradients, then put one layer in eval mode.
         let first = model[0] as! Sequential<Double>
-        _ = try first(rng.tensor([4, 3, 2, 2], scale: 2, shift: 3))
+        _ = try first(rng.tensor([4, 3, 2, 2], mean: 3, std: 2))
         _ = try first.backward(rng.tensor([4, 3, 2, 2]))
         (model[1] as! Sequential<Double>)[0].eval()
         let state = model.stateDict(), gradients = model.gradients()
@@ -131,8 +131,8 @@ func syncLeafClasses<S: NormScalar>(_ module: any Module<S>, prefix: String = ""
 
     /// A converted model on 2 thread ranks computes what the original computes on the whole batch.
     @Test func convertedModelOnTwoRanksMatchesTheWholeBatch() throws {
-        var rng = SyncSeededRNG(seed: 23)
-        let x: Tensor<Double> = rng.tensor([5, 3, 2, 2], scale: 2, shift: -1)
+        var rng = SeededRandom(seed: 23)
+        let x: Tensor<Double> = rng.tensor([5, 3, 2, 2], mean: -1, std: 2)
         let dy: Tensor<Double> = rng.tensor([5, 3, 2, 2])
         let reference = syncNestedModel()
         let y = try reference(x), dx = try reference.backward(dy)
@@ -149,14 +149,14 @@ func syncLeafClasses<S: NormScalar>(_ module: any Module<S>, prefix: String = ""
         var gradientSum = ranks[0].3
         for (key, value) in ranks[1].3 { gradientSum[key] = syncSum([gradientSum[key]!, value]) }
         for (rank, range) in shards.enumerated() {
-            syncAssertClose(ranks[rank].0, try syncSlice(y, range.lowerBound, range.count), rtol: 1e-12, atol: 1e-12, "y \(rank)")
-            syncAssertClose(ranks[rank].1, try syncSlice(dx, range.lowerBound, range.count), rtol: 1e-12, atol: 1e-12, "dx \(rank)")
+            assertClose(ranks[rank].0, try syncSlice(y, range.lowerBound, range.count), Tolerance(absolute: 1e-12, relative: 1e-12), "y \(rank)")
+            assertClose(ranks[rank].1, try syncSlice(dx, range.lowerBound, range.count), Tolerance(absolute: 1e-12, relative: 1e-12), "dx \(rank)")
             for (key, value) in reference.stateDict() {
-                syncAssertClose(ranks[rank].2[key], value, rtol: 1e-12, atol: 1e-12, "\(key) on rank \(rank)")
+                assertClose(ranks[rank].2[key], value, Tolerance(absolute: 1e-12, relative: 1e-12), "\(key) on rank \(rank)")
             }
         }
         for (key, value) in reference.gradients() {
-            syncAssertClose(gradientSum[key], value, rtol: 1e-12, atol: 1e-12, "Σ grad \(key)")
+            assertClose(gradientSum[key], value, Tolerance(absolute: 1e-12, relative: 1e-12), "Σ grad \(key)")
         }
     }
 }

@@ -16,8 +16,8 @@ struct SyncLayerState<S: NormScalar>: Equatable, Sendable {
 /// A layer that has taken one training step, so that its state is not the initial one.
 func syncTrainedLayer<S: NormScalar>(_: S.Type, channels: Int, group: (any ProcessGroup)?) throws -> SyncBatchNorm<S> {
     let layer = SyncBatchNorm<S>(numFeatures: channels, processGroup: group)
-    var rng = SyncSeededRNG(seed: 99 + UInt64(group?.rank ?? 0))
-    let x: Tensor<S> = rng.tensor([3, channels, 2], scale: 2, shift: 1)
+    var rng = SeededRandom(seed: 99 + UInt64(group?.rank ?? 0))
+    let x: Tensor<S> = rng.tensor([3, channels, 2], mean: 1, std: 2)
     _ = try layer(x)
     _ = try layer.backward(rng.tensor([3, channels, 2]))
     return layer
@@ -36,7 +36,7 @@ func syncIsError(_ error: any Error, _ matches: (NormError) -> Bool) -> Bool {
             let channels = rank == 1 ? 4 : 3
             let layer = SyncBatchNorm<Double>(numFeatures: channels, processGroup: world[rank])
             let before = SyncLayerState(layer)
-            var rng = SyncSeededRNG(seed: UInt64(rank))
+            var rng = SeededRandom(seed: UInt64(rank))
             do {
                 _ = try layer(rng.tensor([2, channels, 3]))
                 return false
@@ -165,8 +165,8 @@ func syncIsError(_ error: any Error, _ matches: (NormError) -> Bool) -> Bool {
         layer.eval()
         let x = try Tensor<Double>(shape: [1, 2], scalars: [3, -1])
         let y = try layer(x)
-        syncAssertClose(y, try Tensor(shape: [1, 2], scalars: [3 / (1 + 1e-5).squareRoot(), -1 / (1 + 1e-5).squareRoot()]),
-                        rtol: 1e-14, atol: 0, "eval output")
+        assertClose(y, try Tensor(shape: [1, 2], scalars: [3 / (1 + 1e-5).squareRoot(), -1 / (1 + 1e-5).squareRoot()]),
+                        Tolerance(absolute: 0, relative: 1e-14), "eval output")
         _ = try layer.backward(Tensor(repeating: 1, shape: [1, 2]))
         // Had the layer entered a collective, it would have timed out and broken the group.
         let sums = syncRunOnThreads(2) { rank in try world[rank].allReducedSum([1.0]) }

@@ -6,9 +6,9 @@ import Testing
     /// Ranks {0, 3} and {1, 2} of a world of 4 each synchronize among themselves only, like
     /// PyTorch's `process_group` argument: each subgroup matches BatchNorm on its own batch.
     @Test func subgroupsSynchronizeSeparately() throws {
-        var rng = SyncSeededRNG(seed: 31)
+        var rng = SeededRandom(seed: 31)
         let sizes = [2, 1, 3, 0]
-        let inputs: [Tensor<Double>] = sizes.map { rng.tensor([$0, 2, 3], scale: 2, shift: Double($0)) }
+        let inputs: [Tensor<Double>] = sizes.map { rng.tensor([$0, 2, 3], mean: Double($0), std: 2) }
         let gradients: [Tensor<Double>] = sizes.map { rng.tensor([$0, 2, 3]) }
         let memberships = [[0, 3], [1, 2]]
         let world = try LocalProcessGroup.world(size: 4, timeout: 20)
@@ -26,9 +26,9 @@ import Testing
             let dx = try reference.backward(try syncConcatenate(members.map { gradients[$0] }))
             var offset = 0
             for rank in members {
-                syncAssertClose(outputs[rank].0, try syncSlice(y, offset, sizes[rank]), rtol: 1e-12, atol: 1e-12, "y \(rank)")
-                syncAssertClose(outputs[rank].1, try syncSlice(dx, offset, sizes[rank]), rtol: 1e-12, atol: 1e-12, "dx \(rank)")
-                syncAssertClose(outputs[rank].2, reference.runningVar, rtol: 1e-12, atol: 1e-12, "running_var \(rank)")
+                assertClose(outputs[rank].0, try syncSlice(y, offset, sizes[rank]), Tolerance(absolute: 1e-12, relative: 1e-12), "y \(rank)")
+                assertClose(outputs[rank].1, try syncSlice(dx, offset, sizes[rank]), Tolerance(absolute: 1e-12, relative: 1e-12), "dx \(rank)")
+                assertClose(outputs[rank].2, reference.runningVar, Tolerance(absolute: 1e-12, relative: 1e-12), "running_var \(rank)")
                 offset += sizes[rank]
             }
         }
@@ -37,9 +37,9 @@ import Testing
     /// Without running statistics, training still synchronizes; eval mode then uses each
     /// shard's own statistics, as PyTorch's SyncBatchNorm does.
     @Test func untrackedStatisticsSynchronizeInTrainingOnly() throws {
-        var rng = SyncSeededRNG(seed: 32)
+        var rng = SeededRandom(seed: 32)
         let sizes = [3, 1]
-        let inputs: [Tensor<Float>] = sizes.map { rng.tensor([$0, 2, 2], scale: 2, shift: 3) }
+        let inputs: [Tensor<Float>] = sizes.map { rng.tensor([$0, 2, 2], mean: 3, std: 2) }
         let world = try LocalProcessGroup.world(size: 2, timeout: 20)
         let results = syncRunOnThreads(2) { rank -> (Tensor<Float>, Tensor<Float>) in
             let layer = SyncBatchNorm<Float>(numFeatures: 2, trackRunningStats: false, processGroup: world[rank])
@@ -51,10 +51,10 @@ import Testing
         let whole = try BatchNorm1d<Float>(numFeatures: 2, trackRunningStats: false)(try syncConcatenate(inputs))
         var offset = 0
         for rank in 0..<2 {
-            syncAssertClose(outputs[rank].0, try syncSlice(whole, offset, sizes[rank]), rtol: 2e-5, atol: 2e-5, "train \(rank)")
+            assertClose(outputs[rank].0, try syncSlice(whole, offset, sizes[rank]), Tolerance(absolute: 2e-5, relative: 2e-5), "train \(rank)")
             let own = BatchNorm1d<Float>(numFeatures: 2, trackRunningStats: false)
             own.eval()
-            syncAssertClose(outputs[rank].1, try own(inputs[rank]), rtol: 2e-5, atol: 2e-5, "eval \(rank)")
+            assertClose(outputs[rank].1, try own(inputs[rank]), Tolerance(absolute: 2e-5, relative: 2e-5), "eval \(rank)")
             offset += sizes[rank]
         }
     }

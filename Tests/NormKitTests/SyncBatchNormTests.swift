@@ -31,14 +31,14 @@ struct SyncScenario: Sendable, CustomStringConvertible {
 /// BatchNorm on the concatenated batch. Every step uses fresh random inputs and random upstream
 /// gradients. Compares everything elementwise.
 func syncCheckMatchesBatchNorm<S: NormScalar>(_: S.Type, _ scenario: SyncScenario) throws {
-    var rng = SyncSeededRNG(seed: scenario.seed)
+    var rng = SeededRandom(seed: scenario.seed)
     let c = scenario.channels
-    let weight: Tensor<S> = rng.tensor([c], scale: 0.5, shift: 1)
-    let bias: Tensor<S> = rng.tensor([c], scale: 0.5)
+    let weight: Tensor<S> = rng.tensor([c], mean: 1, std: 0.5)
+    let bias: Tensor<S> = rng.tensor([c], std: 0.5)
     // Inputs and upstream gradients per step and rank; channel means and scales differ.
     var generatedInputs: [[Tensor<S>]] = [], generatedGradients: [[Tensor<S>]] = []
     for sizes in scenario.shards {
-        generatedInputs.append(sizes.map { rng.tensor([$0] + scenario.sampleShape, scale: 3, shift: 5) })
+        generatedInputs.append(sizes.map { rng.tensor([$0] + scenario.sampleShape, mean: 5, std: 3) })
         generatedGradients.append(sizes.map { rng.tensor([$0] + scenario.sampleShape) })
     }
     let inputs = generatedInputs, gradients = generatedGradients
@@ -90,26 +90,26 @@ func syncCheckMatchesBatchNorm<S: NormScalar>(_: S.Type, _ scenario: SyncScenari
         return record
     }
     let records = try results.map { try $0.get() }
-    let (rtol, atol) = syncTolerance(S.self)
+    let tolerance = Tolerance.forType(S.self)
     for (rank, record) in records.enumerated() {
         for step in 0..<steps {
             let offset = scenario.shards[step][..<rank].reduce(0, +)
             let size = scenario.shards[step][rank]
             let at = "\(scenario), rank \(rank), step \(step)"
-            syncAssertClose(record.outputs[step], try syncSlice(expected.outputs[step], offset, size),
-                            rtol: rtol, atol: atol, "output, \(at)")
-            syncAssertClose(record.inputGradients[step], try syncSlice(expected.inputGradients[step], offset, size),
-                            rtol: rtol, atol: atol, "input gradient, \(at)")
-            syncAssertClose(record.runningMean[step], expected.runningMean[step], rtol: rtol, atol: atol, "running_mean, \(at)")
-            syncAssertClose(record.runningVar[step], expected.runningVar[step], rtol: rtol, atol: atol, "running_var, \(at)")
+            assertClose(record.outputs[step], try syncSlice(expected.outputs[step], offset, size),
+                            tolerance, "output, \(at)")
+            assertClose(record.inputGradients[step], try syncSlice(expected.inputGradients[step], offset, size),
+                            tolerance, "input gradient, \(at)")
+            assertClose(record.runningMean[step], expected.runningMean[step], tolerance, "running_mean, \(at)")
+            assertClose(record.runningVar[step], expected.runningVar[step], tolerance, "running_var, \(at)")
             #expect(record.numBatchesTracked[step] == expected.numBatchesTracked[step], "num_batches_tracked, \(at)")
         }
     }
     if scenario.affine {
         let weightSum = syncSum(records.compactMap(\.weightGradient))
         let biasSum = syncSum(records.compactMap(\.biasGradient))
-        syncAssertClose(weightSum, expected.weightGradient, rtol: rtol, atol: 10 * atol, "Σ weight grad, \(scenario)")
-        syncAssertClose(biasSum, expected.biasGradient, rtol: rtol, atol: 10 * atol, "Σ bias grad, \(scenario)")
+        assertClose(weightSum, expected.weightGradient, Tolerance(absolute: 10 * tolerance.absolute, relative: tolerance.relative), "Σ weight grad, \(scenario)")
+        assertClose(biasSum, expected.biasGradient, Tolerance(absolute: 10 * tolerance.absolute, relative: tolerance.relative), "Σ bias grad, \(scenario)")
     }
 }
 
@@ -157,15 +157,15 @@ let syncScenarios: [SyncScenario] = [
     }
 
     @Test func withoutGroupItIsBatchNorm() throws {
-        var rng = SyncSeededRNG(seed: 11)
+        var rng = SeededRandom(seed: 11)
         for group in [nil, try LocalProcessGroup.world(size: 1, timeout: 0.01)[0]] as [(any ProcessGroup)?] {
             let sync = SyncBatchNorm<Double>(numFeatures: 2, momentum: nil, processGroup: group)
             let plain = BatchNorm2d<Double>(numFeatures: 2, momentum: nil)
             for _ in 0..<2 {
-                let x: Tensor<Double> = rng.tensor([3, 2, 2, 2], scale: 2, shift: 1)
+                let x: Tensor<Double> = rng.tensor([3, 2, 2, 2], mean: 1, std: 2)
                 let dy: Tensor<Double> = rng.tensor([3, 2, 2, 2])
-                syncAssertClose(try sync(x), try plain(x), rtol: 1e-13, atol: 1e-13, "output")
-                syncAssertClose(try sync.backward(dy), try plain.backward(dy), rtol: 1e-13, atol: 1e-13, "dx")
+                assertClose(try sync(x), try plain(x), Tolerance(absolute: 1e-13, relative: 1e-13), "output")
+                assertClose(try sync.backward(dy), try plain.backward(dy), Tolerance(absolute: 1e-13, relative: 1e-13), "dx")
             }
             #expect(sync.stateDict() == plain.stateDict())
             #expect(sync.gradients() == plain.gradients())

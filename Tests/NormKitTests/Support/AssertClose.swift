@@ -40,6 +40,22 @@ func assertClose<A: Sequence, B: Sequence>(
     }
 }
 
+/// Compares two tensors (or two absent tensors) elementwise: shapes must match, then values.
+func assertClose<S: NormScalar>(
+    _ actual: Tensor<S>?, _ expected: Tensor<S>?, _ tolerance: Tolerance, _ context: @autoclosure () -> String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    guard let actual, let expected else {
+        #expect(actual == nil && expected == nil, "\(context()): one side is nil", sourceLocation: sourceLocation)
+        return
+    }
+    guard actual.shape == expected.shape else {
+        Issue.record("\(context()): shape \(actual.shape), expected \(expected.shape)", sourceLocation: sourceLocation)
+        return
+    }
+    assertClose(actual.scalars, expected.scalars, tolerance, context(), sourceLocation: sourceLocation)
+}
+
 /// Asserts that `body` throws exactly `expected`.
 func assertThrows<T>(
     _ expected: NormError, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> T
