@@ -87,10 +87,10 @@ func shardSizes(ranks: Int, step: Int) -> [Int] {
 func checkSyncEqualsBatchNorm<S: NormScalar>(
     _: S.Type, _ scenario: CheckScenario, seed: UInt64, group: any ProcessGroup
 ) throws -> [String] {
-    var rng = CheckRNG(seed: seed)
+    var rng = SeededGenerator(seed: seed)
     let c = scenario.sampleShape[0]
-    let weight: Tensor<S> = try rng.tensor([c], scale: 0.5, shift: 1)
-    let bias: Tensor<S> = try rng.tensor([c], scale: 0.5)
+    let weight: Tensor<S> = .randomNormal(shape: [c], mean: 1, std: 0.5, using: &rng)
+    let bias: Tensor<S> = .randomNormal(shape: [c], std: 0.5, using: &rng)
     let reference: BatchNorm<S>
     switch scenario.sampleShape.count + 1 {
     case 2, 3: reference = BatchNorm1d(numFeatures: c, momentum: scenario.momentum)
@@ -107,8 +107,8 @@ func checkSyncEqualsBatchNorm<S: NormScalar>(
         if step == scenario.steps { reference.eval(); sync.eval() }
         let sizes = shardSizes(ranks: group.size, step: step)
         let total = sizes.reduce(0, +), offset = sizes[..<group.rank].reduce(0, +), mine = sizes[group.rank]
-        let x: Tensor<S> = try rng.tensor([total] + scenario.sampleShape, scale: 3, shift: 5)
-        let dy: Tensor<S> = try rng.tensor([total] + scenario.sampleShape)
+        let x: Tensor<S> = .randomNormal(shape: [total] + scenario.sampleShape, mean: 5, std: 3, using: &rng)
+        let dy: Tensor<S> = .randomNormal(shape: [total] + scenario.sampleShape, using: &rng)
         let y = try reference(x), dx = try reference.backward(dy)
         let syncY = try sync(slice(x, offset, mine)), syncDx = try sync.backward(slice(dy, offset, mine))
         let at = "step \(step)"
@@ -137,10 +137,10 @@ func dataParallelStep(group: MPIProcessGroup, learningRate: Float = 0.1) throws 
     _ = convertSyncBatchNorm(model, processGroup: group)
 
     // Each rank takes its own shard of the global batch (here: random data, 4 images of 5×5).
-    var rng = CheckRNG(seed: 7 + UInt64(group.rank))
-    let x: Tensor<Float> = try rng.tensor([4, 8, 5, 5])
+    var rng = SeededGenerator(seed: 7 + UInt64(group.rank))
+    let x: Tensor<Float> = .randomNormal(shape: [4, 8, 5, 5], using: &rng)
     let y = try model(x)                             // one all-gather per SyncBatchNorm
-    let dy: Tensor<Float> = try rng.tensor(y.shape)  // ∂L/∂y from the layers above
+    let dy: Tensor<Float> = .randomNormal(shape: y.shape, using: &rng)  // ∂L/∂y from the layers above
     _ = try model.backward(dy)                       // one all-reduce per SyncBatchNorm
 
     // Average the parameter gradients over the ranks, as DistributedDataParallel does, and step.
@@ -294,23 +294,4 @@ func compare<S: NormScalar>(_ actual: Tensor<S>?, _ expected: Tensor<S>?, _ rtol
     return []
 }
 
-/// SplitMix64 with Box–Muller normals: the same stream on every rank for the same seed.
-struct CheckRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func normal() -> Double {
-        let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self), u2 = Double.random(in: 0..<1, using: &self)
-        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
-    }
-    mutating func tensor<S: NormScalar>(_ shape: [Int], scale: Double = 1, shift: Double = 0) throws -> Tensor<S> {
-        try Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in S(normal() * scale + shift) })
-    }
-}
 #endif

@@ -135,3 +135,19 @@ import Testing
         assertClose(dx.scalars, g.scalars.map { $0 / (1 + 1e-5).squareRoot() }, Tolerance(absolute: 1e-14, relative: 0), "dx")
     }
 }
+
+@Suite struct SeededGeneratorTests {
+    @Test func sameSeedSameStreamOtherSeedOtherStream() {
+        var a = SeededGenerator(seed: 1), b = SeededGenerator(seed: 1), c = SeededGenerator(seed: 2)
+        let x = Tensor<Double>.randomNormal(shape: [64], using: &a)
+        #expect(x == Tensor<Double>.randomNormal(shape: [64], using: &b))
+        #expect(x != Tensor<Double>.randomNormal(shape: [64], using: &c))
+        // The samples look standard normal: mean within 5σ/√n of 0, variance near 1.
+        var d = SeededGenerator(seed: 3)
+        let samples = Tensor<Double>.randomNormal(shape: [4000], mean: 2, std: 3, using: &d).scalars
+        let mean = samples.reduce(0, +) / 4000
+        let variance = samples.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 3999
+        #expect(abs(mean - 2) < 5 * 3 / 4000.0.squareRoot())
+        #expect(abs(variance - 9) < 0.1 * 9)
+    }
+}
