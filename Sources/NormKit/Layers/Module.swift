@@ -52,10 +52,13 @@ public struct StateDictLoadPlan {
     public var missingKeys: [String]
     /// Keys of the state dict the module does not know.
     public var unexpectedKeys: [String]
-    /// Writes the validated values into the module.
-    let commit: () -> Void
+    /// Writes the validated values into the module. It must not fail: everything that can go
+    /// wrong is checked before the plan is made.
+    public let commit: () -> Void
 
-    init(missingKeys: [String] = [], unexpectedKeys: [String] = [], commit: @escaping () -> Void) {
+    /// A plan for a custom module: what a load would leave missing or unused, and the step that
+    /// writes the already-validated values.
+    public init(missingKeys: [String] = [], unexpectedKeys: [String] = [], commit: @escaping () -> Void) {
         self.missingKeys = missingKeys
         self.unexpectedKeys = unexpectedKeys
         self.commit = commit

@@ -96,14 +96,14 @@ public final class Sequential<Scalar: NormScalar>: Module {
 }
 
 /// A module whose children can be swapped, so that tree rewrites such as
-/// ``convertSyncBatchNorm(_:processGroup:)`` reach into it.
-protocol ModuleContainer<Scalar>: Module {
+/// ``convertSyncBatchNorm(_:processGroup:)`` reach into it. Conform your own containers to it.
+public protocol ModuleContainer<Scalar>: Module {
     /// Replaces each direct child by `transform(child)`.
     func replaceChildren(_ transform: (any Module<Scalar>) -> any Module<Scalar>)
 }
 
 extension Sequential: ModuleContainer {
-    func replaceChildren(_ transform: (any Module<Scalar>) -> any Module<Scalar>) {
+    public func replaceChildren(_ transform: (any Module<Scalar>) -> any Module<Scalar>) {
         layers = layers.map(transform)
     }
 }
