@@ -151,3 +151,32 @@ import Testing
         #expect(abs(variance - 9) < 0.1 * 9)
     }
 }
+
+/// The README's usage snippet, as a user would write it.
+@Suite struct ReadmeUsageTests {
+    @Test func usageSnippetRuns() throws {
+        let input: [Float] = [0.33669037, 0.12880941, 0.23446237, 0.23033303, -1.1228564, -0.18632829, 2.2082014, -0.63799703]
+        let dy = try Tensor<Float>(shape: [1, 2, 2, 2], scalars: [0.5, -1, 0.25, 2, -0.75, 1.5, 0.1, -0.3])
+
+        let bn = BatchNorm2d<Float>(numFeatures: 2)
+        try bn.loadStateDict(["running_mean": Tensor(repeating: 2, shape: [2])], strict: false)
+        let x = try Tensor<Float>(shape: [1, 2, 2, 2], scalars: input)
+        let y = try bn(x)
+        let dx = try bn.backward(dy)
+        bn.eval()
+        let gn = GroupNorm<Double>(numGroups: 2, numChannels: 4)
+
+        #expect(y.shape == [1, 2, 2, 2] && dx.shape == [1, 2, 2, 2])
+        // ∂L/∂β = Σ dy per channel.
+        assertClose(bn.gradients()["bias"]!.scalars, [0.5 - 1 + 0.25 + 2, -0.75 + 1.5 + 0.1 - 0.3],
+                    Tolerance(absolute: 1e-6, relative: 0), "bias gradient")
+        assertClose(bn.runningMean!.scalars.prefix(1), [1.8233], Tolerance(absolute: 5e-5, relative: 0), "running_mean")
+        #expect(!bn.isTraining && Set(gn.stateDict().keys) == ["weight", "bias"])
+
+        let result = try Functional.batchNorm(x, runningMean: .zeros(shape: [2]), runningVar: .ones(shape: [2]),
+                                              weight: nil, bias: nil, training: true)
+        let grads = try Functional.normalizationBackward(gradOutput: dy, input: x, saved: result.saved, weight: nil)
+        assertClose(result.output.scalars, y.scalars, Tolerance(absolute: 1e-6, relative: 0), "functional output")
+        assertClose(grads.input.scalars, dx.scalars, Tolerance(absolute: 1e-6, relative: 0), "functional dx")
+    }
+}
