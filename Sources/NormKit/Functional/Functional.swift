@@ -71,18 +71,22 @@ extension Functional {
         if let weight, weight.count != geometry.channels {
             throw NormError.stateShapeMismatch(key: "weight", expected: [geometry.channels], actual: weight.shape)
         }
-        let pass = Kernels.backwardSums(
-            input: input.scalars, gradOutput: gradOutput.scalars, geometry: geometry,
-            mean: saved.mean, invstd: saved.invstd, weight: weight?.scalars)
+        // The reduction pass feeds the weight and bias gradients and, with batch statistics, the
+        // input gradient; eval mode without affine parameters needs neither, so skip its read.
+        let pass = needsAffineGradients || saved.usesBatchStatistics
+            ? Kernels.backwardSums(input: input.scalars, gradOutput: gradOutput.scalars, geometry: geometry,
+                                   mean: saved.mean, invstd: saved.invstd, weight: weight?.scalars)
+            : nil
         let gradInput = Kernels.inputGradient(
             input: input.scalars, gradOutput: gradOutput.scalars, geometry: geometry,
             mean: saved.mean, invstd: saved.invstd, weight: weight?.scalars,
-            sums: saved.usesBatchStatistics ? (pass.sumG, pass.sumGXhat, geometry.elementsPerStatistic) : nil,
+            sums: saved.usesBatchStatistics ? pass.map { ($0.sumG, $0.sumGXhat, geometry.elementsPerStatistic) } : nil,
             centered: saved.centered)
+        let channelSums = needsAffineGradients ? pass?.channel : nil
         return NormalizationGradients(
             input: Tensor(uncheckedShape: input.shape, scalars: gradInput),
-            weight: needsAffineGradients ? affineGradient(pass.channel.sumGradOutputTimesNormalized, like: weight) : nil,
-            bias: needsAffineGradients ? affineGradient(pass.channel.sumGradOutput, like: weight) : nil)
+            weight: channelSums.map { affineGradient($0.sumGradOutputTimesNormalized, like: weight) },
+            bias: channelSums.map { affineGradient($0.sumGradOutput, like: weight) })
     }
 
     static func checkGradientShapes<Scalar: NormScalar>(

@@ -42,9 +42,6 @@ struct NormalizationGeometry: Sendable, Equatable {
         }
     }
 
-    /// The total element count.
-    var elementCount: Int { outer * channels * inner }
-
     /// The statistic that the block of `inner` elements at (`sample`, `channel`) belongs to.
     @inline(__always)
     func statisticIndex(sample: Int, channel: Int) -> Int {
