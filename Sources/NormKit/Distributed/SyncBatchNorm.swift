@@ -122,11 +122,11 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
             geometry: geometry, centered: true, inputShape: input.shape)
         let output = Functional.normalize(input, saved: saved, weight: weight, bias: bias).output
         if global.count > 0, let runningMean, let runningVar {
-            let batches = (numBatchesTracked ?? 0) + 1
-            let factor = RunningStatistics.momentumFactor(momentum: momentum, numBatchesTracked: batches)
-            self.runningMean = RunningStatistics.updated(runningMean, toward: global.mean, factor: factor)
-            self.runningVar = RunningStatistics.updated(runningVar, toward: global.unbiasedVariance, factor: factor)
-            numBatchesTracked = batches
+            let next = nextTrackedBatch()
+            let running = RunningStatistics.updated(mean: runningMean, variance: runningVar, toward: global, factor: next.factor)
+            self.runningMean = running.mean
+            self.runningVar = running.variance
+            numBatchesTracked = next.count
         }
         lastGlobalCount = global.count
         return (output, SavedForward(input: input, saved: saved, weight: weight, outputShape: input.shape))

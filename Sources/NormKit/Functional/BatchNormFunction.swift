@@ -53,10 +53,9 @@ extension Functional {
             return RunningNormalizationResult(output: result.output, saved: result.saved,
                                               runningMean: runningMean, runningVar: runningVar)
         }
-        return RunningNormalizationResult(
-            output: result.output, saved: result.saved,
-            runningMean: RunningStatistics.updated(runningMean, toward: moments.mean, factor: momentum),
-            runningVar: RunningStatistics.updated(runningVar, toward: moments.unbiasedVariance, factor: momentum))
+        let running = RunningStatistics.updated(mean: runningMean, variance: runningVar, toward: moments, factor: momentum)
+        return RunningNormalizationResult(output: result.output, saved: result.saved,
+                                          runningMean: running.mean, runningVar: running.variance)
     }
 
     /// Splits an `(N, C, *)` shape into (N, C, ∏ *).

@@ -40,10 +40,11 @@ extension Functional {
             return RunningNormalizationResult(output: result.output, saved: result.saved,
                                               runningMean: runningMean, runningVar: runningVar)
         }
-        return RunningNormalizationResult(
-            output: result.output, saved: result.saved,
-            runningMean: RunningStatistics.updated(runningMean, toward: batchAverage(moments.mean, channels: channels), factor: momentum),
-            runningVar: RunningStatistics.updated(runningVar, toward: batchAverage(moments.unbiasedVariance, channels: channels), factor: momentum))
+        let running = RunningStatistics.updated(
+            mean: runningMean, variance: runningVar, towardMean: batchAverage(moments.mean, channels: channels),
+            unbiasedVariance: batchAverage(moments.unbiasedVariance, channels: channels), factor: momentum)
+        return RunningNormalizationResult(output: result.output, saved: result.saved,
+                                          runningMean: running.mean, runningVar: running.variance)
     }
 
     /// Averages per-(sample, channel) values `[N·C]` over the samples, giving `[C]`.

@@ -13,8 +13,27 @@ public enum RunningStatistics {
         momentum ?? 1 / Double(max(numBatchesTracked, 1))
     }
 
-    /// r ← (1 − m)·r + m·s, computed in the accumulator and stored in the buffer's scalar type.
+    /// Both running statistics moved toward a batch's moments: `running_mean` toward the batch
+    /// mean, `running_var` toward the batch's *unbiased* variance.
     static func updated<Scalar: NormScalar>(
+        mean runningMean: Tensor<Scalar>, variance runningVar: Tensor<Scalar>,
+        toward batch: Moments<Scalar.Accumulator>, factor: Double
+    ) -> (mean: Tensor<Scalar>, variance: Tensor<Scalar>) {
+        updated(mean: runningMean, variance: runningVar, towardMean: batch.mean,
+                unbiasedVariance: batch.unbiasedVariance, factor: factor)
+    }
+
+    /// Both running statistics moved toward a batch mean and unbiased variance given directly
+    /// (InstanceNorm averages them over the batch's instances).
+    static func updated<Scalar: NormScalar>(
+        mean runningMean: Tensor<Scalar>, variance runningVar: Tensor<Scalar>,
+        towardMean mean: [Scalar.Accumulator], unbiasedVariance: [Scalar.Accumulator], factor: Double
+    ) -> (mean: Tensor<Scalar>, variance: Tensor<Scalar>) {
+        (updated(runningMean, toward: mean, factor: factor), updated(runningVar, toward: unbiasedVariance, factor: factor))
+    }
+
+    /// r ← (1 − m)·r + m·s, computed in the accumulator and stored in the buffer's scalar type.
+    private static func updated<Scalar: NormScalar>(
         _ running: Tensor<Scalar>, toward batch: [Scalar.Accumulator], factor: Double
     ) -> Tensor<Scalar> {
         typealias Acc = Scalar.Accumulator

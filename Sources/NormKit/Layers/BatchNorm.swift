@@ -47,19 +47,23 @@ public class BatchNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
         try checkChannels(input, axis: 1, expected: numFeatures)
     }
 
+    /// The batch count after one more non-empty training batch, and the momentum factor m that
+    /// batch uses (1 / count for `momentum: nil`).
+    func nextTrackedBatch() -> (count: Int, factor: Double) {
+        let count = (numBatchesTracked ?? 0) + 1
+        return (count, RunningStatistics.momentumFactor(momentum: momentum, numBatchesTracked: count))
+    }
+
     override func forward(_ input: Tensor<Scalar>) throws -> (output: Tensor<Scalar>, saved: SavedForward) {
         try checkInput(input)
-        let updatesRunningStatistics = isTraining && runningMean != nil && input.count > 0
-        let batchCount = (numBatchesTracked ?? 0) + (updatesRunningStatistics ? 1 : 0)
+        let next = nextTrackedBatch()
         let result = try Functional.batchNorm(
             input, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
-            training: isTraining || runningMean == nil,
-            momentum: RunningStatistics.momentumFactor(momentum: momentum, numBatchesTracked: batchCount),
-            eps: eps)
-        if updatesRunningStatistics {
+            training: isTraining || runningMean == nil, momentum: next.factor, eps: eps)
+        if isTraining && runningMean != nil && input.count > 0 {
             runningMean = result.runningMean
             runningVar = result.runningVar
-            numBatchesTracked = batchCount
+            numBatchesTracked = next.count
         }
         return (result.output, SavedForward(input: input, saved: result.saved, weight: weight, outputShape: input.shape))
     }
