@@ -93,20 +93,25 @@ def run_case(name, layer, args, steps, mean=0.0, std=1.0):
     return case
 
 
+def option_grid(momenta):
+    """Every combination of momentum, affine and track_running_stats, with a name tag for each."""
+    for momentum in momenta:
+        for affine in (True, False):
+            for track in (True, False):
+                yield (f"m{momentum}_a{int(affine)}_t{int(track)}",
+                       {"eps": 1e-5, "momentum": momentum, "affine": affine, "track_running_stats": track})
+
+
 def main():
     cases = []
     T, E = "train", "eval"
 
     # BatchNorm: every option combination, odd sizes, several training steps then eval.
-    for momentum in (0.1, 0.3, None):
-        for affine in (True, False):
-            for track in (True, False):
-                tag = f"m{momentum}_a{int(affine)}_t{int(track)}"
-                opts = {"eps": 1e-5, "momentum": momentum, "affine": affine, "track_running_stats": track}
-                cases.append(run_case(f"bn1d_2d_{tag}", "BatchNorm1d", {"num_features": 3, **opts},
-                                      [(T, (5, 3)), (T, (4, 3)), (T, (7, 3)), (E, (3, 3))]))
-                cases.append(run_case(f"bn2d_{tag}", "BatchNorm2d", {"num_features": 3, **opts},
-                                      [(T, (2, 3, 3, 5)), (T, (3, 3, 2, 3)), (T, (1, 3, 3, 3)), (E, (2, 3, 3, 5))]))
+    for tag, opts in option_grid(momenta=(0.1, 0.3, None)):
+        cases.append(run_case(f"bn1d_2d_{tag}", "BatchNorm1d", {"num_features": 3, **opts},
+                              [(T, (5, 3)), (T, (4, 3)), (T, (7, 3)), (E, (3, 3))]))
+        cases.append(run_case(f"bn2d_{tag}", "BatchNorm2d", {"num_features": 3, **opts},
+                              [(T, (2, 3, 3, 5)), (T, (3, 3, 2, 3)), (T, (1, 3, 3, 3)), (E, (2, 3, 3, 5))]))
     cases.append(run_case("bn1d_3d_eps", "BatchNorm1d", {"num_features": 4, "eps": 1e-3},
                           [(T, (3, 4, 7)), (T, (2, 4, 9)), (E, (3, 4, 5))]))
     cases.append(run_case("bn3d", "BatchNorm3d", {"num_features": 2, "momentum": 0.2},
@@ -117,13 +122,9 @@ def main():
                           [(T, (4, 3, 5, 5)), (T, (4, 3, 5, 5)), (E, (2, 3, 5, 5))], mean=1e4, std=0.1))
 
     # InstanceNorm: defaults, affine, tracking, momentum values, batched and unbatched inputs.
-    for momentum in (0.1, 0.4, None):
-        for affine in (True, False):
-            for track in (True, False):
-                tag = f"m{momentum}_a{int(affine)}_t{int(track)}"
-                opts = {"eps": 1e-5, "momentum": momentum, "affine": affine, "track_running_stats": track}
-                cases.append(run_case(f"in2d_{tag}", "InstanceNorm2d", {"num_features": 3, **opts},
-                                      [(T, (2, 3, 4, 5)), (T, (3, 3, 3, 3)), (T, (3, 4, 5)), (E, (2, 3, 4, 5)), (E, (3, 2, 3))]))
+    for tag, opts in option_grid(momenta=(0.1, 0.4, None)):
+        cases.append(run_case(f"in2d_{tag}", "InstanceNorm2d", {"num_features": 3, **opts},
+                              [(T, (2, 3, 4, 5)), (T, (3, 3, 3, 3)), (T, (3, 4, 5)), (E, (2, 3, 4, 5)), (E, (3, 2, 3))]))
     cases.append(run_case("in1d_unbatched", "InstanceNorm1d", {"num_features": 4, "affine": True, "track_running_stats": True},
                           [(T, (4, 9)), (T, (2, 4, 7)), (E, (4, 5)), (E, (3, 4, 6))]))
     cases.append(run_case("in3d", "InstanceNorm3d", {"num_features": 2, "affine": True, "track_running_stats": True, "momentum": 0.25},
