@@ -95,7 +95,6 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
             lastGlobalCount = nil
             return result
         }
-        typealias Acc = Scalar.Accumulator
         let layer = layerName, channels = numFeatures
         var failure = header
         failure.ok = false
@@ -105,18 +104,17 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
             _ = try? SyncFraming.allGather(nil, header: failure, payloadLength: 2 * channels + 1, layer: layer, group: group)
             throw error
         }
-        let (outer, _, inner) = try Functional.channelGeometry(of: input, operation: layer)
-        let geometry = NormalizationGeometry(outer: outer, channels: channels, inner: inner, grouping: .perChannel)
-        let local = Kernels.moments(input.scalars, geometry: geometry, centered: true)
-        let payload = [Double(local.count)] + local.mean.map { Double($0) } + local.m2.map { Double($0) }
+        let geometry = try Functional.channelGeometry(of: input, operation: layer, grouping: .perChannel)
+        guard case let .moments(local) = Kernels.call(KernelCall<Scalar>.Request.moments(input: input.storage, geometry: geometry))
+        else { fatalError("kernel response") }
+        let payload = [Double(local.count)] + local.mean + local.m2
         let all = try SyncFraming.allGather(payload, header: header, payloadLength: payload.count, layer: layer, group: group)
         let global = all.map { values in
-            Moments<Acc>(count: Int(values[0]), mean: values[1...channels].map { Acc($0) },
-                         m2: values[(channels + 1)...].map { Acc($0) })
-        }.reduce(Moments<Acc>(count: 0, mean: [], m2: []), Moments.merged)
+            Moments(count: Int(values[0]), mean: Array(values[1...channels]), m2: Array(values[(channels + 1)...]))
+        }.reduce(Moments(count: 0, mean: [], m2: []), Moments.merged)
         if global.count == 1 { throw NormError.tooFewValuesPerChannel(shape: input.shape) }
         let statistics = global.count > 0
-            ? global : Moments(count: 0, mean: [Acc](repeating: 0, count: channels), m2: [Acc](repeating: 0, count: channels))
+            ? global : Moments(count: 0, mean: [Double](repeating: 0, count: channels), m2: [Double](repeating: 0, count: channels))
         let saved = SavedStatistics<Scalar>(
             mean: statistics.mean, invstd: statistics.inverseStandardDeviation(eps: eps), usesBatchStatistics: true,
             geometry: geometry, centered: true, inputShape: input.shape)
@@ -139,7 +137,6 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
     public override func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> {
         guard let group = processGroup, group.size > 1, lastGlobalCount != nil || (lastForward == nil && isTraining)
         else { return try super.backward(gradOutput) }
-        typealias Acc = Scalar.Accumulator
         let layer = layerName, channels = numFeatures
         var failure = header
         failure.ok = false
@@ -153,24 +150,24 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
             _ = try? SyncFraming.allReduceSum(nil, header: failure, payloadLength: 2 * channels, layer: layer, group: group)
             throw NormError.gradientShapeMismatch(expected: last.outputShape, actual: gradOutput.shape)
         }
-        let geometry = last.saved.geometry
-        let local = Kernels.backwardSums(
-            input: last.input.scalars, gradOutput: gradOutput.scalars, geometry: geometry,
-            mean: last.saved.mean, invstd: last.saved.invstd, weight: last.weight?.scalars).channel
-        let payload = (local.sumGradOutput + local.sumGradOutputTimesNormalized).map { Double($0) }
+        let geometry = last.saved.geometry, format = last.saved.kernelFormat
+        let x = last.input.withMemoryFormat(format).storage, dy = gradOutput.withMemoryFormat(format).storage
+        guard case let .sums(local) = Kernels.call(KernelCall<Scalar>.Request.channelGradientSums(
+            input: x, gradOutput: dy, geometry: geometry, mean: last.saved.mean, invstd: last.saved.invstd))
+        else { fatalError("kernel response") }
+        let payload = local.sumGradOutput + local.sumGradOutputTimesNormalized
         let summed = try SyncFraming.allReduceSum(payload, header: header, payloadLength: payload.count,
-                                                  layer: layer, group: group).map { Acc($0) }
+                                                  layer: layer, group: group)
         let global = BackwardSums(sumGradOutput: Array(summed[..<channels]),
                                   sumGradOutputTimesNormalized: Array(summed[channels...]))
-        let pooled = Kernels.pooledPerChannel(global, weight: last.weight?.scalars.map { Acc($0) })
-        let gradInput = Kernels.inputGradient(
-            input: last.input.scalars, gradOutput: gradOutput.scalars, geometry: geometry,
-            mean: last.saved.mean, invstd: last.saved.invstd, weight: last.weight?.scalars,
-            sums: (pooled.sumG, pooled.sumGXhat, max(globalCount, 1)), centered: true)
+        guard case let .gradient(gradInput, _) = Kernels.call(KernelCall<Scalar>.Request.backward(
+            input: x, gradOutput: dy, geometry: geometry, mean: last.saved.mean, invstd: last.saved.invstd,
+            weight: last.weight?.storage, mode: .globalSums(global, count: max(globalCount, 1)), channelSums: false))
+        else { fatalError("kernel response") }
         if weightGradient != nil {
             accumulate(weight: Functional.affineGradient(local.sumGradOutputTimesNormalized, like: last.weight),
                        bias: Functional.affineGradient(local.sumGradOutput, like: last.weight))
         }
-        return Tensor(uncheckedShape: last.outputShape, scalars: gradInput)
+        return Tensor(uncheckedShape: last.outputShape, storage: gradInput, memoryFormat: format)
     }
 }

@@ -11,7 +11,8 @@ extension Functional {
     /// were.
     ///
     /// - Parameters:
-    ///   - input: `(N, C)` or `(N, C, L)`, `(N, C, H, W)`, `(N, C, D, H, W)`, … (rank ≥ 2).
+    ///   - input: `(N, C)` or `(N, C, L)`, `(N, C, H, W)`, `(N, C, D, H, W)`, … (rank ≥ 2), row-major
+    ///     or channels-last; the output has the input's memory format.
     ///   - runningMean, runningVar: `[C]`, or both `nil`.
     ///   - weight, bias: `[C]` or `nil` (γ = 1, β = 0).
     ///   - training: use batch statistics and update the running ones.
@@ -27,7 +28,8 @@ extension Functional {
         weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, training: Bool,
         momentum: Double = 0.1, eps: Double = 1e-5
     ) throws -> RunningNormalizationResult<Scalar> {
-        let (outer, channels, inner) = try channelGeometry(of: input, operation: "batch_norm")
+        let geometry = try channelGeometry(of: input, operation: "batch_norm", grouping: .perChannel)
+        let channels = geometry.channels
         for (tensor, name) in [(runningMean, "running_mean"), (runningVar, "running_var"), (weight, "weight"), (bias, "bias")] {
             try checkPerChannel(tensor, named: name, shape: [channels])
         }
@@ -40,13 +42,11 @@ extension Functional {
                 throw NormError.invalidArgument(name: "running_mean", expected: "given when training is false", actual: "nil")
             }
             let result = normalizeWithRunningStatistics(
-                input, outer: outer, channels: channels, inner: inner,
-                runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias, eps: eps)
+                input, geometry: geometry, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias, eps: eps)
             return RunningNormalizationResult(output: result.output, saved: result.saved,
                                               runningMean: runningMean, runningVar: runningVar)
         }
-        if outer * inner == 1 { throw NormError.tooFewValuesPerChannel(shape: input.shape) }
-        let geometry = NormalizationGeometry(outer: outer, channels: channels, inner: inner, grouping: .perChannel)
+        if geometry.elementsPerStatistic == 1 { throw NormError.tooFewValuesPerChannel(shape: input.shape) }
         let (result, moments) = normalizeWithInputStatistics(
             input, geometry: geometry, centered: true, weight: weight, bias: bias, eps: eps)
         guard moments.count > 0, let runningMean, let runningVar else {
@@ -58,13 +58,35 @@ extension Functional {
                                           runningMean: running.mean, runningVar: running.variance)
     }
 
-    /// Splits an `(N, C, *)` shape into (N, C, ∏ *).
+    /// Batch normalization in eval mode, in place: `input` is normalized with the running
+    /// statistics, y = (x − r_μ) / √(r_σ² + ε) · γ + β, without allocating an output when the
+    /// caller holds the only reference to its storage. Shapes and errors as
+    /// ``batchNorm(_:runningMean:runningVar:weight:bias:training:momentum:eps:)``.
+    public static func batchNormInference<Scalar: NormScalar>(
+        _ input: inout Tensor<Scalar>, runningMean: Tensor<Scalar>, runningVar: Tensor<Scalar>,
+        weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, eps: Double = 1e-5
+    ) throws {
+        let geometry = try channelGeometry(of: input, operation: "batch_norm", grouping: .perChannel)
+        for (tensor, name) in [(runningMean, "running_mean"), (runningVar, "running_var"), (weight, "weight"), (bias, "bias")] {
+            try checkPerChannel(tensor, named: name, shape: [geometry.channels])
+        }
+        let saved = SavedStatistics<Scalar>(
+            mean: Kernels.doubles(runningMean.storage),
+            invstd: Kernels.doubles(runningVar.storage).map { 1 / ($0 + eps).squareRoot() },
+            usesBatchStatistics: false, geometry: geometry, centered: true, inputShape: input.shape)
+        let owned = input
+        input = Tensor(uncheckedShape: [0], scalars: [])
+        input = normalize(owned, saved: saved, weight: weight, bias: bias).output
+    }
+
+    /// Sees an `(N, C, *)` input as (N, C, ∏ *) in its memory format's layout.
     static func channelGeometry<Scalar: NormScalar>(
-        of input: Tensor<Scalar>, operation: String
-    ) throws -> (outer: Int, channels: Int, inner: Int) {
+        of input: Tensor<Scalar>, operation: String, grouping: NormalizationGeometry.Grouping
+    ) throws -> NormalizationGeometry {
         guard input.rank >= 2 else {
             throw NormError.rankTooSmall(layer: operation, minimum: 2, actual: input.rank)
         }
-        return (input.shape[0], input.shape[1], input.shape.dropFirst(2).reduce(1, *))
+        return NormalizationGeometry(outer: input.shape[0], channels: input.shape[1], inner: input.shape.dropFirst(2).reduce(1, *),
+                                     grouping: grouping, layout: layout(of: input.memoryFormat))
     }
 }

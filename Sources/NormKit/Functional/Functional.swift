@@ -3,17 +3,21 @@
 ///
 /// The layers in `Layers/` are thin wrappers over these functions; another Swift framework can
 /// call them directly. Nothing here mutates its arguments: updated running statistics are
-/// returned, never written in place.
+/// returned, never written in place (``batchNormInference(_:runningMean:runningVar:weight:bias:eps:)``
+/// normalizes a tensor the caller hands over, in place).
+///
+/// Inputs may be row-major or channels-last (``MemoryFormat``); outputs and input gradients
+/// come back in the input's format.
 public enum Functional {}
 
 /// What a forward pass saves for its backward pass: the mean and inverse standard deviation of
-/// each statistic group, in the accumulator type, and how they were obtained. The input itself is
-/// needed again by the backward pass; no normalized copy of it is kept.
+/// each statistic group, in `Double`, and how they were obtained. The input itself is needed
+/// again by the backward pass; no normalized copy of it is kept.
 public struct SavedStatistics<Scalar: NormScalar>: Sendable {
     /// The mean of each statistic group (zero for RMSNorm).
-    public let mean: [Scalar.Accumulator]
+    public let mean: [Double]
     /// 1 / √(var + ε) of each statistic group (1 / √(mean(x²) + ε) for RMSNorm).
-    public let invstd: [Scalar.Accumulator]
+    public let invstd: [Double]
     /// `true` when the statistics were computed from the input, so that gradients flow through
     /// them; `false` when they were constants (running statistics in eval mode).
     public let usesBatchStatistics: Bool
@@ -22,6 +26,12 @@ public struct SavedStatistics<Scalar: NormScalar>: Sendable {
     let centered: Bool
     /// The input shape the statistics belong to.
     let inputShape: [Int]
+
+    /// The memory format the kernels read the input in.
+    var kernelFormat: MemoryFormat { geometry.layout == .channelsLast ? .channelsLast : .contiguous }
+
+    /// How the backward pass treats these statistics.
+    var gradientMode: GradientMode { usesBatchStatistics ? .batch(centered: centered) : .constant }
 }
 
 /// A forward pass's result: the output and what its backward pass needs.
@@ -55,13 +65,16 @@ extension Functional {
     /// Always: ∂L/∂γ = Σ dy·x̂ and ∂L/∂β = Σ dy over everything but the channel.
     ///
     /// - Parameters:
-    ///   - gradOutput: ∂L/∂y, the shape of the forward output.
+    ///   - gradOutput: ∂L/∂y, the shape of the forward output, in either memory format.
     ///   - input: the forward pass's input.
     ///   - saved: the forward pass's saved statistics.
     ///   - weight: the weight γ the forward pass used, if any.
     ///   - needsAffineGradients: whether to return weight and bias gradients.
+    /// - Returns: the input gradient in the input's memory format, and the weight and bias
+    ///   gradients.
     /// - Throws: ``NormError/gradientShapeMismatch(expected:actual:)`` when `gradOutput` or
-    ///   `input` does not have the shape of the forward input.
+    ///   `input` does not have the shape of the forward input, and
+    ///   ``NormError/stateShapeMismatch(key:expected:actual:)`` for a weight of the wrong size.
     public static func normalizationBackward<Scalar: NormScalar>(
         gradOutput: Tensor<Scalar>, input: Tensor<Scalar>, saved: SavedStatistics<Scalar>,
         weight: Tensor<Scalar>?, needsAffineGradients: Bool = true
@@ -71,20 +84,15 @@ extension Functional {
         if let weight, weight.count != geometry.channels {
             throw NormError.stateShapeMismatch(key: "weight", expected: [geometry.channels], actual: weight.shape)
         }
-        // The reduction pass feeds the weight and bias gradients and, with batch statistics, the
-        // input gradient; eval mode without affine parameters needs neither, so skip its read.
-        let pass = needsAffineGradients || saved.usesBatchStatistics
-            ? Kernels.backwardSums(input: input.scalars, gradOutput: gradOutput.scalars, geometry: geometry,
-                                   mean: saved.mean, invstd: saved.invstd, weight: weight?.scalars)
-            : nil
-        let gradInput = Kernels.inputGradient(
-            input: input.scalars, gradOutput: gradOutput.scalars, geometry: geometry,
-            mean: saved.mean, invstd: saved.invstd, weight: weight?.scalars,
-            sums: saved.usesBatchStatistics ? pass.map { ($0.sumG, $0.sumGXhat, geometry.elementsPerStatistic) } : nil,
-            centered: saved.centered)
-        let channelSums = needsAffineGradients ? pass?.channel : nil
+        let format = saved.kernelFormat
+        let response = Kernels.call(KernelCall<Scalar>.Request.backward(
+            input: input.withMemoryFormat(format).storage, gradOutput: gradOutput.withMemoryFormat(format).storage,
+            geometry: geometry, mean: saved.mean, invstd: saved.invstd, weight: weight?.storage,
+            mode: saved.gradientMode, channelSums: needsAffineGradients))
+        guard case let .gradient(gradInput, sums) = response else { fatalError("kernel response") }
+        let channelSums = needsAffineGradients ? sums : nil
         return NormalizationGradients(
-            input: Tensor(uncheckedShape: input.shape, scalars: gradInput),
+            input: Tensor(uncheckedShape: input.shape, storage: gradInput, memoryFormat: format).withMemoryFormat(input.memoryFormat),
             weight: channelSums.map { affineGradient($0.sumGradOutputTimesNormalized, like: weight) },
             bias: channelSums.map { affineGradient($0.sumGradOutput, like: weight) })
     }
@@ -102,10 +110,8 @@ extension Functional {
 
     /// A per-channel gradient shaped like the weight it belongs to (a LayerNorm weight keeps its
     /// normalized shape).
-    static func affineGradient<Scalar: NormScalar>(
-        _ sums: [Scalar.Accumulator], like weight: Tensor<Scalar>?
-    ) -> Tensor<Scalar> {
-        Tensor(uncheckedShape: weight?.shape ?? [sums.count], scalars: sums.map { Scalar($0) })
+    static func affineGradient<Scalar: NormScalar>(_ sums: [Double], like weight: Tensor<Scalar>?) -> Tensor<Scalar> {
+        Tensor(uncheckedShape: weight?.shape ?? [sums.count], scalars: Kernels.scalars(sums))
     }
 
     /// Checks that an optional per-channel tensor (weight, bias, running statistic) has `count`
@@ -118,40 +124,50 @@ extension Functional {
         }
     }
 
-    /// Forward through the engine with statistics computed from the input.
+    /// The engine's layout for an input of `format`.
+    static func layout(of format: MemoryFormat) -> NormalizationGeometry.Layout {
+        format == .channelsLast ? .channelsLast : .channelsFirst
+    }
+
+    /// Forward through the engine with statistics computed from the input (stored as the
+    /// geometry's layout says).
     static func normalizeWithInputStatistics<Scalar: NormScalar>(
         _ input: Tensor<Scalar>, geometry: NormalizationGeometry, centered: Bool,
         weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, eps: Double
-    ) -> (result: NormalizationResult<Scalar>, moments: Moments<Scalar.Accumulator>) {
-        let moments = Kernels.moments(input.scalars, geometry: geometry, centered: centered)
-        let invstd = moments.inverseStandardDeviation(eps: eps)
+    ) -> (result: NormalizationResult<Scalar>, moments: Moments) {
+        let response = Kernels.call(KernelCall<Scalar>.Request.normalizeWithBatchStatistics(
+            input: input.storage, geometry: geometry, centered: centered, weight: weight?.storage, bias: bias?.storage, eps: eps))
+        guard case let .output(output, moments?, invstd?) = response else { fatalError("kernel response") }
         let saved = SavedStatistics<Scalar>(
             mean: moments.mean, invstd: invstd, usesBatchStatistics: true,
             geometry: geometry, centered: centered, inputShape: input.shape)
-        return (normalize(input, saved: saved, weight: weight, bias: bias), moments)
+        let tensor = Tensor(uncheckedShape: input.shape, storage: output, memoryFormat: input.memoryFormat)
+        return (NormalizationResult(output: tensor, saved: saved), moments)
     }
 
     /// Forward through the engine with per-channel constant statistics (running statistics).
     static func normalizeWithRunningStatistics<Scalar: NormScalar>(
-        _ input: Tensor<Scalar>, outer: Int, channels: Int, inner: Int,
+        _ input: Tensor<Scalar>, geometry: NormalizationGeometry,
         runningMean: Tensor<Scalar>, runningVar: Tensor<Scalar>,
         weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, eps: Double
     ) -> NormalizationResult<Scalar> {
-        typealias Acc = Scalar.Accumulator
-        let geometry = NormalizationGeometry(outer: outer, channels: channels, inner: inner, grouping: .perChannel)
         let saved = SavedStatistics<Scalar>(
-            mean: runningMean.scalars.map { Acc($0) },
-            invstd: runningVar.scalars.map { 1 / (Acc($0) + Acc(eps)).squareRoot() },
+            mean: Kernels.doubles(runningMean.storage),
+            invstd: Kernels.doubles(runningVar.storage).map { 1 / ($0 + eps).squareRoot() },
             usesBatchStatistics: false, geometry: geometry, centered: true, inputShape: input.shape)
         return normalize(input, saved: saved, weight: weight, bias: bias)
     }
 
+    /// Normalizes with statistics already known (`saved`); consumes `input`'s storage when the
+    /// caller holds no other reference to it.
     static func normalize<Scalar: NormScalar>(
-        _ input: Tensor<Scalar>, saved: SavedStatistics<Scalar>, weight: Tensor<Scalar>?, bias: Tensor<Scalar>?
+        _ input: __owned Tensor<Scalar>, saved: SavedStatistics<Scalar>, weight: Tensor<Scalar>?, bias: Tensor<Scalar>?
     ) -> NormalizationResult<Scalar> {
-        let output = Kernels.normalize(
-            input.scalars, geometry: saved.geometry, mean: saved.mean, invstd: saved.invstd,
-            weight: weight?.scalars, bias: bias?.scalars)
-        return NormalizationResult(output: Tensor(uncheckedShape: input.shape, scalars: output), saved: saved)
+        let shape = input.shape, format = input.memoryFormat
+        let response = Kernels.call(KernelCall<Scalar>.Request.normalize(
+            input: input.storage, geometry: saved.geometry, mean: saved.mean, invstd: saved.invstd,
+            weight: weight?.storage, bias: bias?.storage))
+        guard case let .output(output, _, _) = response else { fatalError("kernel response") }
+        return NormalizationResult(output: Tensor(uncheckedShape: shape, storage: output, memoryFormat: format), saved: saved)
     }
 }

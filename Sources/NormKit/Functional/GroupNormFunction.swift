@@ -6,7 +6,7 @@ extension Functional {
     /// y = (x − E[x]) / √(Var[x] + ε) · γ + β, E and Var per (n, g); γ and β per channel.
     ///
     /// - Parameters:
-    ///   - input: `(N, C, *)`, rank ≥ 2.
+    ///   - input: `(N, C, *)`, rank ≥ 2, row-major or channels-last.
     ///   - numGroups: G, which must divide C.
     ///   - weight, bias: `[C]` or `nil`.
     ///   - eps: ε; default 1e-5.
@@ -17,14 +17,13 @@ extension Functional {
         _ input: Tensor<Scalar>, numGroups: Int, weight: Tensor<Scalar>? = nil, bias: Tensor<Scalar>? = nil,
         eps: Double = 1e-5
     ) throws -> NormalizationResult<Scalar> {
-        let (outer, channels, inner) = try channelGeometry(of: input, operation: "group_norm")
+        let channels = try channelGeometry(of: input, operation: "group_norm", grouping: .perChannel).channels
         guard numGroups > 0, channels % numGroups == 0 else {
             throw NormError.groupsDoNotDivideChannels(groups: numGroups, channels: channels)
         }
         try checkPerChannel(weight, named: "weight", shape: [channels])
         try checkPerChannel(bias, named: "bias", shape: [channels])
-        let geometry = NormalizationGeometry(outer: outer, channels: channels, inner: inner,
-                                             grouping: .perSample(groups: numGroups))
+        let geometry = try channelGeometry(of: input, operation: "group_norm", grouping: .perSample(groups: numGroups))
         return normalizeWithInputStatistics(
             input, geometry: geometry, centered: true, weight: weight, bias: bias, eps: eps).result
     }

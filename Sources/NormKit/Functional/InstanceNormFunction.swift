@@ -9,7 +9,8 @@ extension Functional {
     /// the batch (as PyTorch does); without it they normalize every instance.
     ///
     /// - Parameters:
-    ///   - input: `(N, C, L)`, `(N, C, H, W)`, `(N, C, D, H, W)`, … (rank ≥ 2).
+    ///   - input: `(N, C, L)`, `(N, C, H, W)`, `(N, C, D, H, W)`, … (rank ≥ 2), row-major or
+    ///     channels-last.
     ///   - runningMean, runningVar: `[C]`, or both `nil`.
     ///   - weight, bias: `[C]` or `nil`.
     ///   - useInputStatistics: normalize with each instance's own statistics; default `true`.
@@ -27,13 +28,13 @@ extension Functional {
             return try batchNorm(input, runningMean: runningMean, runningVar: runningVar, weight: weight,
                                  bias: bias, training: false, momentum: momentum, eps: eps)
         }
-        let (outer, channels, inner) = try channelGeometry(of: input, operation: "instance_norm")
+        let channels = input.rank >= 2 ? input.shape[1] : 0
+        let geometry = try channelGeometry(of: input, operation: "instance_norm", grouping: .perSample(groups: channels))
+        let outer = geometry.outer
         for (tensor, name) in [(runningMean, "running_mean"), (runningVar, "running_var"), (weight, "weight"), (bias, "bias")] {
             try checkPerChannel(tensor, named: name, shape: [channels])
         }
-        if inner <= 1 && outer * channels > 0 { throw NormError.tooFewSpatialElements(shape: input.shape) }
-        let geometry = NormalizationGeometry(outer: outer, channels: channels, inner: inner,
-                                             grouping: .perSample(groups: channels))
+        if geometry.inner <= 1 && outer * channels > 0 { throw NormError.tooFewSpatialElements(shape: input.shape) }
         let (result, moments) = normalizeWithInputStatistics(
             input, geometry: geometry, centered: true, weight: weight, bias: bias, eps: eps)
         guard outer > 0, let runningMean, let runningVar else {
@@ -48,10 +49,10 @@ extension Functional {
     }
 
     /// Averages per-(sample, channel) values `[N·C]` over the samples, giving `[C]`.
-    static func batchAverage<Acc: NormScalar>(_ values: [Acc], channels: Int) -> [Acc] {
+    static func batchAverage(_ values: [Double], channels: Int) -> [Double] {
         let samples = values.count / channels
-        var sums = [Acc](repeating: 0, count: channels)
+        var sums = [Double](repeating: 0, count: channels)
         for (i, value) in values.enumerated() { sums[i % channels] += value }
-        return sums.map { $0 / Acc(samples) }
+        return sums.map { $0 / Double(samples) }
     }
 }

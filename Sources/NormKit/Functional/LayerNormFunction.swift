@@ -6,7 +6,7 @@ extension Functional {
     /// axes; γ and β have the normalized shape and apply elementwise.
     ///
     /// - Parameters:
-    ///   - input: `(*, normalizedShape…)`.
+    ///   - input: `(*, normalizedShape…)`; the output has the input's memory format.
     ///   - normalizedShape: the trailing shape to normalize over; not empty.
     ///   - weight, bias: of shape `normalizedShape`, or `nil`.
     ///   - eps: ε; default 1e-5.
@@ -19,8 +19,7 @@ extension Functional {
         let geometry = try trailingGeometry(of: input, normalizedShape: normalizedShape)
         try checkPerChannel(weight, named: "weight", shape: normalizedShape)
         try checkPerChannel(bias, named: "bias", shape: normalizedShape)
-        return normalizeWithInputStatistics(
-            input, geometry: geometry, centered: true, weight: weight, bias: bias, eps: eps).result
+        return normalizeTrailing(input, geometry: geometry, centered: true, weight: weight, bias: bias, eps: eps)
     }
 
     /// Root-mean-square normalization over the trailing dimensions given by `normalizedShape`.
@@ -35,9 +34,20 @@ extension Functional {
     ) throws -> NormalizationResult<Scalar> {
         let geometry = try trailingGeometry(of: input, normalizedShape: normalizedShape)
         try checkPerChannel(weight, named: "weight", shape: normalizedShape)
-        return normalizeWithInputStatistics(
-            input, geometry: geometry, centered: false, weight: weight, bias: nil,
-            eps: eps ?? Double(Scalar.ulpOfOne)).result
+        return normalizeTrailing(input, geometry: geometry, centered: false, weight: weight, bias: nil,
+                                 eps: eps ?? Double(Scalar.ulpOfOne))
+    }
+
+    /// Normalizes rows of the trailing dimensions. They are contiguous only in row-major order,
+    /// so a channels-last input is read in row-major order and the output converted back.
+    static func normalizeTrailing<Scalar: NormScalar>(
+        _ input: Tensor<Scalar>, geometry: NormalizationGeometry, centered: Bool,
+        weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, eps: Double
+    ) -> NormalizationResult<Scalar> {
+        let result = normalizeWithInputStatistics(
+            input.withMemoryFormat(.contiguous), geometry: geometry, centered: centered, weight: weight, bias: bias, eps: eps).result
+        guard input.memoryFormat != .contiguous else { return result }
+        return NormalizationResult(output: result.output.withMemoryFormat(input.memoryFormat), saved: result.saved)
     }
 
     /// Views `(*, normalizedShape…)` as rows of ∏ normalizedShape elements, one statistic per row.

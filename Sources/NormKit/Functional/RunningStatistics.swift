@@ -17,7 +17,7 @@ public enum RunningStatistics {
     /// mean, `running_var` toward the batch's *unbiased* variance.
     static func updated<Scalar: NormScalar>(
         mean runningMean: Tensor<Scalar>, variance runningVar: Tensor<Scalar>,
-        toward batch: Moments<Scalar.Accumulator>, factor: Double
+        toward batch: Moments, factor: Double
     ) -> (mean: Tensor<Scalar>, variance: Tensor<Scalar>) {
         updated(mean: runningMean, variance: runningVar, towardMean: batch.mean,
                 unbiasedVariance: batch.unbiasedVariance, factor: factor)
@@ -27,18 +27,16 @@ public enum RunningStatistics {
     /// (InstanceNorm averages them over the batch's instances).
     static func updated<Scalar: NormScalar>(
         mean runningMean: Tensor<Scalar>, variance runningVar: Tensor<Scalar>,
-        towardMean mean: [Scalar.Accumulator], unbiasedVariance: [Scalar.Accumulator], factor: Double
+        towardMean mean: [Double], unbiasedVariance: [Double], factor: Double
     ) -> (mean: Tensor<Scalar>, variance: Tensor<Scalar>) {
         (updated(runningMean, toward: mean, factor: factor), updated(runningVar, toward: unbiasedVariance, factor: factor))
     }
 
-    /// r ← (1 − m)·r + m·s, computed in the accumulator and stored in the buffer's scalar type.
+    /// r ← (1 − m)·r + m·s, computed in `Double` and stored in the buffer's scalar type.
     private static func updated<Scalar: NormScalar>(
-        _ running: Tensor<Scalar>, toward batch: [Scalar.Accumulator], factor: Double
+        _ running: Tensor<Scalar>, toward batch: [Double], factor: Double
     ) -> Tensor<Scalar> {
-        typealias Acc = Scalar.Accumulator
-        let m = Acc(factor)
-        let values = zip(running.scalars, batch).map { r, s in Scalar((1 - m) * Acc(r) + m * s) }
-        return Tensor(uncheckedShape: running.shape, scalars: values)
+        let values = zip(Kernels.doubles(running.storage), batch).map { r, s in (1 - factor) * r + factor * s }
+        return Tensor(uncheckedShape: running.shape, scalars: Kernels.scalars(values))
     }
 }

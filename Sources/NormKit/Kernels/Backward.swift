@@ -3,104 +3,333 @@
 /// They are the weight and bias gradients (∂L/∂γ = Σdy·x̂, ∂L/∂β = Σdy), and, weighted by γ and
 /// pooled per statistic group, the two correction terms of the input gradient. SyncBatchNorm
 /// all-reduces exactly these two vectors.
-struct BackwardSums<Accumulator: NormScalar>: Sendable, Equatable {
+struct BackwardSums: Sendable, Equatable {
     /// Σ dy for each channel.
-    var sumGradOutput: [Accumulator]
+    var sumGradOutput: [Double]
     /// Σ dy · x̂ for each channel.
-    var sumGradOutputTimesNormalized: [Accumulator]
+    var sumGradOutputTimesNormalized: [Double]
+
+    static func zeros(channels: Int) -> BackwardSums {
+        BackwardSums(sumGradOutput: .init(repeating: 0, count: channels),
+                     sumGradOutputTimesNormalized: .init(repeating: 0, count: channels))
+    }
+
+    mutating func add(_ other: BackwardSums) {
+        for c in sumGradOutput.indices {
+            sumGradOutput[c] += other.sumGradOutput[c]
+            sumGradOutputTimesNormalized[c] += other.sumGradOutputTimesNormalized[c]
+        }
+    }
+}
+
+/// How the statistics of the forward pass depend on the input, which decides the input gradient.
+///
+/// For a statistic group of M elements with g = γ·dy and x̂ = (x − μ)·invstd:
+/// - `.batch(centered: true)`: dx = invstd·(g − mean(g) − x̂·mean(g·x̂))  (BatchNorm, GroupNorm, …)
+/// - `.batch(centered: false)`: dx = invstd·(g − x̂·mean(g·x̂))  (RMSNorm)
+/// - `.constant`: dx = invstd·g  (running statistics in eval mode)
+/// - `.globalSums`: as `.batch(centered: true)` per channel, with Σdy and Σdy·x̂ summed over every
+///   rank of a SyncBatchNorm and M the global count.
+enum GradientMode: Sendable {
+    case batch(centered: Bool)
+    case constant
+    case globalSums(BackwardSums, count: Int)
+
+    var usesBatchStatistics: Bool { if case .constant = self { false } else { true } }
+
+    /// dx = k1·dy − k2·(x − μ) + k3 for one group and channel: k1 = invstd·γ,
+    /// k2 = invstd²·Σg·x̂/M, k3 = −invstd·Σg/M (zero without centering or with constant statistics).
+    func coefficients(invstd r: Double, gamma: Double, sumG: Double, sumGXhat: Double, count: Int) -> (Double, Double, Double) {
+        guard usesBatchStatistics, count > 0 else { return (r * gamma, 0, 0) }
+        let m = Double(count)
+        if case .batch(centered: false) = self { return (r * gamma, r * r * sumGXhat / m, 0) }
+        return (r * gamma, r * r * sumGXhat / m, -r * sumG / m)
+    }
 }
 
 extension Kernels {
-    /// Weights per-channel sums by γ: the Σg and Σg·x̂ (g = γ·dy) of the input-gradient formula
-    /// for the `.perChannel` grouping, where each channel is its own group. SyncBatchNorm calls it
-    /// after all-reducing the per-channel sums.
-    static func pooledPerChannel<Acc: NormScalar>(
-        _ sums: BackwardSums<Acc>, weight: [Acc]?
-    ) -> (sumG: [Acc], sumGXhat: [Acc]) {
-        guard let weight else { return (sums.sumGradOutput, sums.sumGradOutputTimesNormalized) }
-        return (zip(sums.sumGradOutput, weight).map(*), zip(sums.sumGradOutputTimesNormalized, weight).map(*))
+    /// The input gradient, and the per-channel sums Σdy and Σdy·x̂ when `channelSums` is true
+    /// (they are also computed whenever the input gradient needs them).
+    static func backward<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
+        mean: [Double], invstd: [Double], weight: UnsafePointer<S>?, mode: GradientMode, channelSums: Bool
+    ) -> BackwardSums? {
+        let needSums = channelSums || (mode.usesBatchStatistics && !isGlobal(mode))
+        let gamma = { (c: Int) in Double(weight?[c] ?? 1) }
+        let partials: [BackwardSums?]
+        switch g.grouping {
+        case .perChannel where g.channelRunsAreContiguous:
+            let count = g.elementsPerStatistic
+            partials = Parallelism.mapChunks(taskCount: g.channels, elements: 2 * g.elementCount) { channels in
+                var sums = needSums ? BackwardSums.zeros(channels: g.channels) : nil
+                for c in channels {
+                    let split = SplitMean<S>(mean[c]), r = invstd[c]
+                    var t = (0.0, 0.0)
+                    if needSums {
+                        for n in 0..<g.outer {
+                            let offset = g.offset(sample: n, channel: c, position: 0)
+                            let s = gradientSumsOfRange(x + offset, dy + offset, g.inner, mean: split)
+                            t = (t.0 + s.0, t.1 + s.1)
+                        }
+                        sums!.sumGradOutput[c] = t.0
+                        sums!.sumGradOutputTimesNormalized[c] = r * t.1
+                    }
+                    let k = channelCoefficients(c, mode: mode, invstd: r, gamma: gamma(c), local: (t.0, r * t.1), count: count, as: S.self)
+                    for n in 0..<g.outer {
+                        let offset = g.offset(sample: n, channel: c, position: 0)
+                        inputGradientRange(x + offset, dy + offset, dx + offset, g.inner, mean: split, k)
+                    }
+                }
+                return sums
+            }
+        case .perChannel:
+            let sums = needSums ? columnGradientSums(x, dy, geometry: g, mean: mean, invstd: invstd) : nil
+            let k = ColumnCoefficients<S>(columns: g.channels)
+            defer { k.deallocate() }
+            for c in 0..<g.channels {
+                k.setMean(c, mean[c])
+                let local = sums.map { ($0.sumGradOutput[c], $0.sumGradOutputTimesNormalized[c]) } ?? (0, 0)
+                let coefficients = channelCoefficients(c, mode: mode, invstd: invstd[c], gamma: gamma(c), local: local,
+                                                       count: g.elementsPerStatistic, as: S.self)
+                (k.a[c], k.b[c], k.k3[c]) = (coefficients.k1, coefficients.k2, coefficients.k3)
+            }
+            let rows = g.outer * g.inner
+            Parallelism.forEachChunk(taskCount: rows, elements: 2 * g.elementCount) { chunk in
+                let offset = chunk.lowerBound * g.channels
+                columnInputGradient(x + offset, dy + offset, dx + offset, rows: chunk.count, columns: g.channels, k)
+            }
+            partials = [sums]
+        case .perSample where g.layout == .channelsFirst || g.inner == 1:
+            let groups = g.groupsPerSample
+            partials = Parallelism.mapChunks(taskCount: g.outer * groups, elements: 2 * g.elementCount) { tasks in
+                var sums = channelSums ? BackwardSums.zeros(channels: g.channels) : nil
+                let scratch = GroupScratch<S>(channels: g.channels)
+                defer { scratch.deallocate() }
+                for task in tasks {
+                    groupBackward(x, dy, dx, geometry: g, task: task, mean: mean[task], invstd: invstd[task], weight: weight,
+                                  mode: mode, sums: &sums, scratch: scratch)
+                }
+                return sums
+            }
+        case .perSample:
+            partials = Parallelism.mapChunks(taskCount: g.outer, elements: 2 * g.elementCount) { samples in
+                var sums = channelSums ? BackwardSums.zeros(channels: g.channels) : nil
+                let scratch = SampleScratch<S>(channels: g.channels)
+                defer { scratch.deallocate() }
+                for n in samples {
+                    channelsLastSampleBackward(x, dy, dx, geometry: g, sample: n, mean: mean, invstd: invstd, weight: weight,
+                                               mode: mode, sums: &sums, scratch: scratch)
+                }
+                return sums
+            }
+        }
+        guard channelSums else { return nil }
+        var total = BackwardSums.zeros(channels: g.channels)
+        for partial in partials { if let partial { total.add(partial) } }
+        return total
     }
 
-    /// In one pass: the per-channel sums Σdy and Σdy·x̂ (the bias and weight gradients), and
-    /// Σg and Σg·x̂ (g = γ·dy) pooled over each statistic group.
-    static func backwardSums<Scalar: NormScalar>(
-        input x: [Scalar], gradOutput dy: [Scalar], geometry: NormalizationGeometry,
-        mean: [Scalar.Accumulator], invstd: [Scalar.Accumulator], weight: [Scalar]?
-    ) -> (channel: BackwardSums<Scalar.Accumulator>, sumG: [Scalar.Accumulator], sumGXhat: [Scalar.Accumulator]) {
-        typealias Acc = Scalar.Accumulator
-        let inner = geometry.inner, channels = geometry.channels
-        var sumDy = [Acc](repeating: 0, count: channels)
-        var sumDyXhat = [Acc](repeating: 0, count: channels)
-        var sumG = [Acc](repeating: 0, count: geometry.statisticCount)
-        var sumGXhat = [Acc](repeating: 0, count: geometry.statisticCount)
-        x.withUnsafeBufferPointer { x in
-            dy.withUnsafeBufferPointer { dy in
-                for n in 0..<geometry.outer {
-                    for c in 0..<channels {
-                        let index = geometry.statisticIndex(sample: n, channel: c)
-                        let mu = mean[index], sigmaInverse = invstd[index]
-                        let base = (n * channels + c) * inner
-                        var a: Acc = 0, b: Acc = 0
-                        for s in 0..<inner {
-                            let g = Acc(dy[base + s])
-                            a += g
-                            b += g * (Acc(x[base + s]) - mu) * sigmaInverse
-                        }
-                        let gamma = weight.map { Acc($0[c]) } ?? 1
-                        sumDy[c] += a
-                        sumDyXhat[c] += b
-                        sumG[index] += gamma * a
-                        sumGXhat[index] += gamma * b
-                    }
+    static func isGlobal(_ mode: GradientMode) -> Bool { if case .globalSums = mode { true } else { false } }
+
+    /// The gradient coefficients of per-channel statistics: from this call's sums, or from the
+    /// global ones SyncBatchNorm passes.
+    @inline(__always)
+    static func channelCoefficients<S: NormScalar>(
+        _ c: Int, mode: GradientMode, invstd r: Double, gamma: Double, local: (Double, Double), count: Int, as _: S.Type
+    ) -> GradientCoefficients<S> {
+        var sums = local, m = count
+        if case let .globalSums(global, globalCount) = mode {
+            sums = (global.sumGradOutput[c], global.sumGradOutputTimesNormalized[c])
+            m = globalCount
+        }
+        let k = mode.coefficients(invstd: r, gamma: gamma, sumG: gamma * sums.0, sumGXhat: gamma * sums.1, count: m)
+        return GradientCoefficients(k1: S(k.0), k2: S(k.1), k3: S(k.2))
+    }
+
+    /// Per-channel Σdy and Σdy·x̂ of data stored as rows of `channels` values, over row chunks in
+    /// parallel (SyncBatchNorm's local backward step, and BatchNorm's first backward sweep).
+    static func columnGradientSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, geometry g: NormalizationGeometry, mean: [Double], invstd: [Double]
+    ) -> BackwardSums {
+        let rows = g.outer * g.inner, columns = g.channels
+        let k = ColumnCoefficients<S>(columns: columns)
+        defer { k.deallocate() }
+        for c in 0..<columns { k.setMean(c, mean[c]) }
+        let partials = Parallelism.mapChunks(taskCount: rows, elements: 2 * g.elementCount) { chunk -> [Double] in
+            var sums = [Double](repeating: 0, count: 2 * columns)
+            let scratch = UnsafeMutablePointer<S>.allocate(capacity: 2 * columns)
+            defer { scratch.deallocate() }
+            sums.withUnsafeMutableBufferPointer { sums in
+                let offset = chunk.lowerBound * columns
+                accumulateColumnGradientSums(x + offset, dy + offset, rows: chunk.count, columns: columns, k,
+                                             sumDy: sums.baseAddress!, sumDyD: sums.baseAddress! + columns, scratch: scratch)
+            }
+            return sums
+        }
+        var total = BackwardSums.zeros(channels: columns)
+        for partial in partials {
+            for c in 0..<columns {
+                total.sumGradOutput[c] += partial[c]
+                total.sumGradOutputTimesNormalized[c] += invstd[c] * partial[columns + c]
+            }
+        }
+        return total
+    }
+
+    /// Per-channel sums only, for any per-channel geometry (SyncBatchNorm's local backward step).
+    static func channelGradientSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, geometry g: NormalizationGeometry, mean: [Double], invstd: [Double]
+    ) -> BackwardSums {
+        guard g.channelRunsAreContiguous else { return columnGradientSums(x, dy, geometry: g, mean: mean, invstd: invstd) }
+        let partials = Parallelism.mapChunks(taskCount: g.channels, elements: 2 * g.elementCount) { channels in
+            var sums = BackwardSums.zeros(channels: g.channels)
+            for c in channels {
+                let split = SplitMean<S>(mean[c])
+                for n in 0..<g.outer {
+                    let offset = g.offset(sample: n, channel: c, position: 0)
+                    let s = gradientSumsOfRange(x + offset, dy + offset, g.inner, mean: split)
+                    sums.sumGradOutput[c] += s.0
+                    sums.sumGradOutputTimesNormalized[c] += invstd[c] * s.1
+                }
+            }
+            return sums
+        }
+        var total = BackwardSums.zeros(channels: g.channels)
+        for partial in partials { total.add(partial) }
+        return total
+    }
+
+    /// The backward pass of one statistic group stored as a contiguous range: its sums, then
+    /// its input gradient while the group is still in cache.
+    @inline(__always)
+    static func groupBackward<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
+        task: Int, mean: Double, invstd r: Double, weight: UnsafePointer<S>?, mode: GradientMode,
+        sums: inout BackwardSums?, scratch: GroupScratch<S>
+    ) {
+        let groups = g.groupsPerSample, width = g.channelsPerGroup, count = g.elementsPerStatistic
+        let first = (task % groups) * width
+        let base = g.offset(sample: task / groups, channel: first, position: 0)
+        let (xs, gs, ds) = (x + base, dy + base, dx + base)
+        let split = SplitMean<S>(mean)
+        var sumG = 0.0, sumGD = 0.0
+        if g.inner == 1 {
+            let w = weight.map { $0 + first }
+            if mode.usesBatchStatistics {
+                var start = 0
+                while start < width {
+                    let n = min(blockLength, width - start)
+                    let s = gradientSums(xs + start, gs + start, n, mean: split, weight: w.map { $0 + start })
+                    sumG += s.0; sumGD += s.1
+                    start += n
+                }
+            }
+            if sums != nil {
+                accumulateRowChannelSums(xs, gs, width, mean: split, invstd: r, firstChannel: first, into: &sums!, scratch: scratch.row)
+            }
+            let k = mode.coefficients(invstd: r, gamma: 1, sumG: sumG, sumGXhat: r * sumGD, count: count)
+            inputGradientRow(xs, gs, ds, width, mean: split, GradientCoefficients(k1: S(k.0), k2: S(k.1), k3: S(k.2)), weight: w)
+            return
+        }
+        if mode.usesBatchStatistics || sums != nil {
+            for i in 0..<width {
+                let s = gradientSumsOfRange(xs + i * g.inner, gs + i * g.inner, g.inner, mean: split)
+                let gamma = Double(weight?[first + i] ?? 1)
+                sumG += gamma * s.0; sumGD += gamma * s.1
+                if sums != nil {
+                    sums!.sumGradOutput[first + i] += s.0
+                    sums!.sumGradOutputTimesNormalized[first + i] += r * s.1
                 }
             }
         }
-        return (BackwardSums(sumGradOutput: sumDy, sumGradOutputTimesNormalized: sumDyXhat), sumG, sumGXhat)
+        for i in 0..<width {
+            let k = mode.coefficients(invstd: r, gamma: Double(weight?[first + i] ?? 1), sumG: sumG, sumGXhat: r * sumGD, count: count)
+            inputGradientRange(xs + i * g.inner, gs + i * g.inner, ds + i * g.inner, g.inner, mean: split,
+                               GradientCoefficients(k1: S(k.0), k2: S(k.1), k3: S(k.2)))
+        }
     }
 
-    /// The input gradient, elementwise.
-    ///
-    /// With statistics computed from the batch (`sumG` and `sumGXhat` given, pooled over `count`
-    /// elements per group):
-    ///   dx = invstd · (γ·dy − Σg/M − x̂ · Σg·x̂/M)      (centered: BatchNorm, GroupNorm, LayerNorm)
-    ///   dx = invstd · (γ·dy − x̂ · Σg·x̂/M)             (uncentered: RMSNorm)
-    /// With statistics held constant (`sums == nil`, eval mode with running statistics):
-    ///   dx = invstd · γ · dy
-    static func inputGradient<Scalar: NormScalar>(
-        input x: [Scalar], gradOutput dy: [Scalar], geometry: NormalizationGeometry,
-        mean: [Scalar.Accumulator], invstd: [Scalar.Accumulator], weight: [Scalar]?,
-        sums: (sumG: [Scalar.Accumulator], sumGXhat: [Scalar.Accumulator], count: Int)?,
-        centered: Bool
-    ) -> [Scalar] {
-        typealias Acc = Scalar.Accumulator
-        let inner = geometry.inner, channels = geometry.channels
-        return [Scalar](unsafeUninitializedCapacity: x.count) { dx, initialized in
-            x.withUnsafeBufferPointer { x in
-                dy.withUnsafeBufferPointer { dy in
-                    for n in 0..<geometry.outer {
-                        for c in 0..<channels {
-                            let index = geometry.statisticIndex(sample: n, channel: c)
-                            let mu = mean[index], sigmaInverse = invstd[index]
-                            let gamma = weight.map { Acc($0[c]) } ?? 1
-                            let base = (n * channels + c) * inner
-                            guard let sums else {
-                                let scale = gamma * sigmaInverse
-                                for s in 0..<inner { dx[base + s] = Scalar(Acc(dy[base + s]) * scale) }
-                                continue
-                            }
-                            let m = Acc(sums.count)
-                            let meanG = centered ? sums.sumG[index] / m : 0
-                            let meanGXhat = sums.sumGXhat[index] / m
-                            for s in 0..<inner {
-                                let xhat = (Acc(x[base + s]) - mu) * sigmaInverse
-                                let g = gamma * Acc(dy[base + s])
-                                dx[base + s] = Scalar(sigmaInverse * (g - meanG - xhat * meanGXhat))
-                            }
-                        }
-                    }
+    /// Adds one row's dy_i and dy_i·x̂_i to the per-channel sums (the weight and bias gradients of
+    /// LayerNorm and RMSNorm), through a scalar-typed scratch row of 2·width values.
+    @inline(__always)
+    static func accumulateRowChannelSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ width: Int, mean: SplitMean<S>, invstd: Double,
+        firstChannel: Int, into sums: inout BackwardSums, scratch: UnsafeMutablePointer<S>
+    ) {
+        let k = ColumnCoefficientsView(hi: mean.hi, lo: mean.lo, r: S(invstd))
+        var i = 0
+        while i + 8 <= width {
+            let g = load(dy, i)
+            store(g, scratch, i)
+            store(g * (((load(x, i) - k.hiV) - k.loV) * k.rV), scratch + width, i)
+            i += 8
+        }
+        while i < width {
+            scratch[i] = dy[i]
+            scratch[width + i] = dy[i] * (((x[i] - mean.hi) - mean.lo) * S(invstd))
+            i += 1
+        }
+        sums.sumGradOutput.withUnsafeMutableBufferPointer { a in
+            sums.sumGradOutputTimesNormalized.withUnsafeMutableBufferPointer { b in
+                for i in 0..<width {
+                    a[firstChannel + i] += Double(scratch[i])
+                    b[firstChannel + i] += Double(scratch[width + i])
                 }
             }
-            initialized = x.count
         }
+    }
+
+    /// The backward pass of one channels-last sample (GroupNorm, InstanceNorm): per-channel sums
+    /// over its rows, pooled per group, then the input gradient of its rows.
+    static func channelsLastSampleBackward<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
+        sample n: Int, mean: [Double], invstd: [Double], weight: UnsafePointer<S>?, mode: GradientMode,
+        sums: inout BackwardSums?, scratch: SampleScratch<S>
+    ) {
+        let groups = g.groupsPerSample, width = g.channelsPerGroup, columns = g.channels
+        let base = n * g.inner * columns
+        let k = scratch.coefficients
+        for c in 0..<columns { k.setMean(c, mean[n * groups + c / width]) }
+        let sumDy = scratch.gradientSums, sumDyD = scratch.gradientSums + columns
+        sumDy.update(repeating: 0, count: 2 * columns)
+        if mode.usesBatchStatistics || sums != nil {
+            accumulateColumnGradientSums(x + base, dy + base, rows: g.inner, columns: columns, k, sumDy: sumDy, sumDyD: sumDyD,
+                                         scratch: scratch.sums)
+        }
+        for group in 0..<groups {
+            let index = n * groups + group, r = invstd[index]
+            var sumG = 0.0, sumGD = 0.0
+            for c in group * width..<(group + 1) * width {
+                let gamma = Double(weight?[c] ?? 1)
+                sumG += gamma * sumDy[c]; sumGD += gamma * sumDyD[c]
+                if sums != nil {
+                    sums!.sumGradOutput[c] += sumDy[c]
+                    sums!.sumGradOutputTimesNormalized[c] += r * sumDyD[c]
+                }
+            }
+            for c in group * width..<(group + 1) * width {
+                let coefficients = mode.coefficients(invstd: r, gamma: Double(weight?[c] ?? 1), sumG: sumG, sumGXhat: r * sumGD,
+                                                     count: g.elementsPerStatistic)
+                (k.a[c], k.b[c], k.k3[c]) = (S(coefficients.0), S(coefficients.1), S(coefficients.2))
+            }
+        }
+        columnInputGradient(x + base, dy + base, dx + base, rows: g.inner, columns: columns, k)
+    }
+}
+
+/// Per-chunk scratch of the row-major group backward: one scalar-typed row of 2·C values.
+struct GroupScratch<S: NormScalar> {
+    let row: UnsafeMutablePointer<S>
+    init(channels: Int) { row = .allocate(capacity: max(2 * channels, 1)) }
+    func deallocate() { row.deallocate() }
+}
+
+/// Broadcast vectors of a split mean and an inverse standard deviation.
+struct ColumnCoefficientsView<S: NormScalar> {
+    let hiV: SIMD8<S>, loV: SIMD8<S>, rV: SIMD8<S>
+    init(hi: S, lo: S, r: S) {
+        hiV = SIMD8(repeating: hi)
+        loV = SIMD8(repeating: lo)
+        rV = SIMD8(repeating: r)
     }
 }

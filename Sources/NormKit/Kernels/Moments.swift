@@ -1,30 +1,31 @@
-/// The first two moments of each statistic group, computed in two passes over memory
-/// (mean first, then the sum of squared deviations), accumulated in `Scalar.Accumulator`.
+/// The first two moments of each statistic group: count, mean and M2 = Σ (x − mean)², in
+/// `Double` whatever the scalar type.
 ///
-/// Two passes never lose precision to cancellation the way the one-pass E[x²] − E[x]² does:
-/// a Float input with mean 1e4 and standard deviation 0.1 keeps all its significant digits.
-struct Moments<Accumulator: NormScalar>: Sendable, Equatable {
+/// The kernels never use the one-pass E[x²] − E[x]²: they sum deviations from a shift close to
+/// the mean over short blocks (see ``Kernels/accumulateRange(_:_:into:)``) and merge blocks with
+/// Chan's formula, so a Float input with mean 1e4 and standard deviation 0.1 keeps all its digits.
+struct Moments: Sendable, Equatable {
     /// Elements pooled into each statistic.
     var count: Int
     /// The mean of each group (zero for uncentered moments).
-    var mean: [Accumulator]
-    /// Σ (x − mean)² of each group: the `M2` of Welford and Chan.
-    var m2: [Accumulator]
+    var mean: [Double]
+    /// Σ (x − mean)² of each group: the `M2` of Welford and Chan (Σx² for uncentered moments).
+    var m2: [Double]
 
     /// The biased variance `M2 / n`, the one used to normalize.
-    var biasedVariance: [Accumulator] {
-        m2.map { count > 0 ? $0 / Accumulator(count) : 0 }
+    var biasedVariance: [Double] {
+        m2.map { count > 0 ? $0 / Double(count) : 0 }
     }
 
     /// The unbiased variance `M2 / (n − 1)`, the one running statistics track.
     /// With a single element it is NaN, as PyTorch's is.
-    var unbiasedVariance: [Accumulator] {
-        m2.map { count > 1 ? $0 / Accumulator(count - 1) : .nan }
+    var unbiasedVariance: [Double] {
+        m2.map { count > 1 ? $0 / Double(count - 1) : .nan }
     }
 
     /// `1 / √(M2 / n + eps)` for each group.
-    func inverseStandardDeviation(eps: Double) -> [Accumulator] {
-        biasedVariance.map { 1 / ($0 + Accumulator(eps)).squareRoot() }
+    func inverseStandardDeviation(eps: Double) -> [Double] {
+        biasedVariance.map { 1 / ($0 + eps).squareRoot() }
     }
 
     /// Chan's parallel merge of two sets of moments over disjoint data.
@@ -34,57 +35,38 @@ struct Moments<Accumulator: NormScalar>: Sendable, Equatable {
     static func merged(_ a: Moments, _ b: Moments) -> Moments {
         if a.count == 0 { return b }
         if b.count == 0 { return a }
-        let n = a.count + b.count
-        let na = Accumulator(a.count), nb = Accumulator(b.count), nt = Accumulator(n)
-        var result = Moments(count: n, mean: a.mean, m2: a.m2)
+        var result = Moments(count: a.count + b.count, mean: a.mean, m2: a.m2)
         for i in a.mean.indices {
-            let delta = b.mean[i] - a.mean[i]
-            result.mean[i] = a.mean[i] + delta * nb / nt
-            result.m2[i] = a.m2[i] + b.m2[i] + delta * delta * na * nb / nt
+            var moments = GroupMoments(count: Double(a.count), mean: a.mean[i], m2: a.m2[i])
+            moments.merge(count: Double(b.count), mean: b.mean[i], m2: b.m2[i])
+            result.mean[i] = moments.mean
+            result.m2[i] = moments.m2
         }
         return result
     }
 }
 
-extension Kernels {
-    /// Computes the moments of every statistic group of `x`.
-    ///
-    /// With `centered == false` (RMSNorm) the mean is taken to be zero and `m2` is Σx².
-    static func moments<Scalar: NormScalar>(
-        _ x: [Scalar], geometry: NormalizationGeometry, centered: Bool
-    ) -> Moments<Scalar.Accumulator> {
-        typealias Acc = Scalar.Accumulator
-        let statistics = geometry.statisticCount
-        let count = geometry.elementsPerStatistic
-        var mean = [Acc](repeating: 0, count: statistics)
-        var m2 = [Acc](repeating: 0, count: statistics)
-        let inner = geometry.inner, channels = geometry.channels
-        x.withUnsafeBufferPointer { x in
-            if centered && count > 0 {
-                for n in 0..<geometry.outer {
-                    for c in 0..<channels {
-                        let base = (n * channels + c) * inner
-                        var sum: Acc = 0
-                        for s in 0..<inner { sum += Acc(x[base + s]) }
-                        mean[geometry.statisticIndex(sample: n, channel: c)] += sum
-                    }
-                }
-                for i in mean.indices { mean[i] /= Acc(count) }
-            }
-            for n in 0..<geometry.outer {
-                for c in 0..<channels {
-                    let base = (n * channels + c) * inner
-                    let index = geometry.statisticIndex(sample: n, channel: c)
-                    let mu = mean[index]
-                    var sum: Acc = 0
-                    for s in 0..<inner {
-                        let d = Acc(x[base + s]) - mu
-                        sum += d * d
-                    }
-                    m2[index] += sum
-                }
-            }
+/// The moments of one statistic group while it is being accumulated.
+struct GroupMoments: Sendable, Equatable {
+    var count: Double = 0
+    var mean: Double = 0
+    var m2: Double = 0
+
+    /// Chan's merge of another block's moments into these.
+    @inline(__always)
+    mutating func merge(count n: Double, mean blockMean: Double, m2 blockM2: Double) {
+        guard n > 0 else { return }
+        guard count > 0 else {
+            (count, mean, m2) = (n, blockMean, blockM2)
+            return
         }
-        return Moments(count: count, mean: mean, m2: m2)
+        let total = count + n
+        let delta = blockMean - mean
+        mean += delta * (n / total)
+        m2 += blockM2 + delta * delta * (count * n / total)
+        count = total
     }
+
+    @inline(__always)
+    mutating func merge(_ other: GroupMoments) { merge(count: other.count, mean: other.mean, m2: other.m2) }
 }

@@ -92,9 +92,9 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
     /// Adds parameter gradients to the accumulated ones.
     func accumulate(weight: Tensor<Scalar>?, bias: Tensor<Scalar>?) {
         func add(_ total: inout Tensor<Scalar>?, _ delta: Tensor<Scalar>?) {
-            guard var sum = total, let delta else { return }
-            for i in sum.scalars.indices { sum.scalars[i] += delta.scalars[i] }
-            total = sum
+            guard let sum = total, let delta else { return }
+            let values = zip(Kernels.doubles(sum.storage), Kernels.doubles(delta.storage)).map(+)
+            total = Tensor(uncheckedShape: sum.shape, scalars: Kernels.scalars(values))
         }
         add(&weightGradient, weight)
         add(&biasGradient, bias)

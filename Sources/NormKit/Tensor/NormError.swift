@@ -4,7 +4,7 @@
 /// A call that throws changes nothing: running statistics, `numBatchesTracked`, accumulated
 /// gradients and loaded parameters are exactly as they were before the call.
 public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// A shape has a negative dimension.
+    /// A shape has a negative dimension, or more elements than `Int` can count.
     case invalidShape([Int])
     /// The number of scalars does not match the product of the shape.
     case scalarCountMismatch(shape: [Int], expected: Int, actual: Int)
@@ -54,7 +54,7 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .invalidShape(shape):
-            return "Invalid shape \(shape): dimensions must be non-negative"
+            return "Invalid shape \(shape): dimensions must be non-negative and their product must fit in Int"
         case let .scalarCountMismatch(shape, expected, actual):
             return "shape \(shape) is invalid for input of size \(actual) (expected \(expected) elements)"
         case let .wrongRank(layer, expected, actual):

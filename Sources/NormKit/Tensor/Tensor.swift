@@ -1,38 +1,67 @@
-/// A dense, row-major, contiguous array of scalars with a shape.
+/// How a tensor's elements are laid out in memory, as in PyTorch.
+public enum MemoryFormat: String, Sendable, Equatable, CaseIterable {
+    /// Row-major: NCHW for images, NCDHW for volumes (PyTorch's `torch.contiguous_format`).
+    case contiguous
+    /// Channels innermost: NHWC, NDHWC, NLC (PyTorch's `torch.channels_last` and
+    /// `torch.channels_last_3d`). The shape stays `[N, C, spatial…]`; only memory order differs.
+    case channelsLast
+}
+
+/// A dense array of scalars with a shape, stored row-major or channels-last.
 ///
 /// `Tensor` carries data into and out of the layers; it is deliberately not a general array
 /// library. Shapes may contain zero-sized dimensions (an empty batch is legal), and a shape of
 /// `[]` holds a single scalar.
 ///
+/// The shape is always the logical `[N, C, spatial…]`, and so are indexing and ``scalars``
+/// (row-major order, whatever the memory format). ``storage`` is the memory order. A
+/// channels-last tensor has rank 3 or more; for rank 2 or less both orders coincide and the
+/// tensor is contiguous.
+///
 /// ```swift
 /// let x = try Tensor<Float>(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
-/// x[1, 2]  // 6
+/// x[1, 2]                                        // 6
+/// let nhwc = image.withMemoryFormat(.channelsLast)  // same values, NHWC in memory
 /// ```
-public struct Tensor<Scalar: NormScalar>: Sendable, Equatable {
-    /// The size of each dimension, outermost first.
+public struct Tensor<Scalar: NormScalar>: Sendable {
+    /// The size of each dimension, outermost first: `[N, C, spatial…]` in either memory format.
     public let shape: [Int]
-    /// The elements in row-major order; `scalars.count == shape.reduce(1, *)`.
-    public internal(set) var scalars: [Scalar]
+    /// The order of ``storage``.
+    public let memoryFormat: MemoryFormat
+    /// The elements in memory order: row-major for ``MemoryFormat/contiguous``, N·spatial·C for
+    /// ``MemoryFormat/channelsLast``.
+    public internal(set) var storage: [Scalar]
 
-    /// Creates a tensor from a shape and its elements in row-major order.
-    /// - Throws: ``NormError/invalidShape(_:)`` when a dimension is negative, or
-    ///   ``NormError/scalarCountMismatch(shape:expected:actual:)`` when `scalars.count` is not the
-    ///   product of `shape`.
-    public init(shape: [Int], scalars: [Scalar]) throws {
-        let expected = try Tensor.elementCount(of: shape)
-        guard scalars.count == expected else {
-            throw NormError.scalarCountMismatch(shape: shape, expected: expected, actual: scalars.count)
-        }
-        self.shape = shape
-        self.scalars = scalars
+    /// The elements in logical row-major order (`[N, C, spatial…]`), whatever the memory format;
+    /// for a channels-last tensor this is a permuted copy.
+    public internal(set) var scalars: [Scalar] {
+        get { memoryFormat == .contiguous ? storage : Kernels.permuted(storage, shape: shape, toChannelsLast: false) }
+        set { storage = memoryFormat == .contiguous ? newValue : Kernels.permuted(newValue, shape: shape, toChannelsLast: true) }
     }
 
-    /// Creates a tensor of `shape` with every element equal to `value`.
+    /// Creates a row-major tensor from a shape and its elements in row-major order.
+    /// - Throws: ``NormError/invalidShape(_:)`` when a dimension is negative or the element count
+    ///   overflows `Int`, or ``NormError/scalarCountMismatch(shape:expected:actual:)`` when
+    ///   `scalars.count` is not the product of `shape`.
+    public init(shape: [Int], scalars: [Scalar]) throws {
+        try self.init(shape: shape, storage: scalars, memoryFormat: .contiguous)
+    }
+
+    /// Creates a tensor from its elements in memory order: `[N, C, H, W]` with NHWC storage, say.
+    /// - Throws: as ``init(shape:scalars:)``.
+    public init(shape: [Int], storage: [Scalar], memoryFormat: MemoryFormat) throws {
+        let expected = try Tensor.elementCount(of: shape)
+        guard storage.count == expected else {
+            throw NormError.scalarCountMismatch(shape: shape, expected: expected, actual: storage.count)
+        }
+        self.init(uncheckedShape: shape, storage: storage, memoryFormat: memoryFormat)
+    }
+
+    /// Creates a row-major tensor of `shape` with every element equal to `value`.
     /// Negative dimensions are treated as a programming error and trap.
     public init(repeating value: Scalar, shape: [Int]) {
         precondition(shape.allSatisfy { $0 >= 0 }, "Tensor shape \(shape) has a negative dimension")
-        self.shape = shape
-        self.scalars = Array(repeating: value, count: shape.reduce(1, *))
+        self.init(uncheckedShape: shape, scalars: Array(repeating: value, count: shape.reduce(1, *)))
     }
 
     /// Creates a tensor of zeros.
@@ -41,59 +70,91 @@ public struct Tensor<Scalar: NormScalar>: Sendable, Equatable {
     /// Creates a tensor of ones.
     public static func ones(shape: [Int]) -> Tensor { Tensor(repeating: 1, shape: shape) }
 
-    /// Internal initializer for shapes already known to be valid.
+    /// Internal initializer for row-major data whose shape is known to be valid.
     init(uncheckedShape shape: [Int], scalars: [Scalar]) {
-        assert(shape.reduce(1, *) == scalars.count)
+        self.init(uncheckedShape: shape, storage: scalars, memoryFormat: .contiguous)
+    }
+
+    /// Internal initializer for storage whose shape is known to be valid.
+    init(uncheckedShape shape: [Int], storage: [Scalar], memoryFormat: MemoryFormat) {
+        assert(shape.reduce(1, *) == storage.count)
         self.shape = shape
-        self.scalars = scalars
+        self.memoryFormat = shape.count >= 3 ? memoryFormat : .contiguous
+        self.storage = storage
     }
 
     /// The number of dimensions.
     public var rank: Int { shape.count }
 
     /// The number of elements, the product of the shape.
-    public var count: Int { scalars.count }
+    public var count: Int { storage.count }
 
-    /// The element at a multi-dimensional index. Out-of-range indices trap, as `Array` does.
-    public subscript(indices: Int...) -> Scalar {
-        get { scalars[offset(of: indices)] }
-        set { scalars[offset(of: indices)] = newValue }
+    /// The same values stored in `format`; the tensor itself when it already is.
+    public func withMemoryFormat(_ format: MemoryFormat) -> Tensor {
+        guard rank >= 3, format != memoryFormat else { return self }
+        return Tensor(uncheckedShape: shape, storage: Kernels.permuted(storage, shape: shape, toChannelsLast: format == .channelsLast),
+                      memoryFormat: format)
     }
 
-    /// The row-major offset of a multi-dimensional index.
+    /// The element at a multi-dimensional index `[n, c, spatial…]`, in either memory format.
+    /// Out-of-range indices trap, as `Array` does.
+    public subscript(indices: Int...) -> Scalar {
+        get { storage[offset(of: indices)] }
+        set { storage[offset(of: indices)] = newValue }
+    }
+
+    /// The storage offset of a logical multi-dimensional index.
     func offset(of indices: [Int]) -> Int {
         precondition(indices.count == shape.count,
                      "Tensor index \(indices) has \(indices.count) components; the tensor has rank \(shape.count)")
         var offset = 0
         for (index, size) in zip(indices, shape) {
             precondition(index >= 0 && index < size, "Tensor index \(indices) is out of range for shape \(shape)")
-            offset = offset * size + index
         }
+        let order = memoryFormat == .contiguous ? Array(shape.indices) : [0] + Array(2..<shape.count) + [1]
+        for axis in order { offset = offset * shape[axis] + indices[axis] }
         return offset
     }
 
-    /// Converts each element to another scalar type.
+    /// Converts each element to another scalar type, keeping the memory format.
     public func converted<Other: NormScalar>(to _: Other.Type = Other.self) -> Tensor<Other> {
-        Tensor<Other>(uncheckedShape: shape, scalars: scalars.map { Other($0) })
+        Tensor<Other>(uncheckedShape: shape, storage: storage.map { Other($0) }, memoryFormat: memoryFormat)
     }
 
-    /// The product of `shape`, or an error for a negative dimension.
+    /// The product of `shape`, or an error for a negative dimension or a product beyond `Int`.
     static func elementCount(of shape: [Int]) throws -> Int {
         guard shape.allSatisfy({ $0 >= 0 }) else { throw NormError.invalidShape(shape) }
-        return shape.reduce(1, *)
+        if shape.contains(0) { return 0 }
+        var product = 1
+        for size in shape {
+            let (next, overflow) = product.multipliedReportingOverflow(by: size)
+            if overflow { throw NormError.invalidShape(shape) }
+            product = next
+        }
+        return product
+    }
+}
+
+extension Tensor: Equatable {
+    /// Equal shapes and equal values at every index; the memory formats may differ, as for
+    /// `torch.equal`.
+    public static func == (lhs: Tensor, rhs: Tensor) -> Bool {
+        guard lhs.shape == rhs.shape else { return false }
+        return lhs.memoryFormat == rhs.memoryFormat ? lhs.storage == rhs.storage : lhs.scalars == rhs.scalars
     }
 }
 
 extension Tensor: CustomStringConvertible {
     public var description: String {
         let shown = scalars.prefix(16).map { "\($0)" }.joined(separator: ", ")
-        let more = scalars.count > 16 ? ", …" : ""
-        return "Tensor<\(Scalar.self)>(shape: \(shape), [\(shown)\(more)])"
+        let more = count > 16 ? ", …" : ""
+        let format = memoryFormat == .contiguous ? "" : ", memoryFormat: .channelsLast"
+        return "Tensor<\(Scalar.self)>(shape: \(shape)\(format), [\(shown)\(more)])"
     }
 }
 
 extension Tensor {
-    /// The same elements under another shape with the same element count.
+    /// The same elements under another shape with the same element count, row-major.
     /// - Throws: ``NormError/scalarCountMismatch(shape:expected:actual:)`` when the counts differ.
     public func reshaped(to newShape: [Int]) throws -> Tensor {
         try Tensor(shape: newShape, scalars: scalars)

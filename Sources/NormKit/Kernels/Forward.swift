@@ -1,0 +1,261 @@
+/// The forward kernels: statistics, and normalization with an affine map, for every geometry.
+///
+/// Where a statistic's elements can stay in cache between the two steps they are fused, one
+/// task per statistic group: a BatchNorm channel in NCHW (its N runs), a GroupNorm, InstanceNorm
+/// or LayerNorm group in row-major layout (one contiguous range), and a channels-last sample for
+/// GroupNorm and InstanceNorm. BatchNorm over channels-last data (or inner size 1) needs the
+/// whole tensor before any channel is known, so it sweeps twice: column statistics over row
+/// chunks in parallel, merged with Chan's formula, then the affine map.
+extension Kernels {
+    /// Batch statistics and the normalized output in one call.
+    /// Returns the moments and, per statistic, 1/√(M2/n + eps).
+    static func normalizeWithBatchStatistics<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry, centered: Bool,
+        weight: UnsafePointer<S>?, bias: UnsafePointer<S>?, eps: Double
+    ) -> (moments: Moments, invstd: [Double]) {
+        let statistics = g.statisticCount
+        var mean = [Double](repeating: 0, count: statistics), m2 = mean, invstd = mean
+        let count = g.elementsPerStatistic
+        if case .perChannel = g.grouping, !g.channelRunsAreContiguous {
+            let moments = columnMoments(x, geometry: g)
+            invstd = moments.inverseStandardDeviation(eps: eps)
+            normalize(x, y, geometry: g, mean: moments.mean, invstd: invstd, weight: weight, bias: bias)
+            return (moments, invstd)
+        }
+        mean.withUnsafeMutableBufferPointer { meanOut in
+            m2.withUnsafeMutableBufferPointer { m2Out in
+                invstd.withUnsafeMutableBufferPointer { invstdOut in
+                    let out = UncheckedSendable((meanOut, m2Out, invstdOut))
+                    let record = { (index: Int, moments: GroupMoments) -> (Double, Double) in
+                        let variance = count > 0 ? moments.m2 / Double(count) : 0
+                        let r = 1 / (variance + eps).squareRoot()
+                        out.value.0[index] = moments.mean
+                        out.value.1[index] = moments.m2
+                        out.value.2[index] = r
+                        return (moments.mean, r)
+                    }
+                    switch (g.grouping, g.layout) {
+                    case (.perChannel, _):
+                        Parallelism.forEachChunk(taskCount: g.channels, elements: g.elementCount) { channels in
+                            for c in channels {
+                                var moments = GroupMoments()
+                                for n in 0..<g.outer { accumulateRange(x + g.offset(sample: n, channel: c, position: 0), g.inner, into: &moments) }
+                                let (mu, r) = record(c, moments)
+                                let split = SplitMean<S>(mu)
+                                let a = S(r * Double(weight?[c] ?? 1)), b = bias?[c] ?? 0
+                                for n in 0..<g.outer {
+                                    let offset = g.offset(sample: n, channel: c, position: 0)
+                                    affineRange(x + offset, y + offset, g.inner, mean: split, scale: a, offset: b)
+                                }
+                            }
+                        }
+                    case (.perSample, .channelsFirst), (.perSample, .channelsLast) where g.inner == 1:
+                        let groups = g.groupsPerSample, width = g.channelsPerGroup
+                        Parallelism.forEachChunk(taskCount: g.outer * groups, elements: g.elementCount) { tasks in
+                            for task in tasks {
+                                let n = task / groups, first = (task % groups) * width
+                                let base = g.offset(sample: n, channel: first, position: 0)
+                                var moments = GroupMoments()
+                                if centered {
+                                    accumulateRange(x + base, count, into: &moments)
+                                } else {
+                                    moments = GroupMoments(count: Double(count), mean: 0, m2: sumOfSquares(x + base, count))
+                                }
+                                let (mu, r) = record(task, moments)
+                                normalizeGroup(x + base, y + base, geometry: g, firstChannel: first, mean: mu, invstd: r,
+                                               weight: weight, bias: bias)
+                            }
+                        }
+                    case (.perSample, .channelsLast):
+                        precondition(centered, "uncentered statistics are only defined for trailing dimensions")
+                        Parallelism.forEachChunk(taskCount: g.outer, elements: g.elementCount) { samples in
+                            let scratch = SampleScratch<S>(channels: g.channels)
+                            defer { scratch.deallocate() }
+                            for n in samples {
+                                let base = n * g.inner * g.channels
+                                let groupMoments = channelsLastSampleMoments(x + base, geometry: g, scratch: scratch)
+                                for (group, moments) in groupMoments.enumerated() {
+                                    let (mu, r) = record(n * groupMoments.count + group, moments)
+                                    scratch.setGroup(group, width: g.channelsPerGroup, mean: mu, invstd: r, weight: weight, bias: bias)
+                                }
+                                columnAffine(x + base, y + base, rows: g.inner, columns: g.channels, scratch.coefficients)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (Moments(count: count, mean: mean, m2: m2), invstd)
+    }
+
+    /// The moments of every statistic group, without normalizing (SyncBatchNorm's local step).
+    static func moments<S: NormScalar>(_ x: UnsafePointer<S>, geometry g: NormalizationGeometry) -> Moments {
+        if case .perChannel = g.grouping, !g.channelRunsAreContiguous { return columnMoments(x, geometry: g) }
+        precondition(g.grouping == .perChannel, "moments(_:geometry:) serves per-channel statistics")
+        var mean = [Double](repeating: 0, count: g.channels), m2 = mean
+        mean.withUnsafeMutableBufferPointer { meanOut in
+            m2.withUnsafeMutableBufferPointer { m2Out in
+                let out = UncheckedSendable((meanOut, m2Out))
+                Parallelism.forEachChunk(taskCount: g.channels, elements: g.elementCount) { channels in
+                    for c in channels {
+                        var moments = GroupMoments()
+                        for n in 0..<g.outer { accumulateRange(x + g.offset(sample: n, channel: c, position: 0), g.inner, into: &moments) }
+                        out.value.0[c] = moments.mean
+                        out.value.1[c] = moments.m2
+                    }
+                }
+            }
+        }
+        return Moments(count: g.elementsPerStatistic, mean: mean, m2: m2)
+    }
+
+    /// Per-channel moments of data stored as rows of `channels` values (channels-last, or inner
+    /// size 1): each chunk of rows accumulates its own moments, merged in chunk order.
+    static func columnMoments<S: NormScalar>(_ x: UnsafePointer<S>, geometry g: NormalizationGeometry) -> Moments {
+        let rows = g.outer * g.inner, columns = g.channels
+        let partials = Parallelism.mapChunks(taskCount: rows, elements: g.elementCount) { chunk -> [GroupMoments] in
+            var moments = [GroupMoments](repeating: GroupMoments(), count: columns)
+            let scratch = UnsafeMutablePointer<S>.allocate(capacity: 3 * columns)
+            defer { scratch.deallocate() }
+            moments.withUnsafeMutableBufferPointer { moments in
+                accumulateColumns(x + chunk.lowerBound * columns, rows: chunk.count, columns: columns,
+                                  into: moments.baseAddress!, scratch: scratch)
+            }
+            return moments
+        }
+        var total = partials.first ?? [GroupMoments](repeating: GroupMoments(), count: columns)
+        for partial in partials.dropFirst() {
+            for c in 0..<columns { total[c].merge(partial[c]) }
+        }
+        return Moments(count: rows, mean: total.map(\.mean), m2: total.map(\.m2))
+    }
+
+    /// Moments of each group of one channels-last sample (`inner` rows of `channels` values):
+    /// per-channel moments over the rows, merged over each group's channels.
+    static func channelsLastSampleMoments<S: NormScalar>(
+        _ x: UnsafePointer<S>, geometry g: NormalizationGeometry, scratch: SampleScratch<S>
+    ) -> [GroupMoments] {
+        scratch.resetMoments()
+        accumulateColumns(x, rows: g.inner, columns: g.channels, into: scratch.moments, scratch: scratch.sums)
+        let width = g.channelsPerGroup
+        return (0..<g.groupsPerSample).map { group in
+            var moments = GroupMoments()
+            for c in group * width..<(group + 1) * width { moments.merge(scratch.moments[c]) }
+            return moments
+        }
+    }
+
+    /// Normalizes one statistic group stored as a contiguous range (row-major layout): channel
+    /// runs of `inner` elements with a per-channel affine map, or, with inner size 1, one row
+    /// whose affine parameters vary per element.
+    @inline(__always)
+    static func normalizeGroup<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry, firstChannel: Int,
+        mean: Double, invstd: Double, weight: UnsafePointer<S>?, bias: UnsafePointer<S>?
+    ) {
+        let split = SplitMean<S>(mean), width = g.channelsPerGroup
+        if g.inner == 1 {
+            affineRow(x, y, width, mean: split, invstd: S(invstd), weight: weight.map { $0 + firstChannel },
+                      bias: bias.map { $0 + firstChannel })
+            return
+        }
+        for i in 0..<width {
+            let c = firstChannel + i
+            affineRange(x + i * g.inner, y + i * g.inner, g.inner, mean: split, scale: S(invstd * Double(weight?[c] ?? 1)),
+                        offset: bias?[c] ?? 0)
+        }
+    }
+
+    /// y = (x − mean[s])·invstd[s]·γ[c] + β[c] with given statistics (running statistics in eval
+    /// mode, or SyncBatchNorm's global ones). `y` may be `x` (in place).
+    static func normalize<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
+        mean: [Double], invstd: [Double], weight: UnsafePointer<S>?, bias: UnsafePointer<S>?
+    ) {
+        switch g.grouping {
+        case .perChannel where g.channelRunsAreContiguous:
+            Parallelism.forEachChunk(taskCount: g.outer * g.channels, elements: g.elementCount) { tasks in
+                for task in tasks {
+                    let c = task % g.channels, offset = task * g.inner
+                    affineRange(x + offset, y + offset, g.inner, mean: SplitMean(mean[c]),
+                                scale: S(invstd[c] * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0)
+                }
+            }
+        case .perChannel:
+            let k = ColumnCoefficients<S>(columns: g.channels)
+            defer { k.deallocate() }
+            for c in 0..<g.channels {
+                k.setMean(c, mean[c])
+                k.a[c] = S(invstd[c] * Double(weight?[c] ?? 1))
+                k.b[c] = bias?[c] ?? 0
+            }
+            let rows = g.outer * g.inner
+            Parallelism.forEachChunk(taskCount: rows, elements: g.elementCount) { chunk in
+                let offset = chunk.lowerBound * g.channels
+                columnAffine(x + offset, y + offset, rows: chunk.count, columns: g.channels, k)
+            }
+        case .perSample where g.layout == .channelsFirst || g.inner == 1:
+            let groups = g.groupsPerSample, width = g.channelsPerGroup
+            Parallelism.forEachChunk(taskCount: g.outer * groups, elements: g.elementCount) { tasks in
+                for task in tasks {
+                    let first = (task % groups) * width
+                    let base = g.offset(sample: task / groups, channel: first, position: 0)
+                    normalizeGroup(x + base, y + base, geometry: g, firstChannel: first, mean: mean[task],
+                                   invstd: invstd[task], weight: weight, bias: bias)
+                }
+            }
+        case .perSample:
+            Parallelism.forEachChunk(taskCount: g.outer, elements: g.elementCount) { samples in
+                let scratch = SampleScratch<S>(channels: g.channels)
+                defer { scratch.deallocate() }
+                for n in samples {
+                    for group in 0..<g.groupsPerSample {
+                        let index = n * g.groupsPerSample + group
+                        scratch.setGroup(group, width: g.channelsPerGroup, mean: mean[index], invstd: invstd[index],
+                                         weight: weight, bias: bias)
+                    }
+                    let base = n * g.inner * g.channels
+                    columnAffine(x + base, y + base, rows: g.inner, columns: g.channels, scratch.coefficients)
+                }
+            }
+        }
+    }
+}
+
+/// Per-task scratch of the channels-last GroupNorm and InstanceNorm kernels: per-channel moments,
+/// block sums, and per-channel coefficients, all O(C) and allocated once per chunk of samples.
+struct SampleScratch<S: NormScalar> {
+    let channels: Int
+    let moments: UnsafeMutablePointer<GroupMoments>
+    let sums: UnsafeMutablePointer<S>
+    let coefficients: ColumnCoefficients<S>
+    /// Per-channel Σdy and Σdy·(x − μ) of the backward pass, in `Double`.
+    let gradientSums: UnsafeMutablePointer<Double>
+
+    init(channels: Int) {
+        self.channels = channels
+        moments = .allocate(capacity: max(channels, 1))
+        moments.initialize(repeating: GroupMoments(), count: max(channels, 1))
+        sums = .allocate(capacity: max(3 * channels, 1))
+        gradientSums = .allocate(capacity: max(2 * channels, 1))
+        coefficients = ColumnCoefficients(columns: channels)
+    }
+
+    func deallocate() {
+        moments.deallocate()
+        sums.deallocate()
+        gradientSums.deallocate()
+        coefficients.deallocate()
+    }
+
+    func resetMoments() { moments.update(repeating: GroupMoments(), count: channels) }
+
+    /// Sets the forward coefficients of every channel of `group`: its mean, a = invstd·γ[c], b = β[c].
+    func setGroup(_ group: Int, width: Int, mean: Double, invstd: Double, weight: UnsafePointer<S>?, bias: UnsafePointer<S>?) {
+        for c in group * width..<(group + 1) * width {
+            coefficients.setMean(c, mean)
+            coefficients.a[c] = S(invstd * Double(weight?[c] ?? 1))
+            coefficients.b[c] = bias?[c] ?? 0
+        }
+    }
+}

@@ -1,0 +1,399 @@
+/// The SIMD loops every kernel is built from. Each works on raw pointers, allocates nothing,
+/// and is generic only so that it can be written once: NormKit calls them from code specialized
+/// for `Float` and `Double` (see `Specialization.swift`), never through a witness table.
+///
+/// Two shapes of data occur:
+/// - a *range*: `count` contiguous elements that share one statistic (a channel's run of `inner`
+///   elements in NCHW, a LayerNorm row);
+/// - *columns*: `rows` rows of `columns` contiguous values, one statistic or affine coefficient
+///   per column (channels-last tensors, and inner size 1).
+///
+/// Sums accumulate in the scalar type in SIMD lanes over at most ``Kernels/blockLength``
+/// elements, then in `Double`.
+extension Kernels {
+    typealias Vector<S: NormScalar> = SIMD8<S>
+
+    /// Elements summed in the scalar type before the sums move to `Double`.
+    static let blockLength = 2048
+
+    @inline(__always)
+    static func load<S: NormScalar>(_ p: UnsafePointer<S>, _ i: Int) -> Vector<S> {
+        UnsafeRawPointer(p + i).loadUnaligned(as: Vector<S>.self)
+    }
+
+    @inline(__always)
+    static func store<S: NormScalar>(_ v: Vector<S>, _ p: UnsafeMutablePointer<S>, _ i: Int) {
+        UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: Vector<S>.self)
+    }
+
+    // MARK: Ranges
+
+    /// Σ (x − k) and Σ (x − k)² over `count` ≤ ``blockLength`` contiguous elements.
+    @inline(__always)
+    static func shiftedSums<S: NormScalar>(_ x: UnsafePointer<S>, _ count: Int, shift k: S) -> (Double, Double) {
+        let kv = Vector<S>(repeating: k)
+        var a1 = Vector<S>(), a2 = Vector<S>(), b1 = Vector<S>(), b2 = Vector<S>()
+        var i = 0
+        while i + 16 <= count {
+            let u = load(x, i) - kv, v = load(x, i + 8) - kv
+            a1 += u; a2 += u * u; b1 += v; b2 += v * v
+            i += 16
+        }
+        var s1 = Double((a1 + b1).sum()), s2 = Double((a2 + b2).sum())
+        while i < count {
+            let d = Double(x[i] - k)
+            s1 += d; s2 += d * d
+            i += 1
+        }
+        return (s1, s2)
+    }
+
+    /// Adds `count` contiguous elements to `moments`, block by block: each block's deviations are
+    /// summed from a shift near the mean (the mean so far, or the block's first element), and the
+    /// block is summed again from its own mean when the shift was too far off to keep the digits.
+    static func accumulateRange<S: NormScalar>(_ x: UnsafePointer<S>, _ count: Int, into moments: inout GroupMoments) {
+        var start = 0
+        while start < count {
+            let n = min(blockLength, count - start), block = x + start
+            var shift = moments.count > 0 ? S(moments.mean) : block[0]
+            var (s1, s2) = shiftedSums(block, n, shift: shift)
+            if s1 * s1 > 0.5 * Double(n) * s2 {
+                shift = S(Double(shift) + s1 / Double(n))
+                (s1, s2) = shiftedSums(block, n, shift: shift)
+            }
+            moments.merge(count: Double(n), mean: Double(shift) + s1 / Double(n), m2: max(0, s2 - s1 * s1 / Double(n)))
+            start += n
+        }
+    }
+
+    /// Σ x² over `count` contiguous elements (the uncentered moment of RMSNorm).
+    static func sumOfSquares<S: NormScalar>(_ x: UnsafePointer<S>, _ count: Int) -> Double {
+        var total = 0.0, start = 0
+        while start < count {
+            let n = min(blockLength, count - start)
+            total += shiftedSums(x + start, n, shift: 0).1
+            start += n
+        }
+        return total
+    }
+
+    /// y = ((x − μ_hi) − μ_lo)·a + b over `count` contiguous elements.
+    @inline(__always)
+    static func affineRange<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ count: Int, mean: SplitMean<S>, scale a: S, offset b: S
+    ) {
+        let hi = Vector<S>(repeating: mean.hi), lo = Vector<S>(repeating: mean.lo)
+        let av = Vector<S>(repeating: a), bv = Vector<S>(repeating: b)
+        var i = 0
+        while i + 8 <= count {
+            store(((load(x, i) - hi) - lo) * av + bv, y, i)
+            i += 8
+        }
+        while i < count {
+            y[i] = ((x[i] - mean.hi) - mean.lo) * a + b
+            i += 1
+        }
+    }
+
+    /// y_i = ((x_i − μ_hi) − μ_lo)·invstd·w_i + b_i over one row whose affine parameters vary
+    /// per element (LayerNorm, RMSNorm, GroupNorm with inner size 1). A missing weight is 1 and a
+    /// missing bias 0.
+    @inline(__always)
+    static func affineRow<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ count: Int, mean: SplitMean<S>, invstd: S,
+        weight: UnsafePointer<S>?, bias: UnsafePointer<S>?
+    ) {
+        let hi = Vector<S>(repeating: mean.hi), lo = Vector<S>(repeating: mean.lo), r = Vector<S>(repeating: invstd)
+        var i = 0
+        while i + 8 <= count {
+            var v = ((load(x, i) - hi) - lo) * r
+            if let weight { v *= load(weight, i) }
+            if let bias { v += load(bias, i) }
+            store(v, y, i)
+            i += 8
+        }
+        while i < count {
+            var v = ((x[i] - mean.hi) - mean.lo) * invstd
+            if let weight { v *= weight[i] }
+            if let bias { v += bias[i] }
+            y[i] = v
+            i += 1
+        }
+    }
+
+    /// Σ dy and Σ dy·(x − μ) over `count` ≤ ``blockLength`` contiguous elements, each dy weighted
+    /// by `weight[i]` when a weight row is given.
+    @inline(__always)
+    static func gradientSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, mean: SplitMean<S>, weight: UnsafePointer<S>? = nil
+    ) -> (Double, Double) {
+        let hi = Vector<S>(repeating: mean.hi), lo = Vector<S>(repeating: mean.lo)
+        var s1 = Vector<S>(), s2 = Vector<S>()
+        var i = 0
+        while i + 8 <= count {
+            var g = load(dy, i)
+            if let weight { g *= load(weight, i) }
+            s1 += g
+            s2 += g * ((load(x, i) - hi) - lo)
+            i += 8
+        }
+        var t1 = Double(s1.sum()), t2 = Double(s2.sum())
+        while i < count {
+            var g = dy[i]
+            if let weight { g *= weight[i] }
+            t1 += Double(g)
+            t2 += Double(g * ((x[i] - mean.hi) - mean.lo))
+            i += 1
+        }
+        return (t1, t2)
+    }
+
+    /// ``gradientSums(_:_:_:mean:weight:)`` over any number of elements, block by block.
+    static func gradientSumsOfRange<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, mean: SplitMean<S>
+    ) -> (Double, Double) {
+        var total = (0.0, 0.0), start = 0
+        while start < count {
+            let n = min(blockLength, count - start)
+            let sums = gradientSums(x + start, dy + start, n, mean: mean)
+            total = (total.0 + sums.0, total.1 + sums.1)
+            start += n
+        }
+        return total
+    }
+
+    /// dx = k1·dy − k2·((x − μ_hi) − μ_lo) + k3 over `count` contiguous elements.
+    @inline(__always)
+    static func inputGradientRange<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int,
+        mean: SplitMean<S>, _ k: GradientCoefficients<S>
+    ) {
+        let hi = Vector<S>(repeating: mean.hi), lo = Vector<S>(repeating: mean.lo)
+        let k1 = Vector<S>(repeating: k.k1), k2 = Vector<S>(repeating: k.k2), k3 = Vector<S>(repeating: k.k3)
+        var i = 0
+        while i + 8 <= count {
+            store(k1 * load(dy, i) - k2 * ((load(x, i) - hi) - lo) + k3, dx, i)
+            i += 8
+        }
+        while i < count {
+            dx[i] = k.k1 * dy[i] - k.k2 * ((x[i] - mean.hi) - mean.lo) + k.k3
+            i += 1
+        }
+    }
+
+    /// dx_i = k1·w_i·dy_i − k2·((x_i − μ_hi) − μ_lo) + k3 over one row whose weight varies per
+    /// element.
+    @inline(__always)
+    static func inputGradientRow<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int,
+        mean: SplitMean<S>, _ k: GradientCoefficients<S>, weight: UnsafePointer<S>?
+    ) {
+        guard let weight else { return inputGradientRange(x, dy, dx, count, mean: mean, k) }
+        let hi = Vector<S>(repeating: mean.hi), lo = Vector<S>(repeating: mean.lo)
+        let k1 = Vector<S>(repeating: k.k1), k2 = Vector<S>(repeating: k.k2), k3 = Vector<S>(repeating: k.k3)
+        var i = 0
+        while i + 8 <= count {
+            store(k1 * load(weight, i) * load(dy, i) - k2 * ((load(x, i) - hi) - lo) + k3, dx, i)
+            i += 8
+        }
+        while i < count {
+            dx[i] = k.k1 * weight[i] * dy[i] - k.k2 * ((x[i] - mean.hi) - mean.lo) + k.k3
+            i += 1
+        }
+    }
+}
+
+/// A mean split into the scalar type as hi + lo, so that (x − hi) − lo keeps the digits of
+/// x − μ for a Float x close to a large μ (x − hi is exact there).
+struct SplitMean<S: NormScalar> {
+    let hi: S
+    let lo: S
+
+    @inline(__always)
+    init(_ mean: Double) {
+        hi = S(mean)
+        lo = S(mean - Double(hi))
+    }
+}
+
+/// dx = k1·dy − k2·(x − μ) + k3: the input gradient of one statistic group and channel, with
+/// the group's statistics folded into three numbers (see ``GradientMode/coefficients(invstd:gamma:sumG:sumGD:count:)``).
+struct GradientCoefficients<S: NormScalar> {
+    var k1: S
+    var k2: S
+    var k3: S
+}
+
+// MARK: Columns
+extension Kernels {
+    /// s1[c] += Σ_r (x[r, c] − k[c]) and s2[c] += Σ_r (x[r, c] − k[c])² over `rows` rows of
+    /// `columns` contiguous values.
+    static func columnShiftedSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, rows: Int, columns: Int, shift k: UnsafePointer<S>,
+        _ s1: UnsafeMutablePointer<S>, _ s2: UnsafeMutablePointer<S>
+    ) {
+        for r in 0..<rows {
+            let row = x + r * columns
+            var c = 0
+            while c + 8 <= columns {
+                let d = load(row, c) - load(k, c)
+                store(load(s1, c) + d, s1, c)
+                store(load(s2, c) + d * d, s2, c)
+                c += 8
+            }
+            while c < columns {
+                let d = row[c] - k[c]
+                s1[c] += d
+                s2[c] += d * d
+                c += 1
+            }
+        }
+    }
+
+    /// Adds `rows` rows of `columns` values to the per-column `moments`, in blocks of rows summed
+    /// from a per-column shift near the mean, as ``accumulateRange(_:_:into:)`` does for a range.
+    /// `scratch` holds 3·columns scalars.
+    static func accumulateColumns<S: NormScalar>(
+        _ x: UnsafePointer<S>, rows: Int, columns: Int, into moments: UnsafeMutablePointer<GroupMoments>,
+        scratch: UnsafeMutablePointer<S>
+    ) {
+        let shift = scratch, s1 = scratch + columns, s2 = scratch + 2 * columns
+        let blockRows = max(1, min(64, blockLength / max(columns, 1)))
+        var start = 0
+        while start < rows {
+            let n = min(blockRows, rows - start), block = x + start * columns
+            for c in 0..<columns { shift[c] = moments[c].count > 0 ? S(moments[c].mean) : block[c] }
+            for pass in 0..<2 {
+                s1.update(repeating: 0, count: columns)
+                s2.update(repeating: 0, count: columns)
+                columnShiftedSums(block, rows: n, columns: columns, shift: shift, s1, s2)
+                var cancelled = false
+                if pass == 0 {
+                    for c in 0..<columns where Double(s1[c]) * Double(s1[c]) > 0.5 * Double(n) * Double(s2[c]) {
+                        shift[c] = S(Double(shift[c]) + Double(s1[c]) / Double(n))
+                        cancelled = true
+                    }
+                }
+                if !cancelled { break }
+            }
+            for c in 0..<columns {
+                let t1 = Double(s1[c]), t2 = Double(s2[c])
+                moments[c].merge(count: Double(n), mean: Double(shift[c]) + t1 / Double(n), m2: max(0, t2 - t1 * t1 / Double(n)))
+            }
+            start += n
+        }
+    }
+
+    /// y[r, c] = ((x[r, c] − hi[c]) − lo[c])·a[c] + b[c].
+    static func columnAffine<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int, _ k: ColumnCoefficients<S>
+    ) {
+        for r in 0..<rows {
+            let xr = x + r * columns, yr = y + r * columns
+            var c = 0
+            while c + 8 <= columns {
+                store(((load(xr, c) - load(k.hi, c)) - load(k.lo, c)) * load(k.a, c) + load(k.b, c), yr, c)
+                c += 8
+            }
+            while c < columns {
+                yr[c] = ((xr[c] - k.hi[c]) - k.lo[c]) * k.a[c] + k.b[c]
+                c += 1
+            }
+        }
+    }
+
+    /// s1[c] += Σ_r dy[r, c] and s2[c] += Σ_r dy[r, c]·((x[r, c] − hi[c]) − lo[c]).
+    static func columnGradientSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, rows: Int, columns: Int, _ k: ColumnCoefficients<S>,
+        _ s1: UnsafeMutablePointer<S>, _ s2: UnsafeMutablePointer<S>
+    ) {
+        for r in 0..<rows {
+            let xr = x + r * columns, gr = dy + r * columns
+            var c = 0
+            while c + 8 <= columns {
+                let g = load(gr, c)
+                store(load(s1, c) + g, s1, c)
+                store(load(s2, c) + g * ((load(xr, c) - load(k.hi, c)) - load(k.lo, c)), s2, c)
+                c += 8
+            }
+            while c < columns {
+                s1[c] += gr[c]
+                s2[c] += gr[c] * ((xr[c] - k.hi[c]) - k.lo[c])
+                c += 1
+            }
+        }
+    }
+
+    /// Per-column Σ dy and Σ dy·(x − μ) over `rows` rows, summed in blocks of rows and added to
+    /// `sumDy` and `sumDyD` in `Double`. `scratch` holds 2·columns scalars.
+    static func accumulateColumnGradientSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, rows: Int, columns: Int, _ k: ColumnCoefficients<S>,
+        sumDy: UnsafeMutablePointer<Double>, sumDyD: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<S>
+    ) {
+        let s1 = scratch, s2 = scratch + columns
+        let blockRows = max(1, min(64, blockLength / max(columns, 1)))
+        var start = 0
+        while start < rows {
+            let n = min(blockRows, rows - start)
+            s1.update(repeating: 0, count: columns)
+            s2.update(repeating: 0, count: columns)
+            columnGradientSums(x + start * columns, dy + start * columns, rows: n, columns: columns, k, s1, s2)
+            for c in 0..<columns {
+                sumDy[c] += Double(s1[c])
+                sumDyD[c] += Double(s2[c])
+            }
+            start += n
+        }
+    }
+
+    /// dx[r, c] = k1[c]·dy[r, c] − k2[c]·((x[r, c] − hi[c]) − lo[c]) + k3[c], with k1, k2, k3
+    /// stored in `a`, `b` and `k3` of `k`.
+    static func columnInputGradient<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, rows: Int, columns: Int,
+        _ k: ColumnCoefficients<S>
+    ) {
+        for r in 0..<rows {
+            let xr = x + r * columns, gr = dy + r * columns, dr = dx + r * columns
+            var c = 0
+            while c + 8 <= columns {
+                let d = (load(xr, c) - load(k.hi, c)) - load(k.lo, c)
+                store(load(k.a, c) * load(gr, c) - load(k.b, c) * d + load(k.k3, c), dr, c)
+                c += 8
+            }
+            while c < columns {
+                dr[c] = k.a[c] * gr[c] - k.b[c] * ((xr[c] - k.hi[c]) - k.lo[c]) + k.k3[c]
+                c += 1
+            }
+        }
+    }
+}
+
+/// Per-column coefficients in one allocation of 5·columns scalars: the split mean (hi, lo), and
+/// either the affine scale and offset (a, b) of the forward pass, or the gradient coefficients
+/// k1 = a, k2 = b and k3 of the backward pass.
+struct ColumnCoefficients<S: NormScalar> {
+    let storage: UnsafeMutablePointer<S>
+    let columns: Int
+
+    init(columns: Int) {
+        self.columns = columns
+        storage = .allocate(capacity: max(5 * columns, 1))
+        storage.initialize(repeating: 0, count: max(5 * columns, 1))
+    }
+
+    func deallocate() { storage.deallocate() }
+
+    var hi: UnsafeMutablePointer<S> { storage }
+    var lo: UnsafeMutablePointer<S> { storage + columns }
+    var a: UnsafeMutablePointer<S> { storage + 2 * columns }
+    var b: UnsafeMutablePointer<S> { storage + 3 * columns }
+    var k3: UnsafeMutablePointer<S> { storage + 4 * columns }
+
+    /// Sets column c's split mean.
+    @inline(__always)
+    func setMean(_ c: Int, _ mean: Double) {
+        let split = SplitMean<S>(mean)
+        hi[c] = split.hi
+        lo[c] = split.lo
+    }
+}

@@ -1,0 +1,158 @@
+/// # How NormKit stays fast in a user's build
+///
+/// Swift compiles a generic function once, unspecialized, unless the caller's module sees its
+/// body. A user's `BatchNorm2d<Float>` would then run every `+` and every conversion through a
+/// witness table, 20× to 50× slower than specialized code. NormKit's rule:
+///
+/// **Every loop over elements runs in code compiled for a concrete scalar type inside NormKit.**
+/// Generic code (``Tensor``, ``Functional``, the layers) does O(1) work per call, plus O(C)
+/// bookkeeping in `Double`, and reaches the element loops only through one protocol requirement,
+/// ``NormScalar/_runKernel(_:)``. `Float` and `Double` implement it with one line, `call.run()`;
+/// inside that line the type is concrete, so the optimizer specializes ``KernelCall/run()`` and
+/// every kernel it reaches. A call from any module costs one witness-table call per kernel, with
+/// no `@inlinable` surface and no flags on the user's side. `normkit bench`, another module,
+/// measures exactly this, and `scripts/instruction-budget.sh` guards it in CI.
+public struct KernelCall<Scalar: NormScalar> {
+    enum Request {
+        case normalizeWithBatchStatistics(input: [Scalar], geometry: NormalizationGeometry, centered: Bool,
+                                          weight: [Scalar]?, bias: [Scalar]?, eps: Double)
+        case moments(input: [Scalar], geometry: NormalizationGeometry)
+        case normalize(input: [Scalar], geometry: NormalizationGeometry, mean: [Double], invstd: [Double],
+                       weight: [Scalar]?, bias: [Scalar]?)
+        case backward(input: [Scalar], gradOutput: [Scalar], geometry: NormalizationGeometry, mean: [Double],
+                      invstd: [Double], weight: [Scalar]?, mode: GradientMode, channelSums: Bool)
+        case channelGradientSums(input: [Scalar], gradOutput: [Scalar], geometry: NormalizationGeometry,
+                                 mean: [Double], invstd: [Double])
+        case toDoubles([Scalar])
+        case fromDoubles([Double])
+        case permute([Scalar], shape: [Int], toChannelsLast: Bool)
+    }
+
+    enum Response {
+        case none
+        case output([Scalar], moments: Moments?, invstd: [Double]?)
+        case moments(Moments)
+        case gradient([Scalar], sums: BackwardSums?)
+        case sums(BackwardSums)
+        case doubles([Double])
+        case scalars([Scalar])
+    }
+
+    var request: Request
+    var response: Response = .none
+
+    init(_ request: Request) { self.request = request }
+
+    /// Runs the request. Called only from the `Float` and `Double` conformances, where
+    /// `Scalar` is concrete and this whole call tree is specialized.
+    mutating func run() {
+        switch request {
+        case let .normalizeWithBatchStatistics(input, geometry, centered, weight, bias, eps):
+            var stats: (moments: Moments, invstd: [Double])?
+            let output = Self.producing(count: input.count) { y in
+                Self.withOptional(weight, bias) { w, b in
+                    Self.withBase(input) { x in
+                        stats = Kernels.normalizeWithBatchStatistics(x, y, geometry: geometry, centered: centered,
+                                                                     weight: w, bias: b, eps: eps)
+                    }
+                }
+            }
+            response = .output(output, moments: stats?.moments, invstd: stats?.invstd)
+        case let .moments(input, geometry):
+            response = .moments(Self.withBase(input) { Kernels.moments($0, geometry: geometry) })
+        case .normalize(var storage, let geometry, let mean, let invstd, let weight, let bias):
+            // In place: once the request lets go of the input, `storage` is its only reference
+            // when the caller handed over its own (``Functional/batchNormInference(_:runningMean:runningVar:weight:bias:eps:)``).
+            request = .toDoubles([])
+            Self.withOptional(weight, bias) { w, b in
+                storage.withUnsafeMutableBufferPointer { x in
+                    guard let base = x.baseAddress, x.count > 0 else { return }
+                    Kernels.normalize(base, base, geometry: geometry, mean: mean, invstd: invstd, weight: w, bias: b)
+                }
+            }
+            response = .output(storage, moments: nil, invstd: nil)
+        case let .backward(input, gradOutput, geometry, mean, invstd, weight, mode, channelSums):
+            var sums: BackwardSums?
+            let gradient = Self.producing(count: input.count) { dx in
+                Self.withOptional(weight, nil) { w, _ in
+                    Self.withBase(input) { x in
+                        Self.withBase(gradOutput) { dy in
+                            sums = Kernels.backward(x, dy, dx, geometry: geometry, mean: mean,
+                                                    invstd: invstd, weight: w, mode: mode, channelSums: channelSums)
+                        }
+                    }
+                }
+            }
+            response = .gradient(gradient, sums: sums)
+        case let .channelGradientSums(input, gradOutput, geometry, mean, invstd):
+            response = .sums(Self.withBase(input) { x in
+                Self.withBase(gradOutput) { dy in
+                    Kernels.channelGradientSums(x, dy, geometry: geometry, mean: mean, invstd: invstd)
+                }
+            })
+        case let .toDoubles(values):
+            response = .doubles(values.map { Double($0) })
+        case let .fromDoubles(values):
+            response = .scalars(values.map { Scalar($0) })
+        case let .permute(values, shape, toChannelsLast):
+            response = .scalars(Kernels.permuted(values, shape: shape, toChannelsLast: toChannelsLast))
+        }
+    }
+
+    /// A new array of `count` scalars written by `body`. Kernels see a valid pointer even for an
+    /// empty array: with no elements they still compute their per-statistic results.
+    @inline(__always)
+    static func producing(count: Int, _ body: (UnsafeMutablePointer<Scalar>) -> Void) -> [Scalar] {
+        [Scalar](unsafeUninitializedCapacity: max(count, 1)) { buffer, initialized in
+            body(buffer.baseAddress!)
+            initialized = count
+        }
+    }
+
+    /// The base address of `array`, valid (and never read) when the array is empty.
+    @inline(__always)
+    static func withBase<R>(_ array: [Scalar], _ body: (UnsafePointer<Scalar>) -> R) -> R {
+        guard !array.isEmpty else { return [Scalar(0)].withUnsafeBufferPointer { body($0.baseAddress!) } }
+        return array.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+
+    /// Optional parameter arrays as optional pointers.
+    @inline(__always)
+    static func withOptional(
+        _ weight: [Scalar]?, _ bias: [Scalar]?, _ body: (UnsafePointer<Scalar>?, UnsafePointer<Scalar>?) -> Void
+    ) {
+        func withPointer(_ array: [Scalar]?, _ body: (UnsafePointer<Scalar>?) -> Void) {
+            guard let array else { return body(nil) }
+            array.withUnsafeBufferPointer { body($0.baseAddress) }
+        }
+        withPointer(weight) { w in withPointer(bias) { b in body(w, b) } }
+    }
+}
+
+extension Float {
+    public static func _runKernel(_ call: inout KernelCall<Float>) { call.run() }
+}
+
+extension Double {
+    public static func _runKernel(_ call: inout KernelCall<Double>) { call.run() }
+}
+
+/// The generic side of the rule: each function builds one request, makes the one witness-table
+/// call, and unpacks the response.
+extension Kernels {
+    static func call<S: NormScalar>(_ request: KernelCall<S>.Request) -> KernelCall<S>.Response {
+        var call = KernelCall<S>(request)
+        S._runKernel(&call)
+        return call.response
+    }
+
+    static func doubles<S: NormScalar>(_ values: [S]) -> [Double] {
+        guard case let .doubles(result) = call(KernelCall<S>.Request.toDoubles(values)) else { fatalError("kernel response") }
+        return result
+    }
+
+    static func scalars<S: NormScalar>(_ values: [Double], as _: S.Type = S.self) -> [S] {
+        guard case let .scalars(result) = call(KernelCall<S>.Request.fromDoubles(values)) else { fatalError("kernel response") }
+        return result
+    }
+}
