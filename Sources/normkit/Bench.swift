@@ -1,0 +1,130 @@
+import ArgumentParser
+import Foundation
+import NormKit
+
+/// `normkit bench`: times NormKit's layers through the public API from this module, and holds
+/// each time to the memory roofline of this machine.
+///
+/// It measures the copy bandwidth first (see ``CopyBandwidth``), then runs the default suite
+/// (``BenchSuite``) or the `--case` strings, and prints one table row (or with `--json`, one JSON
+/// line) per case: the median time, the floor bytes moved per second, the floor bytes, and the
+/// roofline time (floor bytes ÷ copy bandwidth) as a percentage of the median. Build it in
+/// release: `swift run -c release normkit bench`.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time the layers against the memory roofline (build with -c release).",
+        discussion: """
+        A case string is comma-separated key=value pairs, for example
+          layer=batchnorm2d,shape=32x64x56x56,mode=backward,layout=nhwc
+          layer=groupnorm,shape=16x256x32x32,groups=32,mode=forward,dtype=float64
+          layer=syncbatchnorm2d,shape=8x16x4x4,mode=step,ranks=2
+          layer=collective,shape=8,ranks=2
+        layer: batchnorm1d/2d/3d, instancenorm1d/2d/3d, layernorm, groupnorm, rmsnorm,
+               syncbatchnorm2d, collective (an allReducedSum of `shape` Doubles)
+        mode: forward (training, the default), eval, backward (the backward pass alone),
+              step (syncbatchnorm2d: forward and backward)
+        layout: nchw (default) or nhwc (channels-last; 2d/3d batch and instance norm, groupnorm)
+        groups (groupnorm, default 32), dtype (float32 default, float64), ranks (default 2)
+        """)
+
+    @Option(name: .customLong("case"),
+            help: ArgumentHelp("A case to run instead of the default suite; repeatable, or several joined by ';'.",
+                               valueName: "case-string"))
+    var caseStrings: [String] = []
+
+    @Flag(help: "Print one JSON object per case and line instead of the table.")
+    var json = false
+
+    @Flag(help: "Print the default suite's case strings, one per line, and run nothing.")
+    var list = false
+
+    @Option(help: "Threads for NormKit's kernels and the copy bandwidth (default: Parallelism.threadCount).")
+    var threads: Int?
+
+    @Option(help: "Time exactly this many calls per case after one warm-up call.")
+    var iterations: Int?
+
+    @Option(name: .customLong("min-time"), help: "Seconds of timed calls per case, at least 5 calls (ignored with --iterations).")
+    var minimumSeconds = 0.3
+
+    @Option(name: .customLong("bandwidth"), help: "Copy bandwidth in GB/s to use instead of measuring it.")
+    var bandwidthGBps: Double?
+
+    mutating func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
+        if !(minimumSeconds > 0) { throw ValidationError("--min-time must be positive") }
+        if let bandwidthGBps, !(bandwidthGBps > 0) { throw ValidationError("--bandwidth must be positive") }
+        do { _ = try BenchCase.parseList(caseStrings) } catch { throw ValidationError(error.description) }
+    }
+
+    func run() throws {
+        // Unbuffered, so that a reader of a pipe sees each case as soon as it is measured.
+        try execute { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+    }
+
+    /// Runs the command, handing each line of standard output to `write`.
+    func execute(write: (String) -> Void) throws {
+        if list {
+            BenchSuite.defaultCases.forEach { write($0.canonical) }
+            return
+        }
+        let cases = caseStrings.isEmpty ? BenchSuite.defaultCases : try BenchCase.parseList(caseStrings)
+        if let threads { Parallelism.threadCount = threads }
+        let threadCount = Parallelism.threadCount
+        let policy: TimingPolicy = iterations.map { .exact(count: $0) } ?? .adaptive(minimumSeconds: minimumSeconds)
+
+        let progress = ProgressLine()
+        progress.show("measuring the copy bandwidth…")
+        let bandwidth = bandwidthGBps ?? CopyBandwidth.measure(threads: threadCount)
+        if !json { write(BenchTable.header(bandwidthGBps: bandwidth, threads: threadCount)) }
+
+        let inputs = InputCache()
+        var results: [BenchResult] = []
+        for (index, benchCase) in cases.enumerated() {
+            progress.show("[\(index + 1)/\(cases.count)] \(benchCase.label)…")
+            let result = try measure(benchCase, policy: policy, inputs: inputs, threads: threadCount, bandwidth: bandwidth)
+            if json { write(try BenchRecord(result: result).line()) }
+            results.append(result)
+        }
+        progress.clear()
+        if !json { write(BenchTable.render(results)) }
+    }
+
+    private func measure(
+        _ benchCase: BenchCase, policy: TimingPolicy, inputs: InputCache, threads: Int, bandwidth: Double
+    ) throws -> BenchResult {
+        do {
+            let (sampler, baseline) = benchCase.layer.isDistributed
+                ? try DistributedBench.measure(benchCase, policy: policy, inputs: inputs)
+                : (try LayerBench.measure(benchCase, policy: policy, inputs: inputs), nil)
+            return BenchResult(benchCase: benchCase, medianSeconds: sampler.median, sampleCount: sampler.samples.count,
+                               threads: threads, bandwidthGBps: bandwidth, baselineSeconds: baseline?.median)
+        } catch {
+            throw BenchFailure(caseString: benchCase.canonical, error: error)
+        }
+    }
+}
+
+/// A case that threw while running.
+struct BenchFailure: Error, CustomStringConvertible {
+    let caseString: String
+    let error: any Error
+
+    var description: String { "case \"\(caseString)\" failed: \(error)" }
+}
+
+/// One line on standard error, rewritten in place (`\r`), shown only when standard error is a
+/// terminal.
+final class ProgressLine {
+    private let isTerminal = isatty(STDERR_FILENO) == 1
+
+    func show(_ text: String) { emit("\r\u{1B}[K" + text) }
+
+    func clear() { emit("\r\u{1B}[K") }
+
+    private func emit(_ text: String) {
+        guard isTerminal else { return }
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+}

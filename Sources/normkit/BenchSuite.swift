@@ -1,0 +1,49 @@
+/// The cases `normkit bench` runs when no `--case` is given (`normkit bench --list` prints them).
+///
+/// Every layer in training forward, eval forward and backward, float32 unless marked. The small
+/// sizes (under 1 MB per tensor) stay in cache and measure the per-call overhead. The large ones
+/// measure the memory bandwidth: most hold 25 MB to 67 MB per tensor, so input and output
+/// together exceed the 32 MiB L3; groupnorm 16x256x32x32 and batchnorm1d 4096x1024 (16.8 MB per
+/// tensor) sit at its edge. Cases of one shape, dtype and layout follow each other, so they share
+/// their random inputs.
+enum BenchSuite {
+    static let defaultCases: [BenchCase] = defaultCaseStrings.map { text in
+        do { return try BenchCase(parsing: text) } catch { preconditionFailure("default suite: \(error)") }
+    }
+
+    static let defaultCaseStrings: [String] =
+        // Small: per-call overhead.
+        cases("batchnorm2d", "64x32x7x7", modes: ["forward", "eval", "backward"], layouts: ["nchw", "nhwc"])
+        + cases("layernorm", "64x768", modes: ["forward", "eval", "backward"])
+        + cases("rmsnorm", "64x768", modes: ["forward", "backward"])
+        + cases("groupnorm", "4x64x16x16", modes: ["forward", "backward"], extra: ",groups=32")
+        // Beyond L3.
+        + cases("batchnorm2d", "32x64x56x56", modes: ["forward", "eval", "backward"], layouts: ["nchw", "nhwc"])
+        + cases("batchnorm2d", "32x64x56x56", modes: ["forward"], extra: ",dtype=float64")
+        + cases("batchnorm2d", "32x128x64x64", modes: ["forward", "backward"])
+        + cases("batchnorm1d", "4096x1024", modes: ["forward", "eval", "backward"])
+        + cases("batchnorm1d", "64x256x1024", modes: ["forward", "backward"])
+        + cases("batchnorm3d", "8x64x16x32x32", modes: ["forward", "eval", "backward"])
+        + cases("batchnorm3d", "8x64x16x32x32", modes: ["forward", "backward"], layouts: ["nhwc"])
+        + cases("instancenorm1d", "32x64x4096", modes: ["forward", "backward"])
+        + cases("instancenorm2d", "8x64x128x128", modes: ["forward", "eval", "backward"], layouts: ["nchw", "nhwc"])
+        + cases("instancenorm3d", "8x32x32x32x32", modes: ["forward", "backward"], layouts: ["nchw", "nhwc"])
+        + cases("layernorm", "8192x1024", modes: ["forward", "eval", "backward"])
+        + cases("layernorm", "8192x1024", modes: ["forward"], extra: ",dtype=float64")
+        + cases("layernorm", "16384x1024", modes: ["forward", "backward"])
+        + cases("groupnorm", "16x256x32x32", modes: ["forward", "eval", "backward"], layouts: ["nchw", "nhwc"], extra: ",groups=32")
+        + cases("groupnorm", "32x256x32x32", modes: ["forward", "backward"], extra: ",groups=32")
+        + cases("rmsnorm", "8192x1024", modes: ["forward", "eval", "backward"])
+        // Distributed, over two thread ranks.
+        + ["layer=collective,shape=8,ranks=2",
+           "layer=syncbatchnorm2d,shape=8x16x4x4,mode=step,ranks=2"]
+
+    /// One case string per layout and mode, layouts outermost.
+    private static func cases(
+        _ layer: String, _ shape: String, modes: [String], layouts: [String] = ["nchw"], extra: String = ""
+    ) -> [String] {
+        layouts.flatMap { layout in
+            modes.map { mode in "layer=\(layer),shape=\(shape)\(extra),mode=\(mode),layout=\(layout)" }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import Dispatch
+import Foundation
+import NormKit
+
+/// Times the distributed cases on the thread ranks of a ``LocalProcessGroup``, each rank on a
+/// `Thread` of its own, as `LocalProcessGroup` requires.
+///
+/// - collective: one `allReducedSum` of `shape` Doubles;
+/// - syncbatchnorm2d: `SyncBatchNorm` on each rank's shard of `shape` in the case's mode
+///   (step: a training forward and its backward), against ``LayerBench``'s `BatchNorm2d` on one
+///   shard in the same mode, alone on one thread: the difference is what synchronizing costs.
+///
+/// The ranks run in lockstep: after each call, rank 0 (whose times are the samples) tells every
+/// rank through one more `allReducedSum`, outside the timed region, whether to go on.
+enum DistributedBench {
+    /// The samples, and for syncbatchnorm2d the single-rank baseline's.
+    static func measure(
+        _ benchCase: BenchCase, policy: TimingPolicy, inputs: InputCache
+    ) throws -> (sampler: Sampler, baseline: Sampler?) {
+        let world = try LocalProcessGroup.world(size: benchCase.ranks ?? 2)
+        switch benchCase.layer {
+        case .collective:
+            let buffer = (0..<benchCase.elementCount).map(Double.init)
+            let sampler = try onRankThreads(world) { group in
+                try lockstep(group, policy) { _ = try group.allReducedSum(buffer) }
+            }
+            return (sampler, nil)
+        case .syncbatchnorm2d:
+            let sampler: Sampler
+            switch benchCase.dtype {
+            case .float32: sampler = try onRankThreads(world) { try syncBatchNorm(benchCase, Float.self, $0, policy) }
+            case .float64: sampler = try onRankThreads(world) { try syncBatchNorm(benchCase, Double.self, $0, policy) }
+            }
+            var baselineCase = benchCase
+            baselineCase.layer = .batchnorm2d
+            baselineCase.ranks = nil
+            return (sampler, try LayerBench.measure(baselineCase, policy: policy, inputs: inputs))
+        default:
+            preconditionFailure("\(benchCase.layer) is not a distributed case")
+        }
+    }
+
+    /// One rank of a syncbatchnorm2d case: its own layer and shard.
+    private static func syncBatchNorm<S: NormScalar>(
+        _ benchCase: BenchCase, _: S.Type, _ group: LocalProcessGroup, _ policy: TimingPolicy
+    ) throws -> Sampler {
+        let layer = SyncBatchNorm<S>(numFeatures: benchCase.shape[1], processGroup: group)
+        let x: Tensor<S> = InputCache.random(.input, for: benchCase, rank: group.rank)
+        let dy: Tensor<S> = InputCache.random(.gradOutput, for: benchCase, rank: group.rank)
+        switch benchCase.mode {
+        case .forward:
+            return try lockstep(group, policy) { _ = try layer(x) }
+        case .backward:
+            _ = try layer(x)
+            return try lockstep(group, policy) { _ = try layer.backward(dy) }
+        case .eval:
+            preconditionFailure("BenchCase rejects mode=eval for syncbatchnorm2d")
+        case .step:
+            return try lockstep(group, policy) {
+                _ = try layer(x)
+                _ = try layer.backward(dy)
+            }
+        }
+    }
+
+    /// Calls `body` on every rank until rank 0's sampler is done; returns rank 0's sampler (an
+    /// empty one on the other ranks).
+    private static func lockstep(_ group: LocalProcessGroup, _ policy: TimingPolicy, _ body: () throws -> Void) throws -> Sampler {
+        var sampler = Sampler(policy)
+        while true {
+            let start = monotonicSeconds()
+            try body()
+            let elapsed = monotonicSeconds() - start
+            if group.rank == 0 { sampler.record(elapsed) }
+            let goOn = try group.allReducedSum([group.rank == 0 && !sampler.isDone ? 1.0 : 0.0])
+            if goOn[0] == 0 { return sampler }
+        }
+    }
+
+    /// Runs `body` for every rank of `world` on a new `Thread`, waits for all of them, and
+    /// returns rank 0's result; rethrows the first rank's error, if any.
+    private static func onRankThreads(
+        _ world: [LocalProcessGroup], _ body: @escaping @Sendable (LocalProcessGroup) throws -> Sampler
+    ) throws -> Sampler {
+        let outcomes = RankOutcomes(count: world.count)
+        let finished = DispatchSemaphore(value: 0)
+        for group in world {
+            Thread {
+                outcomes.set(group.rank, Result { try body(group) })
+                finished.signal()
+            }.start()
+        }
+        for _ in world { finished.wait() }
+        return try outcomes.rankZero()
+    }
+}
+
+/// What each rank's thread returned, written under a lock.
+private final class RankOutcomes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var outcomes: [Result<Sampler, any Error>?]
+
+    init(count: Int) { outcomes = Array(repeating: nil, count: count) }
+
+    func set(_ rank: Int, _ outcome: Result<Sampler, any Error>) {
+        lock.withLock { outcomes[rank] = outcome }
+    }
+
+    /// Rank 0's sampler, or the first error of any rank.
+    func rankZero() throws -> Sampler {
+        try lock.withLock {
+            for case let .failure(error)? in outcomes { throw error }
+            return try outcomes[0]!.get()
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import NormKit
+
+/// Times one normalization layer through NormKit's public API, from this module, as a user's
+/// code would call it.
+///
+/// - forward: `try layer(x)` in training mode;
+/// - eval: `try layer(x)` in eval mode (BatchNorm with its initial running statistics);
+/// - backward: one training forward outside the timed region, then `try layer.backward(dy)`
+///   each call (the parameter gradients accumulate, as they do in PyTorch);
+/// - step: a training forward and its backward, both timed (the baseline of syncbatchnorm2d).
+enum LayerBench {
+    static func measure(_ benchCase: BenchCase, policy: TimingPolicy, inputs: InputCache) throws -> Sampler {
+        switch benchCase.dtype {
+        case .float32: try measure(benchCase, Float.self, policy: policy, inputs: inputs)
+        case .float64: try measure(benchCase, Double.self, policy: policy, inputs: inputs)
+        }
+    }
+
+    private static func measure<S: NormScalar>(
+        _ benchCase: BenchCase, _: S.Type, policy: TimingPolicy, inputs: InputCache
+    ) throws -> Sampler {
+        let layer: any Module<S> = makeLayer(benchCase)
+        let x: Tensor<S> = inputs.tensor(.input, for: benchCase)
+        switch benchCase.mode {
+        case .forward:
+            layer.train()
+            return try Sampler.measure(policy) { _ = try layer(x) }
+        case .eval:
+            layer.eval()
+            return try Sampler.measure(policy) { _ = try layer(x) }
+        case .backward:
+            let dy: Tensor<S> = inputs.tensor(.gradOutput, for: benchCase)
+            layer.train()
+            _ = try layer(x)
+            return try Sampler.measure(policy) { _ = try layer.backward(dy) }
+        case .step:
+            let dy: Tensor<S> = inputs.tensor(.gradOutput, for: benchCase)
+            layer.train()
+            return try Sampler.measure(policy) {
+                _ = try layer(x)
+                _ = try layer.backward(dy)
+            }
+        }
+    }
+
+    /// The layer a case names, as PyTorch's default constructor makes it (InstanceNorm with
+    /// affine parameters; LayerNorm and RMSNorm over the last dimension).
+    static func makeLayer<S: NormScalar>(_ benchCase: BenchCase) -> any Module<S> {
+        let shape = benchCase.shape
+        switch benchCase.layer {
+        case .batchnorm1d: return BatchNorm1d<S>(numFeatures: shape[1])
+        case .batchnorm2d: return BatchNorm2d<S>(numFeatures: shape[1])
+        case .batchnorm3d: return BatchNorm3d<S>(numFeatures: shape[1])
+        case .instancenorm1d: return InstanceNorm1d<S>(numFeatures: shape[1], affine: true)
+        case .instancenorm2d: return InstanceNorm2d<S>(numFeatures: shape[1], affine: true)
+        case .instancenorm3d: return InstanceNorm3d<S>(numFeatures: shape[1], affine: true)
+        case .layernorm: return LayerNorm<S>(normalizedShape: [shape[shape.count - 1]])
+        case .rmsnorm: return RMSNorm<S>(normalizedShape: [shape[shape.count - 1]])
+        case .groupnorm: return GroupNorm<S>(numGroups: benchCase.groups ?? 32, numChannels: shape[1])
+        case .syncbatchnorm2d, .collective: preconditionFailure("\(benchCase.layer) runs on thread ranks: see DistributedBench")
+        }
+    }
+}
+
+/// Seeded random inputs, kept for the next case of the same shape, dtype and layout: the
+/// default suite lists those together, and drawing tens of millions of normal samples takes
+/// longer than timing a kernel.
+final class InputCache {
+    enum Role: UInt64 {
+        /// The layer's input x.
+        case input = 1
+        /// The upstream gradient dy.
+        case gradOutput = 2
+    }
+
+    private var key: String?
+    private var tensors: [Role: Any] = [:]
+
+    /// x or dy for `benchCase`, normal(0, 1), stored in the case's layout.
+    func tensor<S: NormScalar>(_ role: Role, for benchCase: BenchCase) -> Tensor<S> {
+        let key = "\(benchCase.shape) \(benchCase.dtype) \(benchCase.layout)"
+        if key != self.key {
+            self.key = key
+            tensors = [:]
+        }
+        if let cached = tensors[role] as? Tensor<S> { return cached }
+        let tensor: Tensor<S> = Self.random(role, for: benchCase)
+        tensors[role] = tensor
+        return tensor
+    }
+
+    /// A fresh x or dy for `benchCase`; `rank` seeds a different shard per rank.
+    static func random<S: NormScalar>(_ role: Role, for benchCase: BenchCase, rank: Int = 0) -> Tensor<S> {
+        var generator = SeededGenerator(seed: role.rawValue * 1_000 + UInt64(rank))
+        return Tensor<S>.randomNormal(shape: benchCase.shape, using: &generator)
+            .withMemoryFormat(benchCase.layout == .nhwc ? .channelsLast : .contiguous)
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+import NormKit
+@testable import normkit
+
+/// `normkit bench`: case strings in and out, and one tiny case of each kind end to end.
+@Suite struct BenchTests {
+    @Test func parsesACaseWithItsDefaults() throws {
+        let parsed = try BenchCase(parsing: " layer=groupnorm , shape=16x256x32x32,layout=nhwc")
+        #expect(parsed == BenchCase(layer: .groupnorm, shape: [16, 256, 32, 32], mode: .forward, layout: .nhwc,
+                                    dtype: .float32, groups: 32, ranks: nil))
+        #expect(parsed.canonical == "layer=groupnorm,shape=16x256x32x32,groups=32,mode=forward,layout=nhwc")
+        #expect(parsed.label == "groupnorm(32) 16x256x32x32 forward nhwc")
+        #expect(parsed.floorBytes == 2 * 16 * 256 * 32 * 32 * 4)
+
+        let backward = try BenchCase(parsing: "layer=batchnorm1d,shape=4096x1024,mode=backward,dtype=float64")
+        #expect(backward.canonical == "layer=batchnorm1d,shape=4096x1024,mode=backward,layout=nchw,dtype=float64")
+        #expect(backward.floorBytes == 3 * 4096 * 1024 * 8)
+
+        let collective = try BenchCase(parsing: "layer=collective")
+        #expect(collective.canonical == "layer=collective,shape=8,ranks=2")
+        #expect(collective.floorBytes == nil)
+    }
+
+    @Test func everyDefaultCaseRoundTripsThroughItsCanonicalString() throws {
+        for benchCase in BenchSuite.defaultCases {
+            #expect(try BenchCase(parsing: benchCase.canonical) == benchCase, "\(benchCase.canonical)")
+        }
+        let listed = BenchSuite.defaultCases.map(\.canonical)
+        #expect(Set(listed).count == listed.count, "the default suite repeats a case")
+        #expect(Set(BenchSuite.defaultCases.map(\.layer)) == Set(BenchCase.Layer.allCases))
+    }
+
+    @Test(arguments: [
+        ("layer=batchnorm2d", "shape= is required"),
+        ("shape=2x3x4x4", "layer= is required"),
+        ("layer=batchnorm4d,shape=2x3", "layer=batchnorm4d is not one of"),
+        ("layer=batchnorm2d,shape=2x3x4", "batchnorm2d takes 4 dimensions, shape=2x3x4 has 3"),
+        ("layer=batchnorm2d,shape=2x3x-4x4", "\"-4\" is not a positive integer"),
+        ("layer=batchnorm2d,shape=2x3xx4", "\"\" is not a positive integer"),
+        ("layer=batchnorm2d,shape=2x3x4x4,mode=sideways", "mode=sideways is not one of"),
+        ("layer=batchnorm2d,shape=2x3x4x4,mode=step", "mode=step applies only to syncbatchnorm2d"),
+        ("layer=layernorm,shape=8x16,layout=nhwc", "layout=nhwc applies to"),
+        ("layer=batchnorm1d,shape=8x16x4,layout=nhwc", "layout=nhwc applies to"),
+        ("layer=groupnorm,shape=2x6x4x4,groups=4", "groups=4 does not divide the 6 channels"),
+        ("layer=groupnorm,shape=2x6x4x4,groups=0", "groups=0 is not a positive integer"),
+        ("layer=rmsnorm,shape=8x16,groups=2", "groups= applies only to groupnorm"),
+        ("layer=rmsnorm,shape=8x16,ranks=2", "ranks= applies only to"),
+        ("layer=rmsnorm,shape=8x16,dtype=float16", "dtype=float16 is not one of"),
+        ("layer=rmsnorm,shape=8x16,colour=blue", "unknown key \"colour\""),
+        ("layer=rmsnorm,shape=8x16,shape=4x4", "shape is given twice"),
+        ("layer=rmsnorm,shape", "\"shape\" is not key=value"),
+        ("layer=collective,mode=forward", "mode= does not apply to a collective"),
+        ("layer=syncbatchnorm2d,shape=8x16x4x4,mode=eval", "mode=eval does not apply to syncbatchnorm2d"),
+    ])
+    func rejectsABadCaseWithAClearMessage(text: String, problem: String) {
+        do {
+            let parsed = try BenchCase(parsing: text)
+            Issue.record("\"\(text)\" parsed as \(parsed.canonical)")
+        } catch {
+            #expect(error.description.contains(problem), "\(error.description)")
+            #expect(error.description.contains(text))
+        }
+        #expect(throws: (any Error).self) { try Bench.parse(["--case", text]) }
+    }
+
+    @Test func splitsCaseListsOnSemicolons() throws {
+        let cases = try BenchCase.parseList(["layer=rmsnorm,shape=4x8; layer=layernorm,shape=4x8;", "layer=collective"])
+        #expect(cases.map(\.layer) == [.rmsnorm, .layernorm, .collective])
+    }
+
+    @Test func exactPolicyTakesOneWarmupCallAndTheGivenSamples() {
+        var calls = 0
+        let sampler = Sampler.measure(.exact(count: 4)) { calls += 1 }
+        #expect(calls == 5)
+        #expect(sampler.samples.count == 4)
+    }
+
+    @Test func runsATinyCaseEndToEndAsJSON() throws {
+        let text = "layer=batchnorm2d,shape=2x3x4x4,mode=backward,layout=nhwc"
+        let record = try runJSON(["--case", text, "--iterations", "1", "--bandwidth", "10"])
+        #expect(record["case"] as? String == text)
+        #expect(record["samples"] as? Int == 1)
+        #expect(record["threads"] as? Int == Parallelism.threadCount)
+        #expect(record["bandwidth_gbps"] as? Double == 10)
+        #expect(record["floor_bytes"] as? Int == 3 * 96 * 4)
+        let median = try #require(record["median_s"] as? Double)
+        #expect(median > 0)
+        let gbps = try #require(record["gbps"] as? Double)
+        #expect(abs(gbps - Double(3 * 96 * 4) / median / 1e9) <= 1e-9 * gbps)
+        let roofline = try #require(record["roofline_pct"] as? Double)
+        #expect(abs(roofline - 100 * gbps / 10) <= 1e-9 * roofline)
+        #expect(record["baseline_s"] is NSNull)
+    }
+
+    @Test func runsTheDistributedCasesEndToEnd() throws {
+        let collective = try runJSON(["--case", "layer=collective,shape=8,ranks=2", "--iterations", "2", "--bandwidth", "10"])
+        #expect(collective["samples"] as? Int == 2)
+        #expect(collective["floor_bytes"] is NSNull)
+
+        let sync = try runJSON(["--case", "layer=syncbatchnorm2d,shape=2x4x2x2,mode=step,ranks=2", "--iterations", "1",
+                                "--bandwidth", "10"])
+        let median = try #require(sync["median_s"] as? Double)
+        let baseline = try #require(sync["baseline_s"] as? Double)
+        let extra = try #require(sync["extra_s"] as? Double)
+        #expect(abs(median - baseline - extra) <= 1e-12)
+    }
+
+    /// Runs `normkit bench --json` with `arguments` and returns its one JSON object.
+    private func runJSON(_ arguments: [String]) throws -> [String: Any] {
+        let command = try Bench.parse(arguments + ["--json"])
+        var lines: [String] = []
+        try command.execute { lines.append($0) }
+        try #require(lines.count == 1, "\(lines)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+    }
+}
