@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+"""NormKit and PyTorch side by side, in one run, on the same cases, threads and timed phase.
+
+Runs `normkit bench --json` (the default suite, whose case strings `normkit bench --list` gives,
+or the --case strings), then each case in PyTorch on the CPU, and prints a Markdown table:
+case, NormKit median, PyTorch median, speedup (PyTorch time / NormKit time), NormKit's share of
+the memory roofline; then the geometric-mean speedup. The distributed cases (collective,
+syncbatchnorm2d) have no PyTorch counterpart on the CPU and show NormKit's numbers alone.
+
+Usage (torch is never installed in CI; run this by hand):
+
+    swift build -c release --product normkit
+    /work/torchenv/bin/python scripts/bench_pytorch.py                       # default suite
+    /work/torchenv/bin/python scripts/bench_pytorch.py --threads 1 \\
+        --case "layer=layernorm,shape=8192x1024,mode=backward"               # chosen cases
+    /work/torchenv/bin/python scripts/bench_pytorch.py --sweep size          # 16 kB ... 256 MB
+    /work/torchenv/bin/python scripts/bench_pytorch.py --sweep threads       # 1 and 2 threads
+    /work/torchenv/bin/python scripts/bench_pytorch.py --markdown results.md # also write a file
+
+Options: --normkit PATH (default .build/release/normkit), --threads N (default: all cores),
+--case STRING (repeatable, or several joined by ';'), --min-time SECONDS (default 0.3),
+--sweep size|threads, --markdown FILE.
+
+What is timed, in both libraries: forward = a training-mode forward (PyTorch under
+torch.no_grad()); eval = an eval-mode forward; backward = the backward pass alone, after one
+training forward outside the timer (PyTorch: y.backward(dy, retain_graph=True), with the
+gradients reset to None outside the timer so that nothing accumulates into x.grad). Each case
+warms up (one call at least, and 0.05 s), then times single calls until 0.3 s and at least 5
+calls have been timed, and reports the median. nhwc means torch.channels_last
+(channels_last_3d for 5-D), for x and dy alike. PyTorch's times include its Python call overhead
+(a few microseconds), which matters only for the smallest cases.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+WARMUP_SECONDS = 0.05
+MINIMUM_SAMPLES = 5
+MAXIMUM_SAMPLES = 100_000
+DISTRIBUTED_LAYERS = {"collective", "syncbatchnorm2d"}
+
+
+# --- Cases --------------------------------------------------------------------------------------
+
+def parse_case(text):
+    """A case string as a dict, with normkit's defaults (normkit has already validated it)."""
+    fields = dict(pair.split("=", 1) for pair in text.split(",") if pair)
+    return {
+        "layer": fields["layer"],
+        "shape": [int(size) for size in fields.get("shape", "8").split("x")],
+        "mode": fields.get("mode", "forward"),
+        "layout": fields.get("layout", "nchw"),
+        "dtype": fields.get("dtype", "float32"),
+        "groups": int(fields.get("groups", "32")),
+    }
+
+
+def make_module(case):
+    shape, layer = case["shape"], case["layer"]
+    constructors = {
+        "batchnorm1d": lambda: nn.BatchNorm1d(shape[1]),
+        "batchnorm2d": lambda: nn.BatchNorm2d(shape[1]),
+        "batchnorm3d": lambda: nn.BatchNorm3d(shape[1]),
+        "instancenorm1d": lambda: nn.InstanceNorm1d(shape[1], affine=True),
+        "instancenorm2d": lambda: nn.InstanceNorm2d(shape[1], affine=True),
+        "instancenorm3d": lambda: nn.InstanceNorm3d(shape[1], affine=True),
+        "layernorm": lambda: nn.LayerNorm(shape[-1]),
+        "rmsnorm": lambda: nn.RMSNorm(shape[-1]),
+        "groupnorm": lambda: nn.GroupNorm(case["groups"], shape[1]),
+    }
+    return constructors[layer]().to(getattr(torch, case["dtype"]))
+
+
+def random_tensor(case, seed):
+    generator = torch.Generator().manual_seed(seed)
+    tensor = torch.randn(case["shape"], generator=generator, dtype=getattr(torch, case["dtype"]))
+    if case["layout"] == "nhwc":
+        fmt = torch.channels_last if len(case["shape"]) == 4 else torch.channels_last_3d
+        tensor = tensor.contiguous(memory_format=fmt)
+    return tensor
+
+
+# --- Timing -------------------------------------------------------------------------------------
+
+def measure(body, min_time, before=None):
+    """Median seconds of `body()`, under normkit's policy; `before()` runs untimed before each call."""
+    samples, warmup_calls, warmup_time, sampled_time = [], 0, 0.0, 0.0
+    while True:
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        body()
+        elapsed = time.perf_counter() - start
+        if warmup_calls < 1 or warmup_time < WARMUP_SECONDS:
+            warmup_calls += 1
+            warmup_time += elapsed
+            continue
+        samples.append(elapsed)
+        sampled_time += elapsed
+        if len(samples) >= MAXIMUM_SAMPLES or (len(samples) >= MINIMUM_SAMPLES and sampled_time >= min_time):
+            break
+    samples.sort()
+    middle = len(samples) // 2
+    return samples[middle] if len(samples) % 2 else (samples[middle - 1] + samples[middle]) / 2
+
+
+def torch_median(case_string, threads, min_time):
+    """PyTorch's median seconds for one case; None for the distributed cases."""
+    case = parse_case(case_string)
+    if case["layer"] in DISTRIBUTED_LAYERS:
+        return None
+    torch.set_num_threads(threads)
+    module = make_module(case)
+    x = random_tensor(case, seed=1)
+    if case["mode"] in ("forward", "eval"):
+        module.train(case["mode"] == "forward")
+
+        def forward():
+            with torch.no_grad():
+                module(x)
+        return measure(forward, min_time)
+
+    dy = random_tensor(case, seed=2)
+    module.train()
+    x.requires_grad_(True)
+    y = module(x)
+
+    def reset_gradients():
+        x.grad = None
+        module.zero_grad(set_to_none=True)
+    return measure(lambda: y.backward(dy, retain_graph=True), min_time, before=reset_gradients)
+
+
+# --- normkit ------------------------------------------------------------------------------------
+
+def normkit_records(binary, case_strings, threads, min_time):
+    """normkit's JSON records, one per case string, in order. Its progress line goes to stderr."""
+    command = [binary, "bench", "--json", "--threads", str(threads), "--min-time", str(min_time),
+               "--case", ";".join(case_strings)]
+    finished = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    if finished.returncode != 0:
+        sys.exit(f"{' '.join(command[:6])} … failed with exit status {finished.returncode}")
+    records = [json.loads(line) for line in finished.stdout.splitlines() if line.strip()]
+    if len(records) != len(case_strings):
+        sys.exit(f"normkit returned {len(records)} records for {len(case_strings)} cases")
+    return records
+
+
+def default_suite(binary):
+    listed = subprocess.run([binary, "bench", "--list"], stdout=subprocess.PIPE, text=True, check=True)
+    return [line for line in listed.stdout.splitlines() if line.strip()]
+
+
+def side_by_side(binary, case_strings, threads, min_time):
+    """(normkit record, PyTorch seconds or None) for each case."""
+    records = normkit_records(binary, case_strings, threads, min_time)
+    results = []
+    for index, record in enumerate(records):
+        progress(f"[{index + 1}/{len(records)}] torch {record['label']}…")
+        results.append((record, torch_median(record["case"], threads, min_time)))
+    progress("")
+    return results
+
+
+def progress(text):
+    """One line on stderr, rewritten in place, when stderr is a terminal (as normkit does)."""
+    if sys.stderr.isatty():
+        print("\r\033[K" + text, end="", file=sys.stderr, flush=True)
+
+
+# --- Formatting ---------------------------------------------------------------------------------
+
+def duration(seconds):
+    if seconds is None:
+        return "—"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.2f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.3f} ms"
+    return f"{seconds:.3f} s"
+
+
+def byte_count(count):
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
+
+
+def markdown_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def geometric_mean(values):
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def speedup(record, torch_seconds):
+    return torch_seconds / record["median_s"] if torch_seconds else None
+
+
+def percent(value):
+    return "—" if value is None else f"{value:.0f}%"
+
+
+def suite_report(results):
+    rows, speedups = [], []
+    for record, torch_seconds in results:
+        ratio = speedup(record, torch_seconds)
+        if ratio:
+            speedups.append(ratio)
+        note = ""
+        if record.get("extra_s") is not None:
+            note = f" (BatchNorm2d alone {duration(record['baseline_s'])}, sync adds {duration(record['extra_s'])})"
+        rows.append([record["label"] + note, duration(record["median_s"]), duration(torch_seconds),
+                     f"{ratio:.2f}×" if ratio else "—", percent(record.get("roofline_pct"))])
+    table = markdown_table(["case", "NormKit", "PyTorch", "speedup", "NormKit % roofline"], rows)
+    slower = [record["label"] for record, torch_seconds in results if (speedup(record, torch_seconds) or 2) < 1]
+    summary = f"Geometric-mean speedup (PyTorch time / NormKit time) over {len(speedups)} cases: {geometric_mean(speedups):.2f}×"
+    if slower:
+        summary += "\n\nNormKit slower than PyTorch: " + "; ".join(slower)
+    return table + "\n\n" + summary
+
+
+def size_sweep_cases():
+    """batchnorm2d nchw forward and layernorm forward, tensors of 16 kB to 256 MB in ×4 steps."""
+    cases = []
+    for step in range(8):
+        side = 4 << step                      # 8x32xSxS float32: 16 kB · 4^step
+        cases.append(f"layer=batchnorm2d,shape=8x32x{side}x{side},mode=forward,layout=nchw")
+    for step in range(8):
+        rows = 4 << (2 * step)                # rows x 1024 float32: 16 kB · 4^step
+        cases.append(f"layer=layernorm,shape={rows}x1024,mode=forward,layout=nchw")
+    return cases
+
+
+def size_sweep_report(results):
+    rows = []
+    for record, torch_seconds in results:
+        tensor_bytes = record["floor_bytes"] // 2
+        ratio = speedup(record, torch_seconds)
+        torch_gbps = record["floor_bytes"] / torch_seconds / 1e9
+        rows.append([record["label"], byte_count(tensor_bytes), duration(record["median_s"]), duration(torch_seconds),
+                     f"{ratio:.2f}×", f"{record['gbps']:.1f}", f"{torch_gbps:.1f}", percent(record["roofline_pct"])])
+    return markdown_table(["case", "tensor", "NormKit", "PyTorch", "speedup", "NormKit GB/s", "PyTorch GB/s",
+                           "NormKit % roofline"], rows)
+
+
+def threads_sweep_report(by_threads):
+    (one, results_one), (two, results_two) = by_threads
+    rows = []
+    for (record_1, torch_1), (record_2, torch_2) in zip(results_one, results_two):
+        def scaling(a, b):
+            return f"{a / b:.2f}×" if a and b else "—"
+        ratio_1, ratio_2 = speedup(record_1, torch_1), speedup(record_2, torch_2)
+        rows.append([record_1["label"], duration(record_1["median_s"]), duration(record_2["median_s"]),
+                     scaling(record_1["median_s"], record_2["median_s"]),
+                     duration(torch_1), duration(torch_2), scaling(torch_1, torch_2),
+                     f"{ratio_1:.2f}×" if ratio_1 else "—", f"{ratio_2:.2f}×" if ratio_2 else "—"])
+    return markdown_table(["case", f"NormKit {one}t", f"NormKit {two}t", "NormKit scaling",
+                           f"PyTorch {one}t", f"PyTorch {two}t", "PyTorch scaling",
+                           f"speedup {one}t", f"speedup {two}t"], rows)
+
+
+def preamble(records, threads_text):
+    bandwidths = sorted({f"{record['bandwidth_gbps']:.1f}" for record in records})
+    return (f"NormKit vs PyTorch {torch.__version__} on {platform.machine()} ({os.cpu_count()} cores), "
+            f"{threads_text}; copy bandwidth {' / '.join(bandwidths)} GB/s (read + write); "
+            f"speedup = PyTorch time / NormKit time.")
+
+
+# --- Main ---------------------------------------------------------------------------------------
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--normkit", default=".build/release/normkit", help="the normkit binary (a release build)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both libraries")
+    parser.add_argument("--case", action="append", default=[], help="a case string; repeatable, or joined by ';'")
+    parser.add_argument("--min-time", type=float, default=0.3, help="seconds of timed calls per case")
+    parser.add_argument("--sweep", choices=["size", "threads"], help="time vs tensor size, or vs thread count")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the report to FILE")
+    args = parser.parse_args()
+
+    if not os.access(args.normkit, os.X_OK):
+        sys.exit(f"{args.normkit} not found: run `swift build -c release --product normkit` first")
+    explicit = [text.strip() for argument in args.case for text in argument.split(";") if text.strip()]
+
+    if args.sweep == "size":
+        results = side_by_side(args.normkit, size_sweep_cases(), args.threads, args.min_time)
+        report = preamble([r for r, _ in results], f"{args.threads} threads") + "\n\n" + size_sweep_report(results)
+    elif args.sweep == "threads":
+        cases = explicit or default_suite(args.normkit)
+        by_threads = [(threads, side_by_side(args.normkit, cases, threads, args.min_time)) for threads in (1, 2)]
+        records = [record for _, results in by_threads for record, _ in results]
+        report = preamble(records, "1 and 2 threads") + "\n\n" + threads_sweep_report(by_threads)
+    else:
+        cases = explicit or default_suite(args.normkit)
+        results = side_by_side(args.normkit, cases, args.threads, args.min_time)
+        report = preamble([r for r, _ in results], f"{args.threads} threads") + "\n\n" + suite_report(results)
+
+    print(report)
+    if args.markdown:
+        with open(args.markdown, "w") as file:
+            file.write(report + "\n")
+
+
+if __name__ == "__main__":
+    main()
