@@ -273,11 +273,16 @@ def threads_sweep_report(by_threads):
                            f"speedup {one}t", f"speedup {two}t"], rows)
 
 
-def preamble(records, threads_text):
+def preamble(records, threads_text, load_before):
+    """What was measured where. The load average before the run matters: other processes on the
+    cores make PyTorch's OpenMP threads wait for each other, by milliseconds per call."""
     bandwidths = sorted({f"{record['bandwidth_gbps']:.1f}" for record in records})
-    return (f"NormKit vs PyTorch {torch.__version__} on {platform.machine()} ({os.cpu_count()} cores), "
+    text = (f"NormKit vs PyTorch {torch.__version__} on {platform.machine()} ({os.cpu_count()} cores), "
             f"{threads_text}; copy bandwidth {' / '.join(bandwidths)} GB/s (read + write); "
-            f"speedup = PyTorch time / NormKit time.")
+            f"speedup = PyTorch time / NormKit time; 1-minute load average before the run {load_before:.2f}.")
+    if load_before > 0.5:
+        text += "\n\n**Warning: the machine was busy with other work; these timings are unreliable.**"
+    return text
 
 
 # --- Main ---------------------------------------------------------------------------------------
@@ -292,22 +297,23 @@ def main():
     parser.add_argument("--markdown", metavar="FILE", help="also write the report to FILE")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     if not os.access(args.normkit, os.X_OK):
         sys.exit(f"{args.normkit} not found: run `swift build -c release --product normkit` first")
     explicit = [text.strip() for argument in args.case for text in argument.split(";") if text.strip()]
 
     if args.sweep == "size":
         results = side_by_side(args.normkit, size_sweep_cases(), args.threads, args.min_time)
-        report = preamble([r for r, _ in results], f"{args.threads} threads") + "\n\n" + size_sweep_report(results)
+        report = preamble([r for r, _ in results], f"{args.threads} threads", load_before) + "\n\n" + size_sweep_report(results)
     elif args.sweep == "threads":
         cases = explicit or default_suite(args.normkit)
         by_threads = [(threads, side_by_side(args.normkit, cases, threads, args.min_time)) for threads in (1, 2)]
         records = [record for _, results in by_threads for record, _ in results]
-        report = preamble(records, "1 and 2 threads") + "\n\n" + threads_sweep_report(by_threads)
+        report = preamble(records, "1 and 2 threads", load_before) + "\n\n" + threads_sweep_report(by_threads)
     else:
         cases = explicit or default_suite(args.normkit)
         results = side_by_side(args.normkit, cases, args.threads, args.min_time)
-        report = preamble([r for r, _ in results], f"{args.threads} threads") + "\n\n" + suite_report(results)
+        report = preamble([r for r, _ in results], f"{args.threads} threads", load_before) + "\n\n" + suite_report(results)
 
     print(report)
     if args.markdown:
