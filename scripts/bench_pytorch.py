@@ -273,14 +273,47 @@ def threads_sweep_report(by_threads):
                            f"speedup {one}t", f"speedup {two}t"], rows)
 
 
-def preamble(records, threads_text, load_before):
-    """What was measured where. The load average before the run matters: other processes on the
-    cores make PyTorch's OpenMP threads wait for each other, by milliseconds per call."""
+class OtherLoad:
+    """How much CPU other processes took while this script ran: other processes on the cores
+    make PyTorch's OpenMP threads wait for each other, by milliseconds per call, and slow
+    NormKit's threads too. Read from /proc/stat (Linux); unknown elsewhere."""
+
+    def __init__(self):
+        self.start = (time.monotonic(), self.machine_busy_seconds(), self.own_seconds())
+
+    @staticmethod
+    def machine_busy_seconds():
+        try:
+            with open("/proc/stat") as stat:
+                user, nice, system, idle, iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
+        except (OSError, ValueError):
+            return None
+        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def own_seconds():
+        """CPU time of this process and its finished children (normkit)."""
+        return sum(os.times()[:4])
+
+    def share(self):
+        """Other processes' CPU time as a fraction of all cores' time so far, or None."""
+        wall, busy, own = self.start
+        busy_now = self.machine_busy_seconds()
+        if busy is None or busy_now is None:
+            return None
+        other = (busy_now - busy) - (self.own_seconds() - own)
+        return max(0.0, other) / ((time.monotonic() - wall) * os.cpu_count())
+
+
+def preamble(records, threads_text, other_load):
+    """What was measured where, and whether other work disturbed it."""
     bandwidths = sorted({f"{record['bandwidth_gbps']:.1f}" for record in records})
+    share = other_load.share()
     text = (f"NormKit vs PyTorch {torch.__version__} on {platform.machine()} ({os.cpu_count()} cores), "
             f"{threads_text}; copy bandwidth {' / '.join(bandwidths)} GB/s (read + write); "
-            f"speedup = PyTorch time / NormKit time; 1-minute load average before the run {load_before:.2f}.")
-    if load_before > 0.5:
+            f"speedup = PyTorch time / NormKit time; "
+            f"other processes used {'an unknown share' if share is None else f'{share:.0%}'} of the CPUs meanwhile.")
+    if share is not None and share > 0.05:
         text += "\n\n**Warning: the machine was busy with other work; these timings are unreliable.**"
     return text
 
@@ -297,23 +330,23 @@ def main():
     parser.add_argument("--markdown", metavar="FILE", help="also write the report to FILE")
     args = parser.parse_args()
 
-    load_before = os.getloadavg()[0]
+    other_load = OtherLoad()
     if not os.access(args.normkit, os.X_OK):
         sys.exit(f"{args.normkit} not found: run `swift build -c release --product normkit` first")
     explicit = [text.strip() for argument in args.case for text in argument.split(";") if text.strip()]
 
     if args.sweep == "size":
         results = side_by_side(args.normkit, size_sweep_cases(), args.threads, args.min_time)
-        report = preamble([r for r, _ in results], f"{args.threads} threads", load_before) + "\n\n" + size_sweep_report(results)
+        report = preamble([r for r, _ in results], f"{args.threads} threads", other_load) + "\n\n" + size_sweep_report(results)
     elif args.sweep == "threads":
         cases = explicit or default_suite(args.normkit)
         by_threads = [(threads, side_by_side(args.normkit, cases, threads, args.min_time)) for threads in (1, 2)]
         records = [record for _, results in by_threads for record, _ in results]
-        report = preamble(records, "1 and 2 threads", load_before) + "\n\n" + threads_sweep_report(by_threads)
+        report = preamble(records, "1 and 2 threads", other_load) + "\n\n" + threads_sweep_report(by_threads)
     else:
         cases = explicit or default_suite(args.normkit)
         results = side_by_side(args.normkit, cases, args.threads, args.min_time)
-        report = preamble([r for r, _ in results], f"{args.threads} threads", load_before) + "\n\n" + suite_report(results)
+        report = preamble([r for r, _ in results], f"{args.threads} threads", other_load) + "\n\n" + suite_report(results)
 
     print(report)
     if args.markdown:
