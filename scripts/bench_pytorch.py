@@ -29,6 +29,10 @@ warms up (one call at least, and 0.05 s), then times single calls until 0.3 s an
 calls have been timed, and reports the median. nhwc means torch.channels_last
 (channels_last_3d for 5-D), for x and dy alike. PyTorch's times include its Python call overhead
 (a few microseconds), which matters only for the smallest cases.
+
+The machine must be quiet: other processes on the cores stall PyTorch's OpenMP threads by
+milliseconds per call. The script watches /proc/stat and marks with † every case during which
+other processes took more than 5% of the CPUs; rerun those with --case.
 """
 
 import argparse
@@ -140,19 +144,74 @@ def torch_median(case_string, threads, min_time):
     return measure(lambda: y.backward(dy, retain_graph=True), min_time, before=reset_gradients)
 
 
-# --- normkit ------------------------------------------------------------------------------------
+# --- Other work on the machine -----------------------------------------------------------------
 
-def normkit_records(binary, case_strings, threads, min_time):
-    """normkit's JSON records, one per case string, in order. Its progress line goes to stderr."""
+DISTURBED_SHARE = 0.05
+
+
+class CpuWatch:
+    """The share of all cores' time that processes other than this script and normkit took
+    since the watch started. Other work on the cores makes PyTorch's OpenMP threads wait for each
+    other (by a 4 ms scheduler tick per call) and slows NormKit's threads too. Read from /proc
+    (Linux); None elsewhere."""
+
+    def __init__(self, child=None):
+        self.child = child
+        self.start = self.now()
+
+    def now(self):
+        return time.monotonic(), machine_busy_seconds(), process_seconds("self") + process_seconds(self.child)
+
+    def share(self):
+        (wall, busy, own), (wall_now, busy_now, own_now) = self.start, self.now()
+        if busy is None or busy_now is None or wall_now <= wall:
+            return None
+        return max(0.0, (busy_now - busy) - (own_now - own)) / ((wall_now - wall) * os.cpu_count())
+
+    def restart(self):
+        share, self.start = self.share(), self.now()
+        return share
+
+
+def machine_busy_seconds():
+    try:
+        with open("/proc/stat") as stat:
+            user, nice, system, idle, iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
+    except (OSError, ValueError):
+        return None
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def process_seconds(pid):
+    """User + system CPU seconds of a live process (all its threads); 0 when unknown or gone."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- normkit and PyTorch --------------------------------------------------------------------------
+
+def normkit_cases(binary, case_strings, threads, min_time):
+    """Yields normkit's JSON record of each case as it is measured, with the share of the CPUs
+    other work took meanwhile. normkit's progress line goes to stderr."""
     command = [binary, "bench", "--json", "--threads", str(threads), "--min-time", str(min_time),
                "--case", ";".join(case_strings)]
-    finished = subprocess.run(command, stdout=subprocess.PIPE, text=True)
-    if finished.returncode != 0:
-        sys.exit(f"{' '.join(command[:6])} … failed with exit status {finished.returncode}")
-    records = [json.loads(line) for line in finished.stdout.splitlines() if line.strip()]
-    if len(records) != len(case_strings):
-        sys.exit(f"normkit returned {len(records)} records for {len(case_strings)} cases")
-    return records
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        watch = CpuWatch(child=process.pid)
+        count = 0
+        for line in process.stdout:
+            if line.strip():
+                count += 1
+                yield json.loads(line), watch.restart()
+    if process.returncode != 0:
+        sys.exit(f"{' '.join(command[:6])} … failed with exit status {process.returncode}")
+    if count != len(case_strings):
+        sys.exit(f"normkit returned {count} records for {len(case_strings)} cases")
 
 
 def default_suite(binary):
@@ -161,12 +220,16 @@ def default_suite(binary):
 
 
 def side_by_side(binary, case_strings, threads, min_time):
-    """(normkit record, PyTorch seconds or None) for each case."""
-    records = normkit_records(binary, case_strings, threads, min_time)
+    """For each case: normkit's record, PyTorch's median (None for distributed cases), and the
+    larger share of the CPUs that other work took while either library ran it."""
+    measured = list(normkit_cases(binary, case_strings, threads, min_time))
     results = []
-    for index, record in enumerate(records):
-        progress(f"[{index + 1}/{len(records)}] torch {record['label']}…")
-        results.append((record, torch_median(record["case"], threads, min_time)))
+    for index, (record, normkit_share) in enumerate(measured):
+        progress(f"[{index + 1}/{len(measured)}] torch {record['label']}…")
+        watch = CpuWatch()
+        torch_seconds = torch_median(record["case"], threads, min_time)
+        shares = [share for share in (normkit_share, watch.share()) if share is not None]
+        results.append({"record": record, "torch": torch_seconds, "other_load": max(shares, default=None)})
     progress("")
     return results
 
@@ -206,31 +269,54 @@ def geometric_mean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
 
-def speedup(record, torch_seconds):
-    return torch_seconds / record["median_s"] if torch_seconds else None
+def speedup(result):
+    return result["torch"] / result["record"]["median_s"] if result["torch"] else None
+
+
+def ratio_text(value):
+    return f"{value:.2f}×" if value else "—"
 
 
 def percent(value):
     return "—" if value is None else f"{value:.0f}%"
 
 
+def disturbed(result):
+    return result["other_load"] is not None and result["other_load"] > DISTURBED_SHARE
+
+
+def case_name(result):
+    """The case's label, marked † when other work disturbed its timing."""
+    return result["record"]["label"] + (" †" if disturbed(result) else "")
+
+
+def disturbance_note(results):
+    marked = [result for result in results if disturbed(result)]
+    if not marked:
+        return ""
+    worst = max(result["other_load"] for result in marked)
+    return (f"\n\n† {len(marked)} of {len(results)} cases ran while other processes took more than "
+            f"{DISTURBED_SHARE:.0%} of the CPUs (up to {worst:.0%}); their times are unreliable. "
+            f"Rerun them with --case on a quiet machine.")
+
+
 def suite_report(results):
-    rows, speedups = [], []
-    for record, torch_seconds in results:
-        ratio = speedup(record, torch_seconds)
-        if ratio:
-            speedups.append(ratio)
-        note = ""
+    rows = []
+    for result in results:
+        record = result["record"]
+        name = case_name(result)
         if record.get("extra_s") is not None:
-            note = f" (BatchNorm2d alone {duration(record['baseline_s'])}, sync adds {duration(record['extra_s'])})"
-        rows.append([record["label"] + note, duration(record["median_s"]), duration(torch_seconds),
-                     f"{ratio:.2f}×" if ratio else "—", percent(record.get("roofline_pct"))])
+            name += f" (BatchNorm2d alone {duration(record['baseline_s'])}, sync adds {duration(record['extra_s'])})"
+        rows.append([name, duration(record["median_s"]), duration(result["torch"]), ratio_text(speedup(result)),
+                     percent(record.get("roofline_pct"))])
     table = markdown_table(["case", "NormKit", "PyTorch", "speedup", "NormKit % roofline"], rows)
-    slower = [record["label"] for record, torch_seconds in results if (speedup(record, torch_seconds) or 2) < 1]
-    summary = f"Geometric-mean speedup (PyTorch time / NormKit time) over {len(speedups)} cases: {geometric_mean(speedups):.2f}×"
+    speedups = [speedup(result) for result in results if speedup(result)]
+    summary = (f"Geometric-mean speedup (PyTorch time / NormKit time) over {len(speedups)} cases: "
+               f"{geometric_mean(speedups):.2f}×")
+    slower = [case_name(result) for result in results if (speedup(result) or 2) < 1]
     if slower:
         summary += "\n\nNormKit slower than PyTorch: " + "; ".join(slower)
-    return table + "\n\n" + summary
+    return table + "\n\n" + summary + disturbance_note(results)
 
 
 def size_sweep_cases():
@@ -247,75 +333,39 @@ def size_sweep_cases():
 
 def size_sweep_report(results):
     rows = []
-    for record, torch_seconds in results:
-        tensor_bytes = record["floor_bytes"] // 2
-        ratio = speedup(record, torch_seconds)
-        torch_gbps = record["floor_bytes"] / torch_seconds / 1e9
-        rows.append([record["label"], byte_count(tensor_bytes), duration(record["median_s"]), duration(torch_seconds),
-                     f"{ratio:.2f}×", f"{record['gbps']:.1f}", f"{torch_gbps:.1f}", percent(record["roofline_pct"])])
-    return markdown_table(["case", "tensor", "NormKit", "PyTorch", "speedup", "NormKit GB/s", "PyTorch GB/s",
-                           "NormKit % roofline"], rows)
+    for result in results:
+        record = result["record"]
+        torch_gbps = record["floor_bytes"] / result["torch"] / 1e9
+        rows.append([case_name(result), byte_count(record["floor_bytes"] // 2), duration(record["median_s"]),
+                     duration(result["torch"]), ratio_text(speedup(result)), f"{record['gbps']:.1f}",
+                     f"{torch_gbps:.1f}", percent(record["roofline_pct"])])
+    table = markdown_table(["case", "tensor", "NormKit", "PyTorch", "speedup", "NormKit GB/s", "PyTorch GB/s",
+                            "NormKit % roofline"], rows)
+    return table + disturbance_note(results)
 
 
 def threads_sweep_report(by_threads):
     (one, results_one), (two, results_two) = by_threads
     rows = []
-    for (record_1, torch_1), (record_2, torch_2) in zip(results_one, results_two):
+    for first, second in zip(results_one, results_two):
         def scaling(a, b):
             return f"{a / b:.2f}×" if a and b else "—"
-        ratio_1, ratio_2 = speedup(record_1, torch_1), speedup(record_2, torch_2)
-        rows.append([record_1["label"], duration(record_1["median_s"]), duration(record_2["median_s"]),
-                     scaling(record_1["median_s"], record_2["median_s"]),
-                     duration(torch_1), duration(torch_2), scaling(torch_1, torch_2),
-                     f"{ratio_1:.2f}×" if ratio_1 else "—", f"{ratio_2:.2f}×" if ratio_2 else "—"])
-    return markdown_table(["case", f"NormKit {one}t", f"NormKit {two}t", "NormKit scaling",
-                           f"PyTorch {one}t", f"PyTorch {two}t", "PyTorch scaling",
-                           f"speedup {one}t", f"speedup {two}t"], rows)
+        name = first["record"]["label"] + (" †" if disturbed(first) or disturbed(second) else "")
+        rows.append([name, duration(first["record"]["median_s"]), duration(second["record"]["median_s"]),
+                     scaling(first["record"]["median_s"], second["record"]["median_s"]),
+                     duration(first["torch"]), duration(second["torch"]), scaling(first["torch"], second["torch"]),
+                     ratio_text(speedup(first)), ratio_text(speedup(second))])
+    table = markdown_table(["case", f"NormKit {one}t", f"NormKit {two}t", "NormKit scaling",
+                            f"PyTorch {one}t", f"PyTorch {two}t", "PyTorch scaling",
+                            f"speedup {one}t", f"speedup {two}t"], rows)
+    return table + disturbance_note(results_one + results_two)
 
 
-class OtherLoad:
-    """How much CPU other processes took while this script ran: other processes on the cores
-    make PyTorch's OpenMP threads wait for each other, by milliseconds per call, and slow
-    NormKit's threads too. Read from /proc/stat (Linux); unknown elsewhere."""
-
-    def __init__(self):
-        self.start = (time.monotonic(), self.machine_busy_seconds(), self.own_seconds())
-
-    @staticmethod
-    def machine_busy_seconds():
-        try:
-            with open("/proc/stat") as stat:
-                user, nice, system, idle, iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
-        except (OSError, ValueError):
-            return None
-        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-    @staticmethod
-    def own_seconds():
-        """CPU time of this process and its finished children (normkit)."""
-        return sum(os.times()[:4])
-
-    def share(self):
-        """Other processes' CPU time as a fraction of all cores' time so far, or None."""
-        wall, busy, own = self.start
-        busy_now = self.machine_busy_seconds()
-        if busy is None or busy_now is None:
-            return None
-        other = (busy_now - busy) - (self.own_seconds() - own)
-        return max(0.0, other) / ((time.monotonic() - wall) * os.cpu_count())
-
-
-def preamble(records, threads_text, other_load):
-    """What was measured where, and whether other work disturbed it."""
-    bandwidths = sorted({f"{record['bandwidth_gbps']:.1f}" for record in records})
-    share = other_load.share()
-    text = (f"NormKit vs PyTorch {torch.__version__} on {platform.machine()} ({os.cpu_count()} cores), "
+def preamble(results, threads_text):
+    bandwidths = sorted({f"{result['record']['bandwidth_gbps']:.1f}" for result in results})
+    return (f"NormKit vs PyTorch {torch.__version__} on {platform.machine()} ({os.cpu_count()} cores), "
             f"{threads_text}; copy bandwidth {' / '.join(bandwidths)} GB/s (read + write); "
-            f"speedup = PyTorch time / NormKit time; "
-            f"other processes used {'an unknown share' if share is None else f'{share:.0%}'} of the CPUs meanwhile.")
-    if share is not None and share > 0.05:
-        text += "\n\n**Warning: the machine was busy with other work; these timings are unreliable.**"
-    return text
+            f"speedup = PyTorch time / NormKit time.")
 
 
 # --- Main ---------------------------------------------------------------------------------------
@@ -330,23 +380,22 @@ def main():
     parser.add_argument("--markdown", metavar="FILE", help="also write the report to FILE")
     args = parser.parse_args()
 
-    other_load = OtherLoad()
     if not os.access(args.normkit, os.X_OK):
         sys.exit(f"{args.normkit} not found: run `swift build -c release --product normkit` first")
     explicit = [text.strip() for argument in args.case for text in argument.split(";") if text.strip()]
 
     if args.sweep == "size":
         results = side_by_side(args.normkit, size_sweep_cases(), args.threads, args.min_time)
-        report = preamble([r for r, _ in results], f"{args.threads} threads", other_load) + "\n\n" + size_sweep_report(results)
+        report = preamble(results, f"{args.threads} threads") + "\n\n" + size_sweep_report(results)
     elif args.sweep == "threads":
         cases = explicit or default_suite(args.normkit)
         by_threads = [(threads, side_by_side(args.normkit, cases, threads, args.min_time)) for threads in (1, 2)]
-        records = [record for _, results in by_threads for record, _ in results]
-        report = preamble(records, "1 and 2 threads", other_load) + "\n\n" + threads_sweep_report(by_threads)
+        report = (preamble(by_threads[0][1] + by_threads[1][1], "1 and 2 threads") + "\n\n"
+                  + threads_sweep_report(by_threads))
     else:
         cases = explicit or default_suite(args.normkit)
         results = side_by_side(args.normkit, cases, args.threads, args.min_time)
-        report = preamble([r for r, _ in results], f"{args.threads} threads", other_load) + "\n\n" + suite_report(results)
+        report = preamble(results, f"{args.threads} threads") + "\n\n" + suite_report(results)
 
     print(report)
     if args.markdown:
