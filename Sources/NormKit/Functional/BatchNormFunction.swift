@@ -76,7 +76,7 @@ extension Functional {
             usesBatchStatistics: false, geometry: geometry, centered: true, inputShape: input.shape)
         let owned = input
         input = Tensor(uncheckedShape: [0], scalars: [])
-        input = normalize(owned, saved: saved, weight: weight, bias: bias).output
+        input = normalize(owned, saved: saved, weight: weight, bias: bias, inPlace: true).output
     }
 
     /// Sees an `(N, C, *)` input as (N, C, ∏ *) in its memory format's layout.

@@ -158,15 +158,16 @@ extension Functional {
         return normalize(input, saved: saved, weight: weight, bias: bias)
     }
 
-    /// Normalizes with statistics already known (`saved`); consumes `input`'s storage when the
-    /// caller holds no other reference to it.
+    /// Normalizes with statistics already known (`saved`) into a new tensor or, `inPlace`, into
+    /// `input`'s storage (copied first only if someone else still holds it).
     static func normalize<Scalar: NormScalar>(
-        _ input: __owned Tensor<Scalar>, saved: SavedStatistics<Scalar>, weight: Tensor<Scalar>?, bias: Tensor<Scalar>?
+        _ input: __owned Tensor<Scalar>, saved: SavedStatistics<Scalar>, weight: Tensor<Scalar>?, bias: Tensor<Scalar>?,
+        inPlace: Bool = false
     ) -> NormalizationResult<Scalar> {
         let shape = input.shape, format = input.memoryFormat
         let response = Kernels.call(KernelCall<Scalar>.Request.normalize(
             input: input.storage, geometry: saved.geometry, mean: saved.mean, invstd: saved.invstd,
-            weight: weight?.storage, bias: bias?.storage))
+            weight: weight?.storage, bias: bias?.storage, inPlace: inPlace))
         guard case let .output(output, _, _) = response else { fatalError("kernel response") }
         return NormalizationResult(output: Tensor(uncheckedShape: shape, storage: output, memoryFormat: format), saved: saved)
     }

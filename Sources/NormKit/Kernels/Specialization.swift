@@ -18,7 +18,7 @@ public struct KernelCall<Scalar: NormScalar> {
                                           weight: [Scalar]?, bias: [Scalar]?, eps: Double)
         case moments(input: [Scalar], geometry: NormalizationGeometry)
         case normalize(input: [Scalar], geometry: NormalizationGeometry, mean: [Double], invstd: [Double],
-                       weight: [Scalar]?, bias: [Scalar]?)
+                       weight: [Scalar]?, bias: [Scalar]?, inPlace: Bool)
         case backward(input: [Scalar], gradOutput: [Scalar], geometry: NormalizationGeometry, mean: [Double],
                       invstd: [Double], weight: [Scalar]?, mode: GradientMode, channelSums: Bool)
         case channelGradientSums(input: [Scalar], gradOutput: [Scalar], geometry: NormalizationGeometry,
@@ -46,6 +46,7 @@ public struct KernelCall<Scalar: NormScalar> {
     /// Runs the request. Called only from the `Float` and `Double` conformances, where
     /// `Scalar` is concrete and this whole call tree is specialized.
     mutating func run() {
+        _ = MemoryTuning.applied
         switch request {
         case let .normalizeWithBatchStatistics(input, geometry, centered, weight, bias, eps):
             var stats: (moments: Moments, invstd: [Double])?
@@ -60,7 +61,7 @@ public struct KernelCall<Scalar: NormScalar> {
             response = .output(output, moments: stats?.moments, invstd: stats?.invstd)
         case let .moments(input, geometry):
             response = .moments(Self.withBase(input) { Kernels.moments($0, geometry: geometry) })
-        case .normalize(var storage, let geometry, let mean, let invstd, let weight, let bias):
+        case .normalize(var storage, let geometry, let mean, let invstd, let weight, let bias, true):
             // In place: once the request lets go of the input, `storage` is its only reference
             // when the caller handed over its own (``Functional/batchNormInference(_:runningMean:runningVar:weight:bias:eps:)``).
             request = .toDoubles([])
@@ -71,6 +72,15 @@ public struct KernelCall<Scalar: NormScalar> {
                 }
             }
             response = .output(storage, moments: nil, invstd: nil)
+        case let .normalize(input, geometry, mean, invstd, weight, bias, false):
+            let output = Self.producing(count: input.count) { y in
+                Self.withOptional(weight, bias) { w, b in
+                    Self.withBase(input) { x in
+                        Kernels.normalize(x, y, geometry: geometry, mean: mean, invstd: invstd, weight: w, bias: b)
+                    }
+                }
+            }
+            response = .output(output, moments: nil, invstd: nil)
         case let .backward(input, gradOutput, geometry, mean, invstd, weight, mode, channelSums):
             var sums: BackwardSums?
             let gradient = Self.producing(count: input.count) { dx in

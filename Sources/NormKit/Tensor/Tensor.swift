@@ -154,9 +154,11 @@ extension Tensor: CustomStringConvertible {
 }
 
 extension Tensor {
-    /// The same elements under another shape with the same element count, row-major.
+    /// The same elements under another shape with the same element count. The result is
+    /// row-major, except that reshaping to the same shape returns the tensor itself.
     /// - Throws: ``NormError/scalarCountMismatch(shape:expected:actual:)`` when the counts differ.
     public func reshaped(to newShape: [Int]) throws -> Tensor {
-        try Tensor(shape: newShape, scalars: scalars)
+        if newShape == shape { return self }
+        return try Tensor(shape: newShape, scalars: scalars)
     }
 }
