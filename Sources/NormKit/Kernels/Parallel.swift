@@ -21,6 +21,15 @@ public enum Parallelism {
         set { lock.withLock { configured = max(1, newValue) } }
     }
 
+    /// Runs `body` with ``threadCount`` set to `count`, then restores it. For tests and benchmarks:
+    /// the setting is process-wide, so calls on other threads meanwhile see it too.
+    static func withThreadCount<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
+        let saved = threadCount
+        threadCount = count
+        defer { threadCount = saved }
+        return try body()
+    }
+
     /// Elements below which a kernel call stays on the calling thread.
     public static let minimumParallelElements = 1 << 16
 
