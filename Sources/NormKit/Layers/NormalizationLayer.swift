@@ -35,6 +35,9 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
         var weight: Tensor<Scalar>?
         /// The shape of the output handed to the caller.
         var outputShape: [Int]
+        /// The caller's memory format where `input` differs from it (an unbatched input that
+        /// got a batch dimension); the input gradient comes back in it.
+        var callerFormat: MemoryFormat? = nil
     }
 
     /// The name errors use, e.g. "BatchNorm2d".
@@ -86,7 +89,7 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
             gradOutput: gradOutput.reshaped(to: last.input.shape), input: last.input, saved: last.saved,
             weight: last.weight, needsAffineGradients: weightGradient != nil)
         accumulate(weight: gradients.weight, bias: gradients.bias)
-        return try gradients.input.reshaped(to: last.outputShape)
+        return try gradients.input.reshaped(to: last.outputShape).withMemoryFormat(last.callerFormat ?? last.input.memoryFormat)
     }
 
     /// Adds parameter gradients to the accumulated ones.
