@@ -103,12 +103,12 @@ extension Kernels {
             let groups = g.groupsPerSample
             partials = Parallelism.mapChunks(taskCount: g.outer * groups, elements: 2 * g.elementCount) { tasks in
                 var sums = channelSums ? BackwardSums.zeros(channels: g.channels) : nil
-                let scratch = GroupScratch<S>(channels: g.channels)
-                defer { scratch.deallocate() }
+                let scratch = GroupScratch<S>(channels: g.inner == 1 && channelSums ? g.channels : 0)
                 for task in tasks {
                     groupBackward(x, dy, dx, geometry: g, task: task, mean: mean[task], invstd: invstd[task], weight: weight,
                                   mode: mode, sums: &sums, scratch: scratch)
                 }
+                if sums != nil { scratch.flush(into: &sums!) }
                 return sums
             }
         case .perSample:
@@ -215,17 +215,16 @@ extension Kernels {
         var sumG = 0.0, sumGD = 0.0
         if g.inner == 1 {
             let w = weight.map { $0 + first }
-            if mode.usesBatchStatistics {
+            if mode.usesBatchStatistics || sums != nil {
                 var start = 0
                 while start < width {
                     let n = min(blockLength, width - start)
-                    let s = gradientSums(xs + start, gs + start, n, mean: split, weight: w.map { $0 + start })
+                    let s = rowGradientSums(xs + start, gs + start, n, mean: split, invstd: S(r), weight: w.map { $0 + start },
+                                            columns: sums == nil ? nil : scratch.columns + first + start, stride: g.channels)
                     sumG += s.0; sumGD += s.1
                     start += n
                 }
-            }
-            if sums != nil {
-                accumulateRowChannelSums(xs, gs, width, mean: split, invstd: r, firstChannel: first, into: &sums!, scratch: scratch.row)
+                if sums != nil { scratch.rowDone(groups: groups, into: &sums!) }
             }
             let k = mode.coefficients(invstd: r, gamma: 1, sumG: sumG, sumGXhat: r * sumGD, count: count)
             inputGradientRow(xs, gs, ds, width, mean: split, GradientCoefficients(k1: S(k.0), k2: S(k.1), k3: S(k.2)), weight: w)
@@ -246,36 +245,6 @@ extension Kernels {
             let k = mode.coefficients(invstd: r, gamma: Double(weight?[first + i] ?? 1), sumG: sumG, sumGXhat: r * sumGD, count: count)
             inputGradientRange(xs + i * g.inner, gs + i * g.inner, ds + i * g.inner, g.inner, mean: split,
                                GradientCoefficients(k1: S(k.0), k2: S(k.1), k3: S(k.2)))
-        }
-    }
-
-    /// Adds one row's dy_i and dy_i·x̂_i to the per-channel sums (the weight and bias gradients of
-    /// LayerNorm and RMSNorm), through a scalar-typed scratch row of 2·width values.
-    @inline(__always)
-    static func accumulateRowChannelSums<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ width: Int, mean: SplitMean<S>, invstd: Double,
-        firstChannel: Int, into sums: inout BackwardSums, scratch: UnsafeMutablePointer<S>
-    ) {
-        let k = ColumnCoefficientsView(hi: mean.hi, lo: mean.lo, r: S(invstd))
-        var i = 0
-        while i + 8 <= width {
-            let g = load(dy, i)
-            store(g, scratch, i)
-            store(g * (((load(x, i) - k.hiV) - k.loV) * k.rV), scratch + width, i)
-            i += 8
-        }
-        while i < width {
-            scratch[i] = dy[i]
-            scratch[width + i] = dy[i] * (((x[i] - mean.hi) - mean.lo) * S(invstd))
-            i += 1
-        }
-        sums.sumGradOutput.withUnsafeMutableBufferPointer { a in
-            sums.sumGradOutputTimesNormalized.withUnsafeMutableBufferPointer { b in
-                for i in 0..<width {
-                    a[firstChannel + i] += Double(scratch[i])
-                    b[firstChannel + i] += Double(scratch[width + i])
-                }
-            }
         }
     }
 
@@ -317,19 +286,37 @@ extension Kernels {
     }
 }
 
-/// Per-chunk scratch of the row-major group backward: one scalar-typed row of 2·C values.
-struct GroupScratch<S: NormScalar> {
-    let row: UnsafeMutablePointer<S>
-    init(channels: Int) { row = .allocate(capacity: max(2 * channels, 1)) }
-    func deallocate() { row.deallocate() }
-}
+/// Per-chunk scratch of the row-major group backward with inner size 1 (LayerNorm, RMSNorm):
+/// column sums Σdy and Σdy·x̂ in the scalar type, moved to `Double` every 32 rows.
+final class GroupScratch<S: NormScalar> {
+    /// Σdy per column, then Σdy·x̂ per column: 2·C scalars.
+    let columns: UnsafeMutablePointer<S>
+    let channels: Int
+    private var pendingTasks = 0
 
-/// Broadcast vectors of a split mean and an inverse standard deviation.
-struct ColumnCoefficientsView<S: NormScalar> {
-    let hiV: SIMD8<S>, loV: SIMD8<S>, rV: SIMD8<S>
-    init(hi: S, lo: S, r: S) {
-        hiV = SIMD8(repeating: hi)
-        loV = SIMD8(repeating: lo)
-        rV = SIMD8(repeating: r)
+    init(channels: Int) {
+        self.channels = channels
+        columns = .allocate(capacity: max(2 * channels, 1))
+        columns.initialize(repeating: 0, count: max(2 * channels, 1))
+    }
+
+    deinit { columns.deallocate() }
+
+    /// Counts one finished group; after 32 rows' worth (32 · groups groups) moves the column
+    /// sums into `sums`.
+    func rowDone(groups: Int, into sums: inout BackwardSums) {
+        pendingTasks += 1
+        if pendingTasks >= 32 * groups { flush(into: &sums) }
+    }
+
+    func flush(into sums: inout BackwardSums) {
+        guard pendingTasks > 0 else { return }
+        for c in 0..<channels {
+            sums.sumGradOutput[c] += Double(columns[c])
+            sums.sumGradOutputTimesNormalized[c] += Double(columns[channels + c])
+        }
+        columns.update(repeating: 0, count: 2 * channels)
+        pendingTasks = 0
     }
 }
+

@@ -31,7 +31,7 @@ public enum Parallelism {
     }
 
     /// Elements below which a kernel call stays on the calling thread.
-    public static let minimumParallelElements = 1 << 16
+    public static let minimumParallelElements = 1 << 17
 
     /// `NORMKIT_NUM_THREADS` if it is a positive integer, else the active processor count.
     static func defaultThreadCount() -> Int {

@@ -49,13 +49,13 @@ extension Kernels {
     }
 
     /// Adds `count` contiguous elements to `moments`, block by block: each block's deviations are
-    /// summed from a shift near the mean (the mean so far, or the block's first element), and the
+    /// summed from a shift near the mean (the mean so far, or that of the first 16 elements), and the
     /// block is summed again from its own mean when the shift was too far off to keep the digits.
     static func accumulateRange<S: NormScalar>(_ x: UnsafePointer<S>, _ count: Int, into moments: inout GroupMoments) {
         var start = 0
         while start < count {
             let n = min(blockLength, count - start), block = x + start
-            var shift = moments.count > 0 ? S(moments.mean) : block[0]
+            var shift = moments.count > 0 ? S(moments.mean) : roughMean(block, n)
             var (s1, s2) = shiftedSums(block, n, shift: shift)
             if s1 * s1 > 0.5 * Double(n) * s2 {
                 shift = S(Double(shift) + s1 / Double(n))
@@ -64,6 +64,16 @@ extension Kernels {
             moments.merge(count: Double(n), mean: Double(shift) + s1 / Double(n), m2: max(0, s2 - s1 * s1 / Double(n)))
             start += n
         }
+    }
+
+    /// The mean of the first few elements: the first block's shift, close enough to its mean
+    /// that the block is rarely summed twice.
+    @inline(__always)
+    static func roughMean<S: NormScalar>(_ x: UnsafePointer<S>, _ count: Int) -> S {
+        let n = min(count, 16)
+        var sum: S = 0
+        for i in 0..<n { sum += x[i] }
+        return sum / S(n)
     }
 
     /// Σ x² over `count` contiguous elements (the uncentered moment of RMSNorm).
@@ -143,6 +153,41 @@ extension Kernels {
             if let weight { g *= weight[i] }
             t1 += Double(g)
             t2 += Double(g * ((x[i] - mean.hi) - mean.lo))
+            i += 1
+        }
+        return (t1, t2)
+    }
+
+    /// Σ w_i·dy_i and Σ w_i·dy_i·(x_i − μ) over `count` ≤ ``blockLength`` elements of one row, and,
+    /// when `columns` is given, adds dy_i to `columns[i]` and dy_i·x̂_i to `columns[stride + i]`
+    /// (the per-column sums of LayerNorm's weight and bias gradients).
+    @inline(__always)
+    static func rowGradientSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, mean: SplitMean<S>, invstd: S,
+        weight: UnsafePointer<S>?, columns: UnsafeMutablePointer<S>?, stride: Int
+    ) -> (Double, Double) {
+        guard let columns else { return gradientSums(x, dy, count, mean: mean, weight: weight) }
+        let hi = Vector<S>(repeating: mean.hi), lo = Vector<S>(repeating: mean.lo), r = Vector<S>(repeating: invstd)
+        var s1 = Vector<S>(), s2 = Vector<S>()
+        let products = columns + stride
+        var i = 0
+        while i + 8 <= count {
+            let d = (load(x, i) - hi) - lo, g = load(dy, i)
+            store(load(columns, i) + g, columns, i)
+            store(load(products, i) + g * (d * r), products, i)
+            let wg = weight.map { load($0, i) * g } ?? g
+            s1 += wg
+            s2 += wg * d
+            i += 8
+        }
+        var t1 = Double(s1.sum()), t2 = Double(s2.sum())
+        while i < count {
+            let d = (x[i] - mean.hi) - mean.lo, g = dy[i]
+            columns[i] += g
+            products[i] += g * (d * invstd)
+            let wg = weight.map { $0[i] * g } ?? g
+            t1 += Double(wg)
+            t2 += Double(wg * d)
             i += 1
         }
         return (t1, t2)
