@@ -179,4 +179,26 @@ import Testing
         assertClose(result.output.scalars, y.scalars, Tolerance(absolute: 1e-6, relative: 0), "functional output")
         assertClose(grads.input.scalars, dx.scalars, Tolerance(absolute: 1e-6, relative: 0), "functional dx")
     }
+
+    /// The README's speed snippet: memory formats, in-place inference, the thread count.
+    @Test func speedSnippetRuns() throws {
+        var random = SeededGenerator(seed: 5)
+        let bn = BatchNorm2d<Float>(numFeatures: 3)
+        var x = Tensor<Float>.randomNormal(shape: [8, 3, 32, 32], using: &random)
+        let pixelsNHWC = x.withMemoryFormat(.channelsLast).storage
+        let (rm, rv, w, b) = (Tensor<Float>.zeros(shape: [3]), Tensor<Float>.ones(shape: [3]), Tensor<Float>.ones(shape: [3]),
+                              Tensor<Float>.zeros(shape: [3]))
+
+        let nhwc = x.withMemoryFormat(.channelsLast)
+        let y = try bn(nhwc)
+        #expect(y.memoryFormat == .channelsLast)
+        #expect(y[0, 2, 1, 1] == y.scalars[(2 * 32 + 1) * 32 + 1])
+        let z = try Tensor<Float>(shape: [8, 3, 32, 32], storage: pixelsNHWC, memoryFormat: .channelsLast)
+        #expect(z == x)
+        try Functional.batchNormInference(&x, runningMean: rm, runningVar: rv, weight: w, bias: b)
+        let saved = Parallelism.threadCount
+        Parallelism.threadCount = 1
+        Parallelism.threadCount = saved
+        assertClose(x.scalars, z.scalars.map { $0 / (1 + 1e-5 as Float).squareRoot() }, .forType(Float.self), "eval in place")
+    }
 }
