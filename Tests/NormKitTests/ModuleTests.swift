@@ -202,3 +202,28 @@ import Testing
         assertClose(x.scalars, z.scalars.map { $0 / (1 + 1e-5 as Float).squareRoot() }, .forType(Float.self), "eval in place")
     }
 }
+
+/// The optimizer's entry point: one parameter at a time, validated, nothing else touched.
+@Suite struct SetParameterTests {
+    @Test func replacesOneParameterOfANestedModel() throws {
+        let model = Sequential<Float>(BatchNorm2d(numFeatures: 2), Sequential<Float>(GroupNorm(numGroups: 1, numChannels: 2)))
+        let before = model.stateDict()
+        let value = try Tensor<Float>(shape: [2], scalars: [3, -4])
+        try model.setParameter(named: "1.0.weight", to: value)
+        let after = model.stateDict()
+        #expect(after["1.0.weight"] == value)
+        for (name, tensor) in before where name != "1.0.weight" { #expect(after[name] == tensor, "\(name) unchanged") }
+    }
+
+    @Test func rejectsBuffersUnknownNamesAndWrongShapesWithoutChangingAnything() throws {
+        let bn = BatchNorm2d<Float>(numFeatures: 2)
+        let before = bn.stateDict()
+        assertThrows(.invalidArgument(name: "parameter name", expected: "one of [\"weight\", \"bias\"]", actual: "\"running_mean\"")) {
+            try bn.setParameter(named: "running_mean", to: .zeros(shape: [2]))
+        }
+        assertThrows(.stateShapeMismatch(key: "weight", expected: [2], actual: [3])) {
+            try bn.setParameter(named: "weight", to: .zeros(shape: [3]))
+        }
+        #expect(bn.stateDict() == before)
+    }
+}
