@@ -74,7 +74,8 @@ extension Kernels {
                         sums!.sumGradOutput[c] = t.0
                         sums!.sumGradOutputTimesNormalized[c] = r * t.1
                     }
-                    let k = channelCoefficients(c, mode: mode, invstd: r, gamma: gamma(c), local: (t.0, r * t.1), count: count, as: S.self)
+                    let coefficients = channelCoefficients(c, mode: mode, invstd: r, gamma: gamma(c), local: (t.0, r * t.1), count: count)
+                    let k = GradientCoefficients(k1: S(coefficients.0), k2: S(coefficients.1), k3: S(coefficients.2))
                     for n in 0..<g.outer {
                         let offset = g.offset(sample: n, channel: c, position: 0)
                         inputGradientRange(x + offset, dy + offset, dx + offset, g.inner, mean: split, k)
@@ -87,11 +88,9 @@ extension Kernels {
             let k = ColumnCoefficients<S>(columns: g.channels)
             defer { k.deallocate() }
             for c in 0..<g.channels {
-                k.setMean(c, mean[c])
                 let local = sums.map { ($0.sumGradOutput[c], $0.sumGradOutputTimesNormalized[c]) } ?? (0, 0)
-                let coefficients = channelCoefficients(c, mode: mode, invstd: invstd[c], gamma: gamma(c), local: local,
-                                                       count: g.elementsPerStatistic, as: S.self)
-                (k.a[c], k.b[c], k.k3[c]) = (coefficients.k1, coefficients.k2, coefficients.k3)
+                k.setGradient(c, mean: mean[c], channelCoefficients(c, mode: mode, invstd: invstd[c], gamma: gamma(c), local: local,
+                                                                    count: g.elementsPerStatistic))
             }
             let rows = g.outer * g.inner
             Parallelism.forEachChunk(taskCount: rows, elements: 2 * g.elementCount) { chunk in
@@ -134,16 +133,15 @@ extension Kernels {
     /// The gradient coefficients of per-channel statistics: from this call's sums, or from the
     /// global ones SyncBatchNorm passes.
     @inline(__always)
-    static func channelCoefficients<S: NormScalar>(
-        _ c: Int, mode: GradientMode, invstd r: Double, gamma: Double, local: (Double, Double), count: Int, as _: S.Type
-    ) -> GradientCoefficients<S> {
+    static func channelCoefficients(
+        _ c: Int, mode: GradientMode, invstd r: Double, gamma: Double, local: (Double, Double), count: Int
+    ) -> (Double, Double, Double) {
         var sums = local, m = count
         if case let .globalSums(global, globalCount) = mode {
             sums = (global.sumGradOutput[c], global.sumGradOutputTimesNormalized[c])
             m = globalCount
         }
-        let k = mode.coefficients(invstd: r, gamma: gamma, sumG: gamma * sums.0, sumGXhat: gamma * sums.1, count: m)
-        return GradientCoefficients(k1: S(k.0), k2: S(k.1), k3: S(k.2))
+        return mode.coefficients(invstd: r, gamma: gamma, sumG: gamma * sums.0, sumGXhat: gamma * sums.1, count: m)
     }
 
     /// Per-channel Σdy and Σdy·x̂ of data stored as rows of `channels` values, over row chunks in
@@ -277,9 +275,8 @@ extension Kernels {
                 }
             }
             for c in group * width..<(group + 1) * width {
-                let coefficients = mode.coefficients(invstd: r, gamma: Double(weight?[c] ?? 1), sumG: sumG, sumGXhat: r * sumGD,
-                                                     count: g.elementsPerStatistic)
-                (k.a[c], k.b[c], k.k3[c]) = (S(coefficients.0), S(coefficients.1), S(coefficients.2))
+                k.setGradient(c, mean: mean[index], mode.coefficients(invstd: r, gamma: Double(weight?[c] ?? 1), sumG: sumG,
+                                                                      sumGXhat: r * sumGD, count: g.elementsPerStatistic))
             }
         }
         columnInputGradient(x + base, dy + base, dx + base, rows: g.inner, columns: columns, k)
