@@ -25,6 +25,8 @@ public struct KernelCall<Scalar: NormScalar> {
                                  mean: [Double], invstd: [Double])
         case toDoubles([Scalar])
         case fromDoubles([Double])
+        /// a + b, elementwise (gradient accumulation).
+        case sum([Scalar], [Scalar])
         case permute([Scalar], shape: [Int], toChannelsLast: Bool)
     }
 
@@ -101,9 +103,18 @@ public struct KernelCall<Scalar: NormScalar> {
                 }
             })
         case let .toDoubles(values):
-            response = .doubles(values.map { Double($0) })
+            response = .doubles([Double](unsafeUninitializedCapacity: values.count) { out, count in
+                for i in values.indices { out[i] = Double(values[i]) }
+                count = values.count
+            })
         case let .fromDoubles(values):
-            response = .scalars(values.map { Scalar($0) })
+            response = .scalars(Self.producing(count: values.count) { out in
+                for i in values.indices { out[i] = Scalar(values[i]) }
+            })
+        case let .sum(a, b):
+            response = .scalars(Self.producing(count: a.count) { out in
+                for i in a.indices { out[i] = a[i] + b[i] }
+            })
         case let .permute(values, shape, toChannelsLast):
             response = .scalars(Kernels.permuted(values, shape: shape, toChannelsLast: toChannelsLast))
         }
@@ -158,6 +169,11 @@ extension Kernels {
 
     static func doubles<S: NormScalar>(_ values: [S]) -> [Double] {
         guard case let .doubles(result) = call(KernelCall<S>.Request.toDoubles(values)) else { fatalError("kernel response") }
+        return result
+    }
+
+    static func sum<S: NormScalar>(_ a: [S], _ b: [S]) -> [S] {
+        guard case let .scalars(result) = call(KernelCall<S>.Request.sum(a, b)) else { fatalError("kernel response") }
         return result
     }
 

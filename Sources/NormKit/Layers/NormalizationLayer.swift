@@ -96,8 +96,7 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
     func accumulate(weight: Tensor<Scalar>?, bias: Tensor<Scalar>?) {
         func add(_ total: inout Tensor<Scalar>?, _ delta: Tensor<Scalar>?) {
             guard let sum = total, let delta else { return }
-            let values = zip(Kernels.doubles(sum.storage), Kernels.doubles(delta.storage)).map(+)
-            total = Tensor(uncheckedShape: sum.shape, scalars: Kernels.scalars(values))
+            total = Tensor(uncheckedShape: sum.shape, scalars: Kernels.sum(sum.storage, delta.storage))
         }
         add(&weightGradient, weight)
         add(&biasGradient, bias)
