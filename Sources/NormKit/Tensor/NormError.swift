@@ -93,8 +93,11 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .invalidStateValue(key, expected, actual):
             return "invalid value for \(key): expected \(expected) (got \(actual))"
         case let .collectiveTimeout(operation, rank, timeout, arrived, size):
+            let rule = "Every rank must call the same collectives in the same order"
             return "\(operation) timed out on rank \(rank) after \(timeout) s: only ranks \(arrived) of "
-                + "\(size) arrived; the process group is now broken"
+                + "\(size) arrived; the process group is now broken. \(rule), and each rank of a "
+                + "LocalProcessGroup must run on a thread of its own (a Thread, or LocalProcessGroup.run): on a "
+                + "Dispatch queue or in Swift tasks, a pool with fewer threads than ranks waits until the timeout"
         case let .processGroupBroken(cause):
             return "The process group is broken by an earlier failure and cannot be used: \(cause)"
         case let .collectiveMismatch(operation, expected, actual):
