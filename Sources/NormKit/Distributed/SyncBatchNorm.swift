@@ -110,7 +110,7 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
         let payload = [Double(local.count)] + local.mean + local.m2
         let all = try SyncFraming.allGather(payload, header: header, payloadLength: payload.count, layer: layer, group: group)
         let global = all.map { values in
-            Moments(count: Int(values[0]), mean: Array(values[1...channels]), m2: Array(values[(channels + 1)...]))
+            Moments(count: Int(values[0]), mean: Array(values[1..<1 + channels]), m2: Array(values[(1 + channels)...]))
         }.reduce(Moments(count: 0, mean: [], m2: []), Moments.merged)
         if global.count == 1 { throw NormError.tooFewValuesPerChannel(shape: input.shape) }
         let statistics = global.count > 0
@@ -119,7 +119,8 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
             mean: statistics.mean, invstd: statistics.inverseStandardDeviation(eps: eps), usesBatchStatistics: true,
             geometry: geometry, centered: true, inputShape: input.shape)
         let output = Functional.normalize(input, saved: saved, weight: weight, bias: bias).output
-        if global.count > 0, let runningMean, let runningVar {
+        // As BatchNorm: a batch without elements (no samples, or no channels) is not counted.
+        if global.count > 0, channels > 0, let runningMean, let runningVar {
             let next = nextTrackedBatch()
             let running = RunningStatistics.updated(mean: runningMean, variance: runningVar, toward: global, factor: next.factor)
             self.runningMean = running.mean
