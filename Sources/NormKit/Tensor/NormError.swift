@@ -50,6 +50,11 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
     case peerRankFailed(layer: String, rank: Int?)
     /// An MPI function returned an error code; `message` is `MPI_Error_string`'s text.
     case mpiError(function: String, code: Int, message: String)
+    /// This rank failed its own checks inside a synchronized call (`local`, the error it would
+    /// otherwise throw), and the collective that tells the other ranks so failed too
+    /// (`collective`, typically ``collectiveTimeout(operation:rank:timeout:arrived:size:)``, after
+    /// which the group is broken). Both are reported because each needs its own fix.
+    indirect case unreportedLocalFailure(local: NormError, collective: NormError)
 
     public var description: String {
         switch self {
@@ -109,6 +114,8 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(layer): \(who) failed its checks, so the synchronized step was abandoned on every rank"
         case let .mpiError(function, code, message):
             return "\(function) failed with MPI error \(code): \(message)"
+        case let .unreportedLocalFailure(local, collective):
+            return "\(local.description); telling the other ranks failed too: \(collective.description)"
         }
     }
 }
