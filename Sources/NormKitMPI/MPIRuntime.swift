@@ -46,6 +46,43 @@ package enum MPIRuntime {
         try check(code, function)
     }
 
+    /// Polls a non-blocking operation's `request` with `MPI_Test` until it completes (returns
+    /// `true`) or the monotonic clock passes `deadline` (returns `false`; the request is then
+    /// still pending and its buffers must stay allocated for good).
+    ///
+    /// Back-off, so that a waiting rank does not burn a core: `MPI_Test` in a loop for the first
+    /// ``spinNanoseconds``, then a sleep between polls that doubles from 10 µs up to
+    /// ``maximumPauseNanoseconds`` (1 ms). A collective whose ranks arrive together completes in
+    /// the spin; a late rank adds at most 1 ms of latency. Open MPI progresses non-blocking
+    /// collectives inside `MPI_Test`, so every waiting rank keeps polling.
+    /// - Parameters:
+    ///   - request: from `MPI_Iallreduce`, `MPI_Iallgather` or `MPI_Comm_idup`.
+    ///   - deadline: in ``now()``'s nanoseconds.
+    package static func wait(for request: inout MPI_Request?, deadline: UInt64) throws -> Bool {
+        let spinEnd = now() &+ spinNanoseconds
+        var pause: UInt64 = 10_000
+        while true {
+            var done: Int32 = 0
+            try call("MPI_Test") { MPI_Test(&request, &done, normkit_mpi_status_ignore()) }
+            if done != 0 { return true }
+            let time = now()
+            if time >= deadline { return false }
+            if time < spinEnd { continue }
+            Thread.sleep(forTimeInterval: Double(min(pause, deadline - time)) / 1e9)
+            pause = min(2 * pause, maximumPauseNanoseconds)
+        }
+    }
+
+    /// How long ``wait(for:deadline:)`` polls without sleeping: 50 µs.
+    package static let spinNanoseconds: UInt64 = 50_000
+    /// The longest sleep between two polls in ``wait(for:deadline:)``: 1 ms.
+    package static let maximumPauseNanoseconds: UInt64 = 1_000_000
+
+    /// Nanoseconds of a monotonic clock, for deadlines.
+    package static func now() -> UInt64 {
+        DispatchTime.now().uptimeNanoseconds
+    }
+
     /// Whether `MPI_Finalize` has run (at exit); handles must not be freed after it.
     package static var isFinalized: Bool {
         var finalized: Int32 = 0

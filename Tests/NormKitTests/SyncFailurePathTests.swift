@@ -101,6 +101,16 @@ import Testing
         #expect(results == [.backwardBeforeForward(layer: "SyncBatchNorm"), .backwardBeforeForward(layer: "SyncBatchNorm")])
     }
 
+    @Test func timeoutsSayWhatToDoNext() {
+        let local = NormError.collectiveTimeout(operation: "barrier", rank: 0, timeout: 2, arrived: [0], size: 2)
+        #expect(local.description.contains("only ranks [0] of 2 arrived"))
+        #expect(local.description.contains("must run on a thread of its own"))
+        // MPI cannot tell who arrived; the way out is MPI_Abort.
+        let mpi = NormError.collectiveTimeout(operation: "allGather", rank: 1, timeout: 2, arrived: [], size: 3)
+        #expect(mpi.description.contains("not every rank of 3 arrived"))
+        #expect(mpi.description.contains("MPIProcessGroup.abort(code:)") && !mpi.description.contains("thread"))
+    }
+
     @Test func unreportedLocalFailureDescribesBoth() {
         let error = NormError.unreportedLocalFailure(
             local: .gradientShapeMismatch(expected: [2, 3], actual: [2, 4]),

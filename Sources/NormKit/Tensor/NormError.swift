@@ -35,10 +35,12 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
     case stateShapeMismatch(key: String, expected: [Int], actual: [Int])
     /// A state-dict entry has a value outside its domain (a negative or fractional counter).
     case invalidStateValue(key: String, expected: String, actual: String)
-    /// A collective of a ``LocalProcessGroup`` waited longer than the group's timeout for the
-    /// other ranks; `arrived` lists the ranks that had entered it. The group is broken from then on.
+    /// A collective waited longer than the group's timeout for the other ranks; `arrived` lists
+    /// the ranks that had entered it (``LocalProcessGroup``), or is empty when the backend cannot
+    /// tell (`MPIProcessGroup`). The group is broken from then on.
     case collectiveTimeout(operation: String, rank: Int, timeout: Double, arrived: [Int], size: Int)
-    /// A collective was called on a process group that an earlier timeout broke.
+    /// A collective was called on a process group that an earlier timeout (or, under MPI, a
+    /// failed MPI call inside a collective) broke; `cause` describes that failure.
     case processGroupBroken(cause: String)
     /// The ranks entered one collective with different operations, element types or counts.
     case collectiveMismatch(operation: String, expected: String, actual: String)
@@ -99,6 +101,12 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
             return "invalid value for \(key): expected \(expected) (got \(actual))"
         case let .collectiveTimeout(operation, rank, timeout, arrived, size):
             let rule = "Every rank must call the same collectives in the same order"
+            guard !arrived.isEmpty else {
+                // MPI: a non-blocking collective does not say who is missing.
+                return "\(operation) timed out on rank \(rank) after \(timeout) s: not every rank of \(size) "
+                    + "arrived; the process group is now broken. \(rule); a collective that never completes "
+                    + "cannot be cancelled, so end the job with MPIProcessGroup.abort(code:) (MPI_Abort)"
+            }
             return "\(operation) timed out on rank \(rank) after \(timeout) s: only ranks \(arrived) of "
                 + "\(size) arrived; the process group is now broken. \(rule), and each rank of a "
                 + "LocalProcessGroup must run on a thread of its own (a Thread, or LocalProcessGroup.run): on a "
