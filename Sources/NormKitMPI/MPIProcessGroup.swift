@@ -22,8 +22,8 @@ import NormKit
 /// | `world`          | `MPI_Comm_idup` of `MPI_COMM_WORLD`                                  |
 ///
 /// **Bounded waiting.** Every collective is non-blocking and waits by polling `MPI_Test` (see
-/// `MPIRuntime.wait(for:deadline:)`: a 50 µs spin, then sleeps that double up to 1 ms, so a
-/// waiting rank uses little CPU). A rank that waits longer than ``timeout`` seconds throws
+/// `MPIRuntime.wait(for:deadline:)`: a 50 µs spin, a yielding spin up to 200 µs, then sleeps
+/// that double up to 1 ms, so a waiting rank uses little CPU). A rank that waits longer than ``timeout`` seconds throws
 /// ``NormError/collectiveTimeout(operation:rank:timeout:arrived:size:)`` (with `arrived` empty:
 /// MPI does not say which ranks are missing). The group is then **broken for good**: every later
 /// collective on it throws ``NormError/processGroupBroken(cause:)`` at once; so does any failed
