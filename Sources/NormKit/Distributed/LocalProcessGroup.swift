@@ -4,11 +4,13 @@ import Foundation
 /// for data parallelism across threads, and for checking distributed code without MPI.
 ///
 /// ```swift
-/// let handles = try LocalProcessGroup.world(size: 4, timeout: 30)
-/// for handle in handles {
-///     Thread { /* each rank uses its own handle on its own thread */ }.start()
+/// let results = try LocalProcessGroup.run(size: 4, timeout: 30) { group in
+///     /* each rank uses its own handle on its own Thread */
 /// }
 /// ```
+///
+/// ``run(size:timeout:_:)`` makes the handles with ``world(size:timeout:)`` and runs each rank on
+/// a `Thread` of its own; ``run(ranks:_:)`` does the same for handles you already have.
 ///
 /// Each handle belongs to one thread; a rank blocks in a collective until every rank has entered
 /// it. Ranks must run on threads of their own (Foundation `Thread`s or pthreads): on a
