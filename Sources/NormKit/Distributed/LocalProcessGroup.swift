@@ -15,8 +15,11 @@ import Foundation
 /// width-limited pool (Dispatch's, or Swift concurrency's cooperative pool) fewer threads than
 /// ranks deadlock until the timeout.
 ///
-/// The rendezvous is a condition variable (`NSCondition`). The last rank to arrive computes the
-/// result once (the sum, or the concatenation) and wakes the others.
+/// The last rank to arrive in a collective computes the result once (the sum, or the
+/// concatenation) and hands it to the others. A rank that arrives early spins for up to 50 µs
+/// (after a few hundred polls it yields its core between polls, so that more ranks than cores
+/// still make progress), then sleeps on a condition variable (`NSCondition`) until the last rank
+/// wakes it or the timeout passes.
 ///
 /// Failure semantics:
 /// - A rank that waits longer than `timeout` seconds for the others throws
