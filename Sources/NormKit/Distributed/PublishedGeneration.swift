@@ -23,7 +23,7 @@ protocol PublishedGeneration: AnyObject, Sendable {
     func publish(_ generation: Int)
 
     /// Spins until the published generation differs from `generation` and returns true, or returns
-    /// false once `nanoseconds` have passed. The first few polls are plain loads; later polls
+    /// false once `nanoseconds` have passed. The first few hundred polls are plain loads; later polls
     /// each yield the core (`sched_yield`), so that ranks that have no core of their own (more
     /// ranks than cores) get to run and arrive.
     func awaitChange(from generation: Int, for nanoseconds: UInt64) -> Bool
@@ -43,7 +43,7 @@ func makePublishedGeneration() -> (any PublishedGeneration)? {
 #if canImport(Synchronization)
 @available(macOS 15.0, iOS 18.0, tvOS 18.0, watchOS 11.0, visionOS 2.0, *)
 private final class AtomicGeneration: PublishedGeneration {
-    /// Plain loads before the spin starts yielding: about a microsecond when the line stays cached.
+    /// Plain loads before the spin starts yielding: about 0.1 µs while the line stays cached.
     private static let pollsBeforeYielding = 256
 
     private let value = Atomic<Int>(0)
