@@ -100,3 +100,25 @@ import Testing
         #expect(Date().timeIntervalSince(start) < 1)
     }
 }
+
+/// The running average of waits that turns spinning off and on again.
+@Suite struct PublishedGenerationTests {
+    /// Seconds that `count` calls of `awaitChange(from: 0, for: nanoseconds)` take, none seeing a change.
+    func timeSpins(_ published: any PublishedGeneration, count: Int, nanoseconds: UInt64) -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<count { #expect(!published.awaitChange(from: 0, for: nanoseconds)) }
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    @Test func longWaitsTurnSpinningOffAndShortWaitsTurnItBackOn() throws {
+        let published = try #require(makePublishedGeneration())
+        #expect(timeSpins(published, count: 1, nanoseconds: 1_000_000) >= 1e-3)
+        for _ in 0..<50 { published.recordWait(1_000_000_000) }
+        // 1000 spins of 150 µs would take at least 150 ms; skipped, they take microseconds.
+        #expect(timeSpins(published, count: 1_000, nanoseconds: 150_000) < 0.075)
+        for _ in 0..<50 { published.recordWait(0) }
+        #expect(timeSpins(published, count: 1, nanoseconds: 1_000_000) >= 1e-3)
+        published.publish(1)
+        #expect(published.awaitChange(from: 0, for: 1_000_000))
+    }
+}

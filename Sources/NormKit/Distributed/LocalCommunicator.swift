@@ -7,7 +7,9 @@ import Foundation
 /// computes the outcome once, stores it in `outcome` and advances the generation. The others wait
 /// for the generation to move on in two steps:
 /// 1. **spin**: for up to `spinNanoseconds` (never longer than the timeout) they poll the
-///    lock-free ``PublishedGeneration``, a few plain loads and then yielding the core each poll;
+///    lock-free ``PublishedGeneration``, a few plain loads and then yielding the core each poll.
+///    They skip this step while the group's recent waits averaged longer than the spin, as when
+///    ranks are unevenly loaded or the machine is busy with other work;
 /// 2. **park**: they then sleep on `condition` until the generation moves on, or until the
 ///    deadline (`timeout` seconds after arrival, the spin included) breaks the group.
 ///
@@ -75,9 +77,15 @@ final class LocalCommunicator: @unchecked Sendable {
         let (myGeneration, completed) = try deposit(rank: rank, operation, payload)
         if completed { return try outcome.get() }
         let deadline = Date(timeIntervalSinceNow: timeout)
+        let arrival = DispatchTime.now().uptimeNanoseconds
         let spin = UInt64(min(Double(spinNanoseconds), timeout * 1e9))
-        if spin > 0, let published, published.awaitChange(from: myGeneration, for: spin) { return try outcome.get() }
-        return try park(rank: rank, operation, generation: myGeneration, deadline: deadline)
+        if spin > 0, let published, published.awaitChange(from: myGeneration, for: spin) {
+            published.recordWait(DispatchTime.now().uptimeNanoseconds - arrival)
+            return try outcome.get()
+        }
+        let parkedOutcome = try park(rank: rank, operation, generation: myGeneration, deadline: deadline)
+        published?.recordWait(DispatchTime.now().uptimeNanoseconds - arrival)
+        return parkedOutcome
     }
 
     /// Stores `rank`'s contribution to the current collective and returns its generation, and

@@ -19,7 +19,8 @@ import Foundation
 /// concatenation) and hands it to the others. A rank that arrives early spins for up to 50 µs
 /// (after a few hundred polls it yields its core between polls, so that more ranks than cores
 /// still make progress), then sleeps on a condition variable (`NSCondition`) until the last rank
-/// wakes it or the timeout passes.
+/// wakes it or the timeout passes. While the group's recent waits averaged longer than the spin,
+/// early ranks sleep at once.
 ///
 /// Failure semantics:
 /// - A rank that waits longer than `timeout` seconds for the others throws
