@@ -54,7 +54,8 @@ final class LocalCommunicator: @unchecked Sendable {
     /// How long an early rank spins before it parks; 0 parks at once. Subgroups inherit it.
     let spinNanoseconds: UInt64
     private let condition = NSCondition()
-    /// `generation`, for spinning ranks; `nil` where the platform lacks atomics (ranks park at once).
+    /// `generation` for spinning ranks, and the average wait that decides whether they spin; `nil`
+    /// where the platform lacks atomics (ranks park at once).
     private let published = makePublishedGeneration()
     private var generation = 0
     private var pending: [(operation: Operation, payload: Payload)?]
