@@ -16,7 +16,7 @@ public final class LayerNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
     public init(normalizedShape: [Int], eps: Double = 1e-5, elementwiseAffine: Bool = true, bias: Bool = true) {
         self.normalizedShape = normalizedShape
         self.elementwiseAffine = elementwiseAffine
-        super.init(eps: eps, parameterShape: normalizedShape, affine: elementwiseAffine, affineBias: bias,
+        super.init(eps: eps, parameterShape: normalizedShape, sizeName: nil, affine: elementwiseAffine, affineBias: bias,
                    trackingChannels: nil)
     }
 
@@ -46,7 +46,7 @@ public final class RMSNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
         self.normalizedShape = normalizedShape
         self.elementwiseAffine = elementwiseAffine
         self.configuredEps = eps
-        super.init(eps: eps ?? Double(Scalar.ulpOfOne), parameterShape: normalizedShape,
+        super.init(eps: eps ?? Double(Scalar.ulpOfOne), parameterShape: normalizedShape, sizeName: nil,
                    affine: elementwiseAffine, affineBias: false, trackingChannels: nil)
     }
 

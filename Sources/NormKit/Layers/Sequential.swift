@@ -10,6 +10,10 @@
 ///   leaves the whole tree unchanged.
 /// - A forward or backward pass that throws in child k leaves children before k as they are
 ///   after their own successful calls (each child's own call is atomic), as in PyTorch.
+/// - Errors name the child that threw: a ``NormError`` from child `"1.0"` arrives as
+///   ``NormError/inSubmodule(path:module:underlying:)``, whose description reads
+///   `1.0: BatchNorm2d: expected 4D input (got 3D input)`; ``NormError/underlyingError`` is the
+///   child's own error. State-dict errors name the full key instead (`"1.0.weight"`), as PyTorch's do.
 ///
 /// ```swift
 /// let model = Sequential<Float>(BatchNorm2d(numFeatures: 3), Sequential(BatchNorm2d(numFeatures: 3)))
@@ -75,6 +79,8 @@ public final class Sequential<Scalar: NormScalar>: Module {
                 throw NormError.stateShapeMismatch(key: prefix + key, expected: expected, actual: actual)
             } catch let NormError.invalidStateValue(key, expected, actual) {
                 throw NormError.invalidStateValue(key: prefix + key, expected: expected, actual: actual)
+            } catch let error as NormError {
+                throw error.inSubmodule(child.name, child.module)
             }
             missing += plan.missingKeys.map { prefix + $0 }
             unexpected += plan.unexpectedKeys.map { prefix + $0 }
@@ -86,13 +92,47 @@ public final class Sequential<Scalar: NormScalar>: Module {
         }
     }
 
+    /// - Throws: the first child error, as ``NormError/inSubmodule(path:module:underlying:)``.
     public func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
-        try layers.reduce(input) { x, layer in try layer(x) }
+        var x = input
+        for (index, layer) in layers.enumerated() {
+            do {
+                x = try layer(x)
+            } catch let error as NormError {
+                throw error.inSubmodule("\(index)", layer)
+            }
+        }
+        return x
     }
 
+    /// - Throws: the first child error, as ``NormError/inSubmodule(path:module:underlying:)``.
     public func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> {
-        try layers.reversed().reduce(gradOutput) { dy, layer in try layer.backward(dy) }
+        var dy = gradOutput
+        for (index, layer) in layers.enumerated().reversed() {
+            do {
+                dy = try layer.backward(dy)
+            } catch let error as NormError {
+                throw error.inSubmodule("\(index)", layer)
+            }
+        }
+        return dy
     }
+}
+
+extension NormError {
+    /// This error as thrown by the child `name` of a container: wrapped once, with the path of
+    /// nested containers joined by dots (`"1.0"`).
+    func inSubmodule<Scalar>(_ name: String, _ module: any Module<Scalar>) -> NormError {
+        if case let .inSubmodule(path, type, underlying) = self {
+            return .inSubmodule(path: name + "." + path, module: type, underlying: underlying)
+        }
+        return .inSubmodule(path: name, module: moduleTypeName(module), underlying: self)
+    }
+}
+
+/// A module's type name without its generic arguments: `BatchNorm2d`, `Sequential`.
+func moduleTypeName<Scalar>(_ module: any Module<Scalar>) -> String {
+    String(String(describing: type(of: module)).prefix { $0 != "<" })
 }
 
 /// A module whose children can be swapped, so that tree rewrites such as

@@ -50,6 +50,22 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
     case peerRankFailed(layer: String, rank: Int?)
     /// An MPI function returned an error code; `message` is `MPI_Error_string`'s text.
     case mpiError(function: String, code: Int, message: String)
+    /// A tensor passed to a function has the wrong shape: a weight, bias or running statistic of
+    /// a ``Functional`` call, or the input handed to
+    /// ``Functional/normalizationBackward(gradOutput:input:saved:weight:needsAffineGradients:)``.
+    /// (Tensors loaded from a state dict report ``stateShapeMismatch(key:expected:actual:)``.)
+    case argumentShapeMismatch(argument: String, expected: [Int], actual: [Int])
+    /// A module inside a container (a ``Sequential``) threw `underlying`. `path` is the module's
+    /// state-dict prefix without the trailing dot (`"1.0"`), `module` its type name
+    /// (`"BatchNorm2d"`). Containers nested in containers give one flat path.
+    indirect case inSubmodule(path: String, module: String, underlying: NormError)
+
+    /// The error itself, or, for ``inSubmodule(path:module:underlying:)``, the error the module
+    /// threw: what to match on when it does not matter where in a model the error arose.
+    public var underlyingError: NormError {
+        if case let .inSubmodule(_, _, underlying) = self { return underlying.underlyingError }
+        return self
+    }
 
     public var description: String {
         switch self {
@@ -106,6 +122,15 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(layer): \(who) failed its checks, so the synchronized step was abandoned on every rank"
         case let .mpiError(function, code, message):
             return "\(function) failed with MPI error \(code): \(message)"
+        case let .argumentShapeMismatch(argument, expected, actual):
+            let (e, a) = (Tensor<Double>.checkedElementCount(expected), Tensor<Double>.checkedElementCount(actual))
+            if let e, let a, e != a {
+                return "\(argument) should contain \(e) elements not \(a) (expected shape \(expected), got \(actual))"
+            }
+            return "\(argument) should have shape \(expected) (got \(actual))"
+        case let .inSubmodule(path, module, underlying):
+            let message = underlying.description
+            return message.hasPrefix(module + ":") ? "\(path): \(message)" : "\(path): \(module): \(message)"
         }
     }
 }

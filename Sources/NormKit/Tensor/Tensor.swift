@@ -58,16 +58,23 @@ public struct Tensor<Scalar: NormScalar>: Sendable {
     }
 
     /// Creates a row-major tensor of `shape` with every element equal to `value`.
-    /// Negative dimensions are treated as a programming error and trap.
+    ///
+    /// A shape with a negative dimension, or whose element count overflows `Int`, is a programming
+    /// error and traps, as `Array(repeating:count:)` does for a negative count; build tensors from
+    /// untrusted shapes with ``init(shape:scalars:)``, which throws ``NormError/invalidShape(_:)``.
+    /// A valid shape whose memory cannot be allocated aborts the process (Swift arrays cannot
+    /// report allocation failure).
     public init(repeating value: Scalar, shape: [Int]) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor shape \(shape) has a negative dimension")
-        self.init(uncheckedShape: shape, scalars: Array(repeating: value, count: shape.reduce(1, *)))
+        guard let count = Tensor.checkedElementCount(shape) else {
+            preconditionFailure("\(NormError.invalidShape(shape))")
+        }
+        self.init(uncheckedShape: shape, scalars: Array(repeating: value, count: count))
     }
 
-    /// Creates a tensor of zeros.
+    /// Creates a tensor of zeros. Traps on an invalid shape, as ``init(repeating:shape:)``.
     public static func zeros(shape: [Int]) -> Tensor { Tensor(repeating: 0, shape: shape) }
 
-    /// Creates a tensor of ones.
+    /// Creates a tensor of ones. Traps on an invalid shape, as ``init(repeating:shape:)``.
     public static func ones(shape: [Int]) -> Tensor { Tensor(repeating: 1, shape: shape) }
 
     /// Internal initializer for row-major data whose shape is known to be valid.
@@ -77,7 +84,7 @@ public struct Tensor<Scalar: NormScalar>: Sendable {
 
     /// Internal initializer for storage whose shape is known to be valid.
     init(uncheckedShape shape: [Int], storage: [Scalar], memoryFormat: MemoryFormat) {
-        assert(shape.reduce(1, *) == storage.count)
+        assert(Tensor.checkedElementCount(shape) == storage.count)
         self.shape = shape
         self.memoryFormat = shape.count >= 3 ? memoryFormat : .contiguous
         self.storage = storage
@@ -123,15 +130,23 @@ public struct Tensor<Scalar: NormScalar>: Sendable {
 
     /// The product of `shape`, or an error for a negative dimension or a product beyond `Int`.
     static func elementCount(of shape: [Int]) throws -> Int {
-        guard shape.allSatisfy({ $0 >= 0 }) else { throw NormError.invalidShape(shape) }
-        if shape.contains(0) { return 0 }
-        var product = 1
-        for size in shape {
+        guard let count = checkedElementCount(shape) else { throw NormError.invalidShape(shape) }
+        return count
+    }
+
+    /// The product of `dimensions`, or `nil` when one is negative or the product overflows `Int`.
+    /// A zero dimension makes the product 0 whatever the others are, in any order: every shape
+    /// product in NormKit goes through here (or through a tensor's own `count`).
+    static func checkedElementCount<Dimensions: Sequence<Int>>(_ dimensions: Dimensions) -> Int? {
+        var product = 1, overflowed = false, empty = false
+        for size in dimensions {
+            guard size >= 0 else { return nil }
+            empty = empty || size == 0
             let (next, overflow) = product.multipliedReportingOverflow(by: size)
-            if overflow { throw NormError.invalidShape(shape) }
+            overflowed = overflowed || overflow
             product = next
         }
-        return product
+        return empty ? 0 : (overflowed ? nil : product)
     }
 }
 
