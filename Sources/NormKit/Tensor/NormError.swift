@@ -55,6 +55,9 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
     /// ``Functional/normalizationBackward(gradOutput:input:saved:weight:needsAffineGradients:)``.
     /// (Tensors loaded from a state dict report ``stateShapeMismatch(key:expected:actual:)``.)
     case argumentShapeMismatch(argument: String, expected: [Int], actual: [Int])
+    /// Nested arrays given to a ``Tensor`` initializer are ragged: at `dimension`, one array has
+    /// `actual` elements where the first one at that depth has `expected`.
+    case raggedArray(dimension: Int, expected: Int, actual: Int)
     /// A module inside a container (a ``Sequential``) threw `underlying`. `path` is the module's
     /// state-dict prefix without the trailing dot (`"1.0"`), `module` its type name
     /// (`"BatchNorm2d"`). Containers nested in containers give one flat path.
@@ -128,6 +131,8 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
                 return "\(argument) should contain \(e) elements not \(a) (expected shape \(expected), got \(actual))"
             }
             return "\(argument) should have shape \(expected) (got \(actual))"
+        case let .raggedArray(dimension, expected, actual):
+            return "expected sequence of length \(expected) at dim \(dimension) (got \(actual))"
         case let .inSubmodule(path, module, underlying):
             let message = underlying.description
             return message.hasPrefix(module + ":") ? "\(path): \(message)" : "\(path): \(module): \(message)"
