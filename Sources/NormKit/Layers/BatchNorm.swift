@@ -41,6 +41,11 @@ public class BatchNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
                    trackingChannels: trackRunningStats ? numFeatures : nil)
     }
 
+    override var configurationDescription: String {
+        "\(numFeatures), eps: \(eps), momentum: \(momentum.map { "\($0)" } ?? "nil"), affine: \(affine), "
+            + "trackRunningStats: \(trackRunningStats)"
+    }
+
     /// Checks rank and channel count.
     func checkInput(_ input: Tensor<Scalar>) throws {
         try checkRank(input, acceptedRanks)

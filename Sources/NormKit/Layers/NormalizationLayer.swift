@@ -197,6 +197,32 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
         }
     }
 
+    // MARK: Resetting state
+
+    /// Sets `running_mean` to zeros, `running_var` to ones and `numBatchesTracked` to 0, as
+    /// PyTorch's `reset_running_stats()`; does nothing for a layer that tracks no running
+    /// statistics. Parameters and accumulated gradients are kept.
+    public func resetRunningStats() {
+        guard let runningMean, let runningVar else { return }
+        self.runningMean = .zeros(shape: runningMean.shape)
+        self.runningVar = .ones(shape: runningVar.shape)
+        numBatchesTracked = 0
+    }
+
+    /// Resets the running statistics (``resetRunningStats()``) and the affine parameters to
+    /// their initial values, γ = 1 and β = 0, as PyTorch's `reset_parameters()`. Accumulated
+    /// gradients, the training flag and the last forward pass are kept.
+    public func resetParameters() {
+        resetRunningStats()
+        weight = weight.map { .ones(shape: $0.shape) }
+        bias = bias.map { .zeros(shape: $0.shape) }
+    }
+
+    // MARK: Description
+
+    /// The constructor arguments as PyTorch's `extra_repr` lists them; subclasses override it.
+    var configurationDescription: String { "eps: \(eps)" }
+
     // MARK: Input checks shared by the layers
 
     /// Throws unless `input.rank` is one of `ranks`.
@@ -212,4 +238,10 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
             throw NormError.wrongChannelCount(layer: layerName, expected: expected, actual: input.shape[axis])
         }
     }
+}
+
+extension NormalizationLayer: CustomStringConvertible {
+    /// The layer as PyTorch's `repr` prints it, in Swift's argument spelling:
+    /// `BatchNorm2d(64, eps: 1e-05, momentum: 0.1, affine: true, trackRunningStats: true)`.
+    public var description: String { "\(layerName)(\(configurationDescription))" }
 }

@@ -14,6 +14,7 @@
 ///   ``NormError/inSubmodule(path:module:underlying:)``, whose description reads
 ///   `1.0: BatchNorm2d: expected 4D input (got 3D input)`; ``NormError/underlyingError`` is the
 ///   child's own error. State-dict errors name the full key instead (`"1.0.weight"`), as PyTorch's do.
+/// - ``description`` prints the tree as PyTorch's `repr` does.
 ///
 /// ```swift
 /// let model = Sequential<Float>(BatchNorm2d(numFeatures: 3), Sequential(BatchNorm2d(numFeatures: 3)))
@@ -116,6 +117,19 @@ public final class Sequential<Scalar: NormScalar>: Module {
             }
         }
         return dy
+    }
+}
+
+extension Sequential: CustomStringConvertible {
+    /// The tree as PyTorch prints a `torch.nn.Sequential`: each child on its own line as
+    /// `(index): description`, nested containers indented by two spaces.
+    public var description: String {
+        guard !layers.isEmpty else { return "Sequential()" }
+        let lines = children.map { child in
+            let text = String(describing: child.module).split(separator: "\n", omittingEmptySubsequences: false)
+            return "  (\(child.name)): " + text.joined(separator: "\n  ")
+        }
+        return "Sequential(\n" + lines.joined(separator: "\n") + "\n)"
     }
 }
 
