@@ -180,6 +180,32 @@ import Testing
         assertClose(grads.input.scalars, dx.scalars, Tolerance(absolute: 1e-6, relative: 0), "functional dx")
     }
 
+    /// The README's data-parallel SGD step, on a one-rank local group instead of MPI.
+    @Test func dataParallelStepSnippetRuns() throws {
+        let group = try LocalProcessGroup.world(size: 1, timeout: 30)[0]
+        let model = Sequential<Float>(BatchNorm2d(numFeatures: 8), BatchNorm2d(numFeatures: 8, momentum: nil))
+        _ = convertSyncBatchNorm(model, processGroup: group)
+        var random = SeededGenerator(seed: 8)
+        let x = Tensor<Float>.randomNormal(shape: [4, 8, 5, 5], using: &random)
+        _ = try model(x)
+        _ = try model.backward(Tensor<Float>.randomNormal(shape: [4, 8, 5, 5], using: &random))
+        let before = model.stateDict()
+
+        let gradients = model.gradients()
+        for (name, weight) in model.namedParameters() {
+            let sum = try group.allReducedSum(gradients[name]!.scalars)
+            try model.setParameter(named: name, to: Tensor(shape: weight.shape,
+                                                           scalars: zip(weight.scalars, sum).map { w, g in w - 0.1 * g / Float(group.size) }))
+        }
+        model.zeroGrad()
+
+        let after = model.stateDict()
+        for (name, _) in model.namedParameters() {
+            #expect(after[name]!.scalars == zip(before[name]!.scalars, gradients[name]!.scalars).map { $0 - 0.1 * $1 }, "\(name)")
+        }
+        #expect(after["0.running_mean"] == before["0.running_mean"] && model.gradients()["1.bias"] == .zeros(shape: [8]))
+    }
+
     /// The README's speed snippet: memory formats, in-place inference, the thread count.
     @Test func speedSnippetRuns() throws {
         var random = SeededGenerator(seed: 5)
