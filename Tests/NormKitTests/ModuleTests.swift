@@ -180,6 +180,27 @@ import Testing
         assertClose(grads.input.scalars, dx.scalars, Tolerance(absolute: 1e-6, relative: 0), "functional dx")
     }
 
+    /// The README's `Tensor` snippet, after the usage snippet's `bn`.
+    @Test func tensorSnippetRuns() throws {
+        let bn = BatchNorm2d<Float>(numFeatures: 2)
+
+        let v: Tensor<Float> = [1, 2, 3]
+        var m = try Tensor<Float>([[1, 2, 3], [4, 5, 6]])
+        var rng = SeededGenerator(seed: 42)
+        let noise = Tensor<Float>.randomNormal(shape: [8, 3, 4, 4], mean: 0, std: 1, using: &rng)
+        let u = Tensor<Double>.randomUniform(shape: [3], in: -1..<1, using: &rng)
+        m[1, 2] = 7
+        m.withUnsafeMutableBufferPointer { $0[0] = 0 }
+        print(m)
+        print(bn)
+        bn.resetRunningStats()
+
+        #expect(v.shape == [3] && noise.shape == [8, 3, 4, 4] && u.scalars.allSatisfy { $0 >= -1 && $0 < 1 })
+        #expect(m.description == "Tensor([[0., 2., 3.],\n        [4., 5., 7.]], shape: [2, 3], dtype: float32)")
+        #expect(bn.description == "BatchNorm2d(2, eps: 1e-05, momentum: 0.1, affine: true, trackRunningStats: true)")
+        assertThrows(.raggedArray(dimension: 1, expected: 3, actual: 2)) { try Tensor<Float>([[1, 2, 3], [4, 5]]) }
+    }
+
     /// The README's data-parallel SGD step, on a one-rank local group instead of MPI.
     @Test func dataParallelStepSnippetRuns() throws {
         let group = try LocalProcessGroup.world(size: 1, timeout: 30)[0]
