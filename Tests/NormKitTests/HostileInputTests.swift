@@ -398,3 +398,62 @@ func expectThrowsLeavingUnchanged<Scalar: NormScalar, T>(
         #expect(grads.input == (try reference.backward(dy)))
     }
 }
+
+/// Found by trying hostile calls beyond the issue's list.
+@Suite struct BeyondTheIssueTests {
+    @Test func aModuleUsedTwiceCannotRunBackward() throws {
+        // Each layer keeps one saved forward pass: backward through the first use was silently wrong.
+        let shared = BatchNorm1d<Double>(numFeatures: 2)
+        let model = Sequential<Double>(shared, shared)
+        let x = try Tensor<Double>([[1, 2], [3, 7], [4, -1]])
+        #expect(try model(x).shape == [3, 2])   // forward sharing is fine, as in PyTorch
+        #expect(shared.numBatchesTracked == 2)
+        let error = NormError.invalidArgument(
+            name: "the modules of a Sequential", expected: "distinct instances for backward, since each layer keeps only its last forward pass",
+            actual: "the same instance at \"0\" and \"1\"")
+        expectThrowsLeavingUnchanged(model, error) { try model.backward(x) }
+        let nested = Sequential<Double>(GroupNorm(numGroups: 1, numChannels: 2), Sequential<Double>(shared), shared)
+        _ = try nested(x)
+        expectThrowsLeavingUnchanged(nested, .invalidArgument(name: error.argumentName, expected: error.argumentExpectation,
+                                                              actual: "the same instance at \"1.0\" and \"2\"")) {
+            try nested.backward(x)
+        }
+        let distinct = Sequential<Double>(BatchNorm1d(numFeatures: 2), BatchNorm1d(numFeatures: 2))
+        _ = try distinct(x)
+        #expect(try distinct.backward(x).shape == [3, 2])
+    }
+
+    @Test func aSequentialCannotBeMadeToContainItself() async {
+        await #expect(processExitsWith: .failure) {
+            let model = Sequential<Float>(BatchNorm1d(numFeatures: 1))
+            model.replaceChildren { _ in model }
+        }
+        let model = Sequential<Float>(Sequential<Float>(BatchNorm1d(numFeatures: 1)))
+        model.replaceChildren { convertSyncBatchNorm($0, processGroup: nil) }
+        #expect(model.stateDict().count == 5)
+    }
+
+    @Test func runningStatisticsWithZeroVariancePlusEpsGiveNaNLikePyTorch() throws {
+        // torch.nn.functional.batch_norm(x, zeros(1), zeros(1), training=False, eps=0) is NaN
+        // everywhere; (x − μ)·∞ gave ±∞ where x ≠ μ.
+        let bn = BatchNorm1d<Double>(numFeatures: 2, eps: 0)
+        try bn.loadStateDict(["running_var": Tensor([0, 4])], strict: false)
+        bn.eval()
+        let before = LayerSnapshot(bn)
+        let y = try bn(Tensor([[1, 2], [0, 6]]))
+        #expect(y[0, 0].isNaN && y[1, 0].isNaN && y[0, 1] == 1 && y[1, 1] == 3)
+        #expect(LayerSnapshot(bn) == before)
+        var x = try Tensor<Float>([[1, 2], [0, 6]])
+        try Functional.batchNormInference(&x, runningMean: .zeros(shape: [2]), runningVar: Tensor([0, 4]), weight: nil, bias: nil, eps: 0)
+        #expect(x[0, 0].isNaN && x[1, 0].isNaN && x[1, 1] == 3)
+        let instance = InstanceNorm1d<Float>(numFeatures: 1, eps: 0, trackRunningStats: true)
+        try instance.loadStateDict(["running_var": Tensor([0])], strict: false)
+        instance.eval()
+        #expect(try instance(Tensor([[[1, 2, 3]]])).scalars.allSatisfy { $0.isNaN })
+    }
+}
+
+extension NormError {
+    var argumentName: String { if case let .invalidArgument(name, _, _) = self { name } else { "" } }
+    var argumentExpectation: String { if case let .invalidArgument(_, expected, _) = self { expected } else { "" } }
+}

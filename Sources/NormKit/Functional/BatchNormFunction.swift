@@ -71,8 +71,7 @@ extension Functional {
             try checkPerChannel(tensor, named: name, shape: [geometry.channels])
         }
         let saved = SavedStatistics<Scalar>(
-            mean: Kernels.doubles(runningMean.storage),
-            invstd: Kernels.doubles(runningVar.storage).map { 1 / ($0 + eps).squareRoot() },
+            mean: Kernels.doubles(runningMean.storage), invstd: constantInverseStandardDeviation(runningVar, eps: eps),
             usesBatchStatistics: false, geometry: geometry, centered: true, inputShape: input.shape)
         let owned = input
         input = Tensor(uncheckedShape: [0], scalars: [])

@@ -164,10 +164,20 @@ extension Functional {
         weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, eps: Double
     ) -> NormalizationResult<Scalar> {
         let saved = SavedStatistics<Scalar>(
-            mean: Kernels.doubles(runningMean.storage),
-            invstd: Kernels.doubles(runningVar.storage).map { 1 / ($0 + eps).squareRoot() },
+            mean: Kernels.doubles(runningMean.storage), invstd: constantInverseStandardDeviation(runningVar, eps: eps),
             usesBatchStatistics: false, geometry: geometry, centered: true, inputShape: input.shape)
         return normalize(input, saved: saved, weight: weight, bias: bias)
+    }
+
+    /// 1/√(r_σ² + ε) per channel for normalizing with running statistics. Where it is infinite
+    /// (r_σ² + ε = 0, say a dead channel with running_var 0 and eps 0) it is NaN, so that every
+    /// output of that channel is NaN, as in PyTorch, whose x·(1/σ) − μ·(1/σ) is ∞ − ∞ there;
+    /// (x − μ)·∞ would give ±∞ and a 0·∞ NaN only where x = μ.
+    static func constantInverseStandardDeviation<Scalar: NormScalar>(_ runningVar: Tensor<Scalar>, eps: Double) -> [Double] {
+        Kernels.doubles(runningVar.storage).map { variance in
+            let r = 1 / (variance + eps).squareRoot()
+            return r.isInfinite ? .nan : r
+        }
     }
 
     /// Normalizes with statistics already known (`saved`) into a new tensor or, `inPlace`, into

@@ -106,8 +106,17 @@ public final class Sequential<Scalar: NormScalar>: Module {
         return x
     }
 
-    /// - Throws: the first child error, as ``NormError/inSubmodule(path:module:underlying:)``.
+    /// - Throws: the first child error, as ``NormError/inSubmodule(path:module:underlying:)``;
+    ///   ``NormError/invalidArgument(name:expected:actual:)`` before any child runs when one module
+    ///   instance occurs twice in the tree: each layer keeps only its last forward pass, so the
+    ///   gradient through its first use would be silently wrong. (Sharing a module in forward
+    ///   passes alone is fine, and updates its running statistics once per use, as in PyTorch.)
     public func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        if let (first, again) = firstRepeatedModule() {
+            throw NormError.invalidArgument(
+                name: "the modules of a Sequential", expected: "distinct instances for backward, since each layer keeps only its last forward pass",
+                actual: "the same instance at \"\(first)\" and \"\(again)\"")
+        }
         var dy = gradOutput
         for (index, layer) in layers.enumerated().reversed() {
             do {
@@ -157,7 +166,35 @@ public protocol ModuleContainer<Scalar>: Module {
 }
 
 extension Sequential: ModuleContainer {
+    /// Replaces each child by `transform(child)`. A transform that would put this Sequential
+    /// inside itself is a programming error and traps (the tree would have no end).
     public func replaceChildren(_ transform: (any Module<Scalar>) -> any Module<Scalar>) {
-        layers = layers.map(transform)
+        let replaced = layers.map(transform)
+        precondition(!replaced.contains { contains(self, in: $0) }, "replaceChildren: a Sequential cannot contain itself")
+        layers = replaced
     }
+
+    /// The paths of the first module instance found twice in this tree (depth first, in child
+    /// order), or `nil`. Iterative, and stops at a repeated instance, so it ends on any tree.
+    func firstRepeatedModule() -> (first: String, again: String)? {
+        var seen: [ObjectIdentifier: String] = [:]
+        var stack = children.reversed().map { (path: $0.name, module: $0.module) }
+        while let (path, module) = stack.popLast() {
+            if let first = seen[ObjectIdentifier(module)] { return (first, path) }
+            seen[ObjectIdentifier(module)] = path
+            stack += module.children.reversed().map { (path + "." + $0.name, $0.module) }
+        }
+        return nil
+    }
+}
+
+/// Whether `target` is `module` or one of its descendants.
+func contains<Scalar>(_ target: AnyObject, in module: any Module<Scalar>) -> Bool {
+    var stack: [any Module<Scalar>] = [module], seen = Set<ObjectIdentifier>()
+    while let next = stack.popLast() {
+        if next === target { return true }
+        guard seen.insert(ObjectIdentifier(next)).inserted else { continue }
+        stack += next.children.map(\.module)
+    }
+    return false
 }

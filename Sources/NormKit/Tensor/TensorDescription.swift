@@ -53,38 +53,74 @@ struct TensorPrinter {
         return Array(0..<Self.edgeItems) + [nil] + Array((size - Self.edgeItems)..<size)
     }
 
-    private func forEachShown(_ body: ([Int]) -> Void) {
-        func visit(_ prefix: [Int]) {
-            guard prefix.count < shape.count else { return body(prefix) }
-            for index in shownIndices(shape[prefix.count]) { if let index { visit(prefix + [index]) } }
+    /// Visits the printed items in order, without recursion (an odometer over the shown entries
+    /// of each dimension), so that a tensor of any rank prints on any thread's stack. An item is
+    /// an element (`index` is its multi-index, `dimension` the last one) or an elided block
+    /// (`index` is `nil`, at `dimension`); `carry` is the dimension whose entry advanced since the
+    /// previous item (`nil` for the first).
+    private func walk(_ body: (_ index: [Int]?, _ dimension: Int, _ carry: Int?) -> Void) {
+        let rank = shape.count
+        guard rank > 0, !shape.contains(0) else { return }
+        let lists = shape.map(shownIndices)
+        var position = [Int](repeating: 0, count: rank)
+        var carry: Int? = nil
+        while true {
+            // Only the entry that just advanced can be elided: the ones after it restart at 0.
+            let dimension: Int
+            if let c = carry, lists[c][position[c]] == nil {
+                dimension = c
+                body(nil, dimension, carry)
+            } else {
+                dimension = rank - 1
+                body((0..<rank).map { lists[$0][position[$0]]! }, dimension, carry)
+            }
+            var d = dimension
+            while d >= 0 {
+                position[d] += 1
+                if position[d] < lists[d].count { break }
+                position[d] = 0
+                d -= 1
+            }
+            guard d >= 0 else { return }
+            carry = d
         }
-        if !shape.contains(0) { visit([]) }
     }
 
+    private func forEachShown(_ body: ([Int]) -> Void) {
+        if shape.isEmpty { return body([]) }
+        walk { index, _, _ in if let index { body(index) } }
+    }
+
+    /// The nested brackets, as PyTorch's `_tensor_str_with_formatter` and `_vector_str` lay them
+    /// out: entries of dimension d are separated by "," plus (rank − 1 − d) newlines and
+    /// `indent + d + 1` spaces; a row wraps after as many items as fit in 80 columns.
     func render(indent: Int) -> String {
         guard !shape.isEmpty else { return format.string(element([])) }
         guard !shape.contains(0) else { return "[]" }
-        return render(prefix: [], indent: indent)
-    }
-
-    private func render(prefix: [Int], indent: Int) -> String {
-        let dimension = prefix.count, size = shape[dimension]
-        if dimension == shape.count - 1 {
-            let items = shownIndices(size).map { index in
-                index.map { pad(format.string(element(prefix + [$0]))) } ?? " ..."
+        let rank = shape.count
+        let perLine = max(1, (Self.lineWidth - (indent + rank - 1)) / (width + 2))
+        var text = String(repeating: "[", count: rank)
+        var previous = rank - 1, itemsInRow = 0
+        walk { index, dimension, carry in
+            if let carry {
+                text += String(repeating: "]", count: previous - carry)
+                if carry == rank - 1 {
+                    text += itemsInRow % perLine == 0 ? ",\n" + String(repeating: " ", count: indent + rank) : ", "
+                } else {
+                    text += "," + String(repeating: "\n", count: rank - 1 - carry) + String(repeating: " ", count: indent + carry + 1)
+                    itemsInRow = 0
+                }
+                text += String(repeating: "[", count: dimension - carry)
             }
-            let perLine = max(1, (Self.lineWidth - indent) / (width + 2))
-            let lines = stride(from: 0, to: items.count, by: perLine).map {
-                items[$0..<min($0 + perLine, items.count)].joined(separator: ", ")
+            if let index {
+                text += pad(format.string(element(index)))
+            } else {
+                text += dimension == rank - 1 ? " ..." : "..."
             }
-            return "[" + lines.joined(separator: ",\n" + String(repeating: " ", count: indent + 1)) + "]"
+            if dimension == rank - 1 { itemsInRow += 1 }
+            previous = dimension
         }
-        let separator = "," + String(repeating: "\n", count: shape.count - dimension - 1)
-            + String(repeating: " ", count: indent + 1)
-        let blocks = shownIndices(size).map { index in
-            index.map { render(prefix: prefix + [$0], indent: indent + 1) } ?? "..."
-        }
-        return "[" + blocks.joined(separator: separator) + "]"
+        return text + String(repeating: "]", count: previous + 1)
     }
 
     private func pad(_ text: String) -> String {
