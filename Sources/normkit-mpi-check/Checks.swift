@@ -146,19 +146,17 @@ func dataParallelStep(group: MPIProcessGroup, learningRate: Float = 0.1) throws 
     let dy: Tensor<Float> = .randomNormal(shape: y.shape, using: &rng)  // ∂L/∂y from the layers above
     _ = try model.backward(dy)                       // one all-reduce per SyncBatchNorm
 
-    // Average the parameter gradients over the ranks, as DistributedDataParallel does, and step.
-    // Walk the parameters in namedParameters() order: a Dictionary's order differs between
-    // processes, and every rank must all-reduce the same tensor at the same time.
-    var state = model.stateDict()
+    // Average the parameter gradients over the ranks, as DistributedDataParallel does, and step
+    // each parameter in place with setParameter(named:to:). Walk the parameters in
+    // namedParameters() order: a Dictionary's order differs between processes, and every rank
+    // must all-reduce the same tensor at the same time.
     let gradients = model.gradients()
-    for (name, _) in model.namedParameters() {
+    for (name, weight) in model.namedParameters() {
         let sum = try group.allReducedSum(gradients[name]!.scalars)
-        let weight = state[name]!
-        state[name] = try Tensor(shape: weight.shape, scalars: zip(weight.scalars, sum).map { w, g in
+        try model.setParameter(named: name, to: Tensor(shape: weight.shape, scalars: zip(weight.scalars, sum).map { w, g in
             w - learningRate * g / Float(group.size)
-        })
+        }))
     }
-    try model.loadStateDict(state)
     model.zeroGrad()
     return model
 }

@@ -116,7 +116,9 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
         }
         guard case let .moments(local) = Kernels.call(KernelCall<Scalar>.Request.moments(input: input.storage, geometry: geometry))
         else { fatalError("kernel response") }
-        let payload = [Double(local.count)] + local.mean + local.m2
+        // The count each channel pools over comes from the shape, so that a layer without
+        // channels still sees PyTorch's "more than 1 value per channel" check.
+        let payload = [Double(Functional.valuesPerChannel(input.shape))] + local.mean + local.m2
         let all = try SyncFraming.allGather(payload, header: header, payloadLength: payload.count, layer: layer, group: group)
         let global = all.map { values in
             Moments(count: Int(values[0]), mean: Array(values[1..<1 + channels]), m2: Array(values[(1 + channels)...]))

@@ -37,6 +37,11 @@ public class InstanceNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
                    trackingChannels: trackRunningStats ? numFeatures : nil)
     }
 
+    override var configurationDescription: String {
+        "\(numFeatures), eps: \(eps), momentum: \(momentum.map { "\($0)" } ?? "nil"), affine: \(affine), "
+            + "trackRunningStats: \(trackRunningStats)"
+    }
+
     override var ignoredStateDictKeys: Set<String> {
         trackRunningStats ? [] : ["running_mean", "running_var"]
     }

@@ -116,6 +116,7 @@ extension Module {
     public func setParameter(named name: String, to value: Tensor<Scalar>) throws {
         let names = namedParameters().map(\.name)
         guard names.contains(name) else {
+            _ = try planStateDictLoad([:])   // a module that cannot load at all says why first
             throw NormError.invalidArgument(name: "parameter name", expected: "one of \(names)", actual: "\"\(name)\"")
         }
         try planStateDictLoad([name: value]).commit()

@@ -57,6 +57,25 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
     /// (`collective`, typically ``collectiveTimeout(operation:rank:timeout:arrived:size:)``, after
     /// which the group is broken). Both are reported because each needs its own fix.
     indirect case unreportedLocalFailure(local: NormError, collective: NormError)
+    /// A tensor passed to a function has the wrong shape: a weight, bias or running statistic of
+    /// a ``Functional`` call, or the input handed to
+    /// ``Functional/normalizationBackward(gradOutput:input:saved:weight:needsAffineGradients:)``.
+    /// (Tensors loaded from a state dict report ``stateShapeMismatch(key:expected:actual:)``.)
+    case argumentShapeMismatch(argument: String, expected: [Int], actual: [Int])
+    /// Nested arrays given to a ``Tensor`` initializer are ragged: at `dimension`, one array has
+    /// `actual` elements where the first one at that depth has `expected`.
+    case raggedArray(dimension: Int, expected: Int, actual: Int)
+    /// A module inside a container (a ``Sequential``) threw `underlying`. `path` is the module's
+    /// state-dict prefix without the trailing dot (`"1.0"`), `module` its type name
+    /// (`"BatchNorm2d"`). Containers nested in containers give one flat path.
+    indirect case inSubmodule(path: String, module: String, underlying: NormError)
+
+    /// The error itself, or, for ``inSubmodule(path:module:underlying:)``, the error the module
+    /// threw: what to match on when it does not matter where in a model the error arose.
+    public var underlyingError: NormError {
+        if case let .inSubmodule(_, _, underlying) = self { return underlying.underlyingError }
+        return self
+    }
 
     public var description: String {
         switch self {
@@ -124,6 +143,17 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(function) failed with MPI error \(code): \(message)"
         case let .unreportedLocalFailure(local, collective):
             return "\(local.description); telling the other ranks failed too: \(collective.description)"
+        case let .argumentShapeMismatch(argument, expected, actual):
+            let (e, a) = (Tensor<Double>.checkedElementCount(expected), Tensor<Double>.checkedElementCount(actual))
+            if let e, let a, e != a {
+                return "\(argument) should contain \(e) elements not \(a) (expected shape \(expected), got \(actual))"
+            }
+            return "\(argument) should have shape \(expected) (got \(actual))"
+        case let .raggedArray(dimension, expected, actual):
+            return "expected sequence of length \(expected) at dim \(dimension) (got \(actual))"
+        case let .inSubmodule(path, module, underlying):
+            let message = underlying.description
+            return message.hasPrefix(module + ":") ? "\(path): \(message)" : "\(path): \(module): \(message)"
         }
     }
 }
