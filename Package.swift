@@ -65,7 +65,7 @@ let package = Package(
         // Tests/NormKitTests/Support.
         .testTarget(
             name: "NormKitTests",
-            dependencies: ["NormKit", "normkit"],
+            dependencies: ["NormKit", "normkit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             resources: [.copy("Fixtures")]
         ),
     ]

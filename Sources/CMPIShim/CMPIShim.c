@@ -11,6 +11,10 @@ MPI_Errhandler normkit_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 int normkit_mpi_success(void) { return MPI_SUCCESS; }
 int normkit_mpi_thread_multiple(void) { return MPI_THREAD_MULTIPLE; }
 int normkit_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+MPI_Datatype normkit_mpi_int64(void) { return MPI_INT64_T; }
+MPI_Op normkit_mpi_max(void) { return MPI_MAX; }
+MPI_Request normkit_mpi_request_null(void) { return MPI_REQUEST_NULL; }
+MPI_Status *normkit_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 #else
 // Built without the MPI trait: nothing to expose.
 typedef int normkit_cmpishim_empty;

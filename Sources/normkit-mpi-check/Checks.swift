@@ -44,6 +44,7 @@ func runMPIChecks() -> Int {
     run("data-parallel step of the README") { try checkDataParallelStep(group) }
     if group.size > 1 {
         run("ranks that disagree all throw") { try checkMismatches(group) }
+        run("raw collectives with different counts, types or operations all throw") { try checkRawMismatches(group) }
         run("subgroups") { try checkSubgroups(group) }
     }
     run("MPI errors become NormError.mpiError") { try checkErrorPath(group) }
@@ -72,6 +73,8 @@ let checkScenarios = [
     CheckScenario(sampleShape: [2, 5], momentum: nil),
     // More than 125 channels: the framed payload continues in a second collective.
     CheckScenario(sampleShape: [130], momentum: 0.1),
+    // No channels at all (issue #7, A.4: this trapped on every rank).
+    CheckScenario(sampleShape: [0, 3], momentum: 0.1),
 ]
 
 /// Shard sizes at a step: (rank + step) mod 4, so there are empty and one-sample shards, with 2
@@ -143,19 +146,17 @@ func dataParallelStep(group: MPIProcessGroup, learningRate: Float = 0.1) throws 
     let dy: Tensor<Float> = .randomNormal(shape: y.shape, using: &rng)  // ∂L/∂y from the layers above
     _ = try model.backward(dy)                       // one all-reduce per SyncBatchNorm
 
-    // Average the parameter gradients over the ranks, as DistributedDataParallel does, and step.
-    // Walk the parameters in namedParameters() order: a Dictionary's order differs between
-    // processes, and every rank must all-reduce the same tensor at the same time.
-    var state = model.stateDict()
+    // Average the parameter gradients over the ranks, as DistributedDataParallel does, and step
+    // each parameter in place with setParameter(named:to:). Walk the parameters in
+    // namedParameters() order: a Dictionary's order differs between processes, and every rank
+    // must all-reduce the same tensor at the same time.
     let gradients = model.gradients()
-    for (name, _) in model.namedParameters() {
+    for (name, weight) in model.namedParameters() {
         let sum = try group.allReducedSum(gradients[name]!.scalars)
-        let weight = state[name]!
-        state[name] = try Tensor(shape: weight.shape, scalars: zip(weight.scalars, sum).map { w, g in
+        try model.setParameter(named: name, to: Tensor(shape: weight.shape, scalars: zip(weight.scalars, sum).map { w, g in
             w - learningRate * g / Float(group.size)
-        })
+        }))
     }
-    try model.loadStateDict(state)
     model.zeroGrad()
     return model
 }
@@ -234,6 +235,49 @@ func checkMismatches(_ group: any ProcessGroup) throws -> [String] {
     try group.barrier()
     let sum = try group.allReducedSum([1.0])
     if sum != [Double(group.size)] { problems.append("all-reduce after the failures gave \(sum)") }
+    return problems
+}
+
+/// Raw collectives whose ranks disagree: the header all-reduce that precedes every payload makes
+/// every rank throw `collectiveMismatch` (MPI itself would hand one rank wrong data, or hang), and
+/// the group stays usable.
+func checkRawMismatches(_ group: MPIProcessGroup) throws -> [String] {
+    var problems: [String] = []
+    func expectMismatch(_ name: String, _ detail: String, _ body: () throws -> Void) {
+        do {
+            try body()
+            problems.append("\(name): did not throw")
+        } catch let NormError.collectiveMismatch(_, _, actual) {
+            if !actual.contains(detail) { problems.append("\(name): the message says \"\(actual)\", not \"\(detail)\"") }
+        } catch {
+            problems.append("\(name): threw \(error)")
+        }
+    }
+    let last = group.size - 1
+    expectMismatch("allReducedSum of 3 values on the last rank, 2 elsewhere", "with counts from 2 to 3") {
+        _ = try group.allReducedSum([Double](repeating: 1, count: group.rank == last ? 3 : 2))
+    }
+    expectMismatch("allGather of 1 value on rank 0, 1000 elsewhere", "with counts from 1 to 1000") {
+        _ = try group.allGather([Float](repeating: 1, count: group.rank == 0 ? 1 : 1000))
+    }
+    expectMismatch("allGather of Float on rank 0, Double elsewhere", "with float32 and float64 values") {
+        if group.rank == 0 { _ = try group.allGather([Float(1)]) } else { _ = try group.allGather([1.0]) }
+    }
+    expectMismatch("barrier on the last rank, allReducedSum elsewhere", "the ranks called allReduceSum and barrier") {
+        if group.rank == last { try group.barrier() } else { _ = try group.allReducedSum([1.0]) }
+    }
+    do {
+        _ = try group.subgroup(ranks: group.rank == 0 ? [0] : [1])
+        problems.append("subgroup with different lists did not throw")
+    } catch let error as NormError {
+        let message = error.description
+        if !message.contains("expected ranks [") || message.contains("on every rank on every rank") {
+            problems.append("subgroup mismatch message: \(message)")
+        }
+    }
+    let sum = try group.allReducedSum([1.0, 2.0])
+    if sum != [Double(group.size), Double(2 * group.size)] { problems.append("all-reduce after the mismatches gave \(sum)") }
+    if group.isBroken { problems.append("mismatches broke the group") }
     return problems
 }
 

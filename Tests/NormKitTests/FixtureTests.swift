@@ -18,8 +18,19 @@ import Testing
                    tolerance: largeMean ? Tolerance(absolute: 2e-4, relative: 2e-4) : .forType(Float.self))
     }
 
+    /// Every fixture with an input of rank 3 or more, replayed with channels-last inputs and
+    /// upstream gradients: the same expected values, the output in the input's memory format.
+    @Test(arguments: TorchFixture.all.filter { $0.steps.allSatisfy { $0.input.shape.count >= 3 } })
+    func matchesTorchChannelsLast(_ fixture: TorchFixture) throws {
+        try replay(fixture, as: Double.self, against: "float64", tolerance: .forType(Double.self), format: .channelsLast)
+        let largeMean = fixture.name.contains("large_mean")
+        try replay(fixture, as: Float.self, against: largeMean ? "float64" : "float32",
+                   tolerance: largeMean ? Tolerance(absolute: 2e-4, relative: 2e-4) : .forType(Float.self), format: .channelsLast)
+    }
+
     func replay<Scalar: NormScalar>(
-        _ fixture: TorchFixture, as _: Scalar.Type, against dtype: String, tolerance: Tolerance
+        _ fixture: TorchFixture, as _: Scalar.Type, against dtype: String, tolerance: Tolerance,
+        format: MemoryFormat = .contiguous
     ) throws {
         let layer = fixture.makeLayer(Scalar.self)
         try layer.loadStateDict(fixture.initialState.mapValues { $0.tensor(Scalar.self) })
@@ -28,10 +39,11 @@ import Testing
             let context = "\(fixture.name) \(Scalar.self) step \(index) (\(step.training ? "train" : "eval"))"
             layer.train(step.training)
             layer.zeroGrad()
-            let output = try layer(step.input.tensor(Scalar.self))
+            let output = try layer(step.input.tensor(Scalar.self).withMemoryFormat(format))
             #expect(output.shape == step.input.shape, "\(context): output shape")
+            #expect(output.memoryFormat == format || output.rank < 3, "\(context): output memory format")
             assertClose(output.scalars, expected["output"]!, tolerance, "\(context) output")
-            let gradInput = try layer.backward(step.gradOutput.tensor(Scalar.self))
+            let gradInput = try layer.backward(step.gradOutput.tensor(Scalar.self).withMemoryFormat(format))
             assertClose(gradInput.scalars, expected["grad_input"]!, tolerance, "\(context) grad_input")
             let gradients = layer.gradients()
             for name in ["weight", "bias"] {

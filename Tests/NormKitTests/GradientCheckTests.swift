@@ -59,6 +59,16 @@ import Testing
 
     @Test(arguments: cases)
     func analyticMatchesNumerical(_ testCase: Case) throws {
+        try check(testCase, format: .contiguous)
+    }
+
+    /// The same checks with channels-last inputs and upstream gradients (rank 3 and more).
+    @Test(arguments: cases.filter { $0.shape.count >= 3 })
+    func analyticMatchesNumericalChannelsLast(_ testCase: Case) throws {
+        try check(testCase, format: .channelsLast)
+    }
+
+    func check(_ testCase: Case, format: MemoryFormat) throws {
         var random = SeededRandom(seed: UInt64(testCase.description.utf8.reduce(7) { $0 &* 31 &+ UInt64($1) }))
         let layer = testCase.make()
         // A random state: γ around 1, β around 0, running statistics away from the defaults.
@@ -71,8 +81,8 @@ import Testing
         try layer.loadStateDict(state)
         layer.train(testCase.training)
 
-        let input: Tensor<Double> = random.tensor(testCase.shape)
-        let gradOutput: Tensor<Double> = random.tensor(testCase.shape)
+        let input = (random.tensor(testCase.shape) as Tensor<Double>).withMemoryFormat(format)
+        let gradOutput = (random.tensor(testCase.shape) as Tensor<Double>).withMemoryFormat(format)
         let check = FiniteDifferenceCheck(layer: layer, input: input, gradOutput: gradOutput)
         let tolerance = Tolerance(absolute: 2e-7, relative: 2e-6)
 
@@ -82,6 +92,7 @@ import Testing
         layer.zeroGrad()
         _ = try layer(input)
         let gradInput = try layer.backward(gradOutput)
+        #expect(gradInput.memoryFormat == input.memoryFormat, "\(testCase): input gradient in the input's memory format")
         assertClose(gradInput.scalars, numericalInput, tolerance, "\(testCase) input gradient")
         for (name, numerical) in numericalParameters {
             assertClose(layer.gradients()[name]!.scalars, numerical, tolerance, "\(testCase) \(name) gradient")

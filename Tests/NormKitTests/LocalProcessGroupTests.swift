@@ -160,6 +160,26 @@ import Testing
         #expect(throws: NormError.self) { try LocalProcessGroup.world(size: 0) }
         #expect(throws: NormError.self) { try LocalProcessGroup.world(size: 2, timeout: 0) }
     }
+
+    /// Issue #7: timeouts of 1e10 s and more used to be accepted and then trapped in
+    /// `NSCondition.wait(until:)`.
+    @Test(arguments: [LocalProcessGroup.maximumTimeout.nextUp, 1e10, .greatestFiniteMagnitude, .infinity, .nan])
+    func timeoutsAboveTheMaximumAreRejected(timeout: Double) {
+        #expect(throws: NormError.invalidArgument(name: "timeout", expected: "a positive number of seconds, at most 1000000.0",
+                                                  actual: "\(timeout)")) {
+            try LocalProcessGroup.world(size: 2, timeout: timeout)
+        }
+    }
+
+    @Test func theMaximumTimeoutWaits() throws {
+        let world = try LocalProcessGroup.world(size: 2, timeout: LocalProcessGroup.maximumTimeout)
+        let results = syncRunOnThreads(2) { rank in
+            // Rank 1 comes late enough that rank 0 parks with a deadline 10⁶ s away.
+            if rank == 1 { Thread.sleep(forTimeInterval: 0.05) }
+            return try world[rank].allReducedSum([Double(rank)])
+        }
+        for result in results { #expect(try result.get() == [1]) }
+    }
 }
 
 /// A lock-protected counter shared by test threads.

@@ -179,4 +179,98 @@ import Testing
         assertClose(result.output.scalars, y.scalars, Tolerance(absolute: 1e-6, relative: 0), "functional output")
         assertClose(grads.input.scalars, dx.scalars, Tolerance(absolute: 1e-6, relative: 0), "functional dx")
     }
+
+    /// The README's `Tensor` snippet, after the usage snippet's `bn`.
+    @Test func tensorSnippetRuns() throws {
+        let bn = BatchNorm2d<Float>(numFeatures: 2)
+
+        let v: Tensor<Float> = [1, 2, 3]
+        var m = try Tensor<Float>([[1, 2, 3], [4, 5, 6]])
+        var rng = SeededGenerator(seed: 42)
+        let noise = Tensor<Float>.randomNormal(shape: [8, 3, 4, 4], mean: 0, std: 1, using: &rng)
+        let u = Tensor<Double>.randomUniform(shape: [3], in: -1..<1, using: &rng)
+        m[1, 2] = 7
+        m.withUnsafeMutableBufferPointer { $0[0] = 0 }
+        print(m)
+        print(bn)
+        bn.resetRunningStats()
+
+        #expect(v.shape == [3] && noise.shape == [8, 3, 4, 4] && u.scalars.allSatisfy { $0 >= -1 && $0 < 1 })
+        #expect(m.description == "Tensor([[0., 2., 3.],\n        [4., 5., 7.]], shape: [2, 3], dtype: float32)")
+        #expect(bn.description == "BatchNorm2d(2, eps: 1e-05, momentum: 0.1, affine: true, trackRunningStats: true)")
+        assertThrows(.raggedArray(dimension: 1, expected: 3, actual: 2)) { try Tensor<Float>([[1, 2, 3], [4, 5]]) }
+    }
+
+    /// The README's data-parallel SGD step, on a one-rank local group instead of MPI.
+    @Test func dataParallelStepSnippetRuns() throws {
+        let group = try LocalProcessGroup.world(size: 1, timeout: 30)[0]
+        let model = Sequential<Float>(BatchNorm2d(numFeatures: 8), BatchNorm2d(numFeatures: 8, momentum: nil))
+        _ = convertSyncBatchNorm(model, processGroup: group)
+        var random = SeededGenerator(seed: 8)
+        let x = Tensor<Float>.randomNormal(shape: [4, 8, 5, 5], using: &random)
+        _ = try model(x)
+        _ = try model.backward(Tensor<Float>.randomNormal(shape: [4, 8, 5, 5], using: &random))
+        let before = model.stateDict()
+
+        let gradients = model.gradients()
+        for (name, weight) in model.namedParameters() {
+            let sum = try group.allReducedSum(gradients[name]!.scalars)
+            try model.setParameter(named: name, to: Tensor(shape: weight.shape,
+                                                           scalars: zip(weight.scalars, sum).map { w, g in w - 0.1 * g / Float(group.size) }))
+        }
+        model.zeroGrad()
+
+        let after = model.stateDict()
+        for (name, _) in model.namedParameters() {
+            #expect(after[name]!.scalars == zip(before[name]!.scalars, gradients[name]!.scalars).map { $0 - 0.1 * $1 }, "\(name)")
+        }
+        #expect(after["0.running_mean"] == before["0.running_mean"] && model.gradients()["1.bias"] == .zeros(shape: [8]))
+    }
+
+    /// The README's speed snippet: memory formats, in-place inference, the thread count.
+    @Test func speedSnippetRuns() throws {
+        var random = SeededGenerator(seed: 5)
+        let bn = BatchNorm2d<Float>(numFeatures: 3)
+        var x = Tensor<Float>.randomNormal(shape: [8, 3, 32, 32], using: &random)
+        let pixelsNHWC = x.withMemoryFormat(.channelsLast).storage
+        let (rm, rv, w, b) = (Tensor<Float>.zeros(shape: [3]), Tensor<Float>.ones(shape: [3]), Tensor<Float>.ones(shape: [3]),
+                              Tensor<Float>.zeros(shape: [3]))
+
+        let nhwc = x.withMemoryFormat(.channelsLast)
+        let y = try bn(nhwc)
+        #expect(y.memoryFormat == .channelsLast)
+        #expect(y[0, 2, 1, 1] == y.scalars[(2 * 32 + 1) * 32 + 1])
+        let z = try Tensor<Float>(shape: [8, 3, 32, 32], storage: pixelsNHWC, memoryFormat: .channelsLast)
+        #expect(z == x)
+        try Functional.batchNormInference(&x, runningMean: rm, runningVar: rv, weight: w, bias: b)
+        let saved = Parallelism.threadCount
+        Parallelism.threadCount = 1
+        Parallelism.threadCount = saved
+        assertClose(x.scalars, z.scalars.map { $0 / (1 + 1e-5 as Float).squareRoot() }, .forType(Float.self), "eval in place")
+    }
+}
+
+/// The optimizer's entry point: one parameter at a time, validated, nothing else touched.
+@Suite struct SetParameterTests {
+    @Test func replacesOneParameterOfANestedModel() throws {
+        let model = Sequential<Float>(BatchNorm2d(numFeatures: 2), Sequential<Float>(GroupNorm(numGroups: 1, numChannels: 2)))
+        let before = model.stateDict()
+        let value = try Tensor<Float>(shape: [2], scalars: [3, -4])
+        try model.setParameter(named: "1.0.weight", to: value)
+        let after = model.stateDict()
+        #expect(after["1.0.weight"] == value)
+        for (name, tensor) in before where name != "1.0.weight" { #expect(after[name] == tensor, "\(name) unchanged") }
+    }
+
+    @Test func rejectsBuffersUnknownNamesAndWrongShapesWithoutChangingAnything() throws {
+        let bn = BatchNorm2d<Float>(numFeatures: 2)
+        let before = bn.stateDict()
+        assertThrows(.invalidArgument(name: "parameter name", expected: "one of [\"weight\", \"bias\"]", actual: "\"running_mean\"")) {
+            try bn.setParameter(named: "running_mean", to: .zeros(shape: [2]))
+        }
+        assertThrows(.stateShapeMismatch(key: "weight", expected: [2], actual: [3])) {
+            try bn.setParameter(named: "weight", to: .zeros(shape: [3]))
+        }
+        #expect(bn.stateDict() == before)
+    }
 }

@@ -52,8 +52,7 @@ func syncIsError(_ error: any Error, _ matches: (NormError) -> Bool) -> Bool {
         for result in results { #expect(try result.get()) }
         #expect(Date().timeIntervalSince(start) < 10)
         // Nobody broke the group: a valid step still works.
-        let after = syncRunOnThreads(3) { rank in _ = try syncTrainedLayer(Float.self, channels: 2, group: world[rank]) }
-        for result in after { try result.get() }
+        _ = try LocalProcessGroup.run(ranks: world) { group in _ = try syncTrainedLayer(Float.self, channels: 2, group: group) }
     }
 
     @Test func floatAndDoubleRanksFailOnEveryRank() throws {
@@ -169,7 +168,6 @@ func syncIsError(_ error: any Error, _ matches: (NormError) -> Bool) -> Bool {
                         Tolerance(absolute: 0, relative: 1e-14), "eval output")
         _ = try layer.backward(Tensor(repeating: 1, shape: [1, 2]))
         // Had the layer entered a collective, it would have timed out and broken the group.
-        let sums = syncRunOnThreads(2) { rank in try world[rank].allReducedSum([1.0]) }
-        for sum in sums { #expect(try sum.get() == [2]) }
+        #expect(try LocalProcessGroup.run(ranks: world) { try $0.allReducedSum([1.0]) } == [[2], [2]])
     }
 }

@@ -21,10 +21,14 @@ struct SyncScenario: Sendable, CustomStringConvertible {
     var momentum: Double?
     var affine = true
     var seed: UInt64
+    /// The memory format of every rank's shard and upstream gradient.
+    var format: MemoryFormat = .contiguous
 
     var ranks: Int { shards[0].count }
     var channels: Int { sampleShape[0] }
-    var description: String { "ranks \(ranks), shards \(shards), sample \(sampleShape), momentum \(String(describing: momentum))" }
+    var description: String {
+        "ranks \(ranks), shards \(shards), sample \(sampleShape), momentum \(String(describing: momentum)), \(format)"
+    }
 }
 
 /// Runs `scenario` twice: SyncBatchNorm on `ranks` threads over a LocalProcessGroup, and one
@@ -79,8 +83,11 @@ func syncCheckMatchesBatchNorm<S: NormScalar>(_: S.Type, _ scenario: SyncScenari
         var record = SyncRankRecord<S>()
         for step in 0..<steps {
             if step == steps - 1 { layer.eval() }
-            record.outputs.append(try layer(inputs[step][rank]))
-            record.inputGradients.append(try layer.backward(gradients[step][rank]))
+            let output = try layer(inputs[step][rank].withMemoryFormat(scenario.format))
+            let inputGradient = try layer.backward(gradients[step][rank].withMemoryFormat(scenario.format))
+            #expect(output.memoryFormat == inputGradient.memoryFormat && (output.rank < 3 || output.memoryFormat == scenario.format))
+            record.outputs.append(output)
+            record.inputGradients.append(inputGradient)
             record.runningMean.append(layer.runningMean)
             record.runningVar.append(layer.runningVar)
             record.numBatchesTracked.append(layer.numBatchesTracked)
@@ -143,6 +150,9 @@ let syncScenarios: [SyncScenario] = [
     SyncScenario(shards: [[1, 4], [0, 3], [2, 2]], sampleShape: [4], momentum: 0.3, affine: false, seed: 6),
     // More than 125 channels: the payload continues in a second, validated collective.
     SyncScenario(shards: [[2, 0, 3], [1, 1, 2], [1, 2, 0]], sampleShape: [130], momentum: 0.1, seed: 7),
+    SyncScenario(shards: [[1, 4], [0, 3], [2, 2], [1, 2]], sampleShape: [3, 2, 3], momentum: 0.1, seed: 8, format: .channelsLast),
+    SyncScenario(shards: [[0, 1, 5], [1, 0, 0], [2, 2, 2], [1, 1, 1]], sampleShape: [2, 2, 1, 3], momentum: nil, seed: 9,
+                 format: .channelsLast),
 ]
 
 @Suite struct SyncBatchNormTests {

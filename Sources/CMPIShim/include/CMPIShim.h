@@ -17,6 +17,10 @@ MPI_Errhandler normkit_mpi_errors_return(void);
 int normkit_mpi_success(void);
 int normkit_mpi_thread_multiple(void);
 int normkit_mpi_max_error_string(void);
+MPI_Datatype normkit_mpi_int64(void);
+MPI_Op normkit_mpi_max(void);
+MPI_Request normkit_mpi_request_null(void);
+MPI_Status *normkit_mpi_status_ignore(void);
 #endif
 
 #endif

@@ -2,13 +2,24 @@ import Foundation
 
 /// The rendezvous shared by the handles of one ``LocalProcessGroup``.
 ///
-/// Collectives are numbered by `generation`. Each rank deposits its contribution and waits on the
-/// condition until the generation moves on; the last rank to arrive checks that every rank called
-/// the same operation with compatible data, computes the outcome once, stores it in `outcome`,
-/// advances the generation and wakes everyone. `outcome` stays valid until the next collective
-/// completes, which cannot happen before every rank has read it and entered that collective.
+/// Collectives are numbered by `generation`. Each rank deposits its contribution under the lock;
+/// the last rank to arrive checks that every rank called the same operation with compatible data,
+/// computes the outcome once, stores it in `outcome` and advances the generation. The others wait
+/// for the generation to move on in two steps:
+/// 1. **spin**: for up to `spinNanoseconds` (never longer than the timeout) they poll the
+///    lock-free ``PublishedGeneration``, a few plain loads and then yielding the core each poll.
+///    They skip this step while the group's recent waits averaged longer than the spin, as when
+///    ranks are unevenly loaded or the machine is busy with other work;
+/// 2. **park**: they then sleep on `condition` until the generation moves on, or until the
+///    deadline (`timeout` seconds after arrival, the spin included) breaks the group.
 ///
-/// Every field is read and written with `condition` locked.
+/// The last rank wakes the condition only when some rank has parked, so a collective whose ranks
+/// all arrive within the spin makes no wake-up system call. `outcome` stays valid until the next
+/// collective completes, which cannot happen before every rank has read it and entered that
+/// collective; a rank that saw the new generation while spinning reads it without the lock (the
+/// acquire load of the generation orders that read after the write).
+///
+/// Every other field is read and written with `condition` locked.
 final class LocalCommunicator: @unchecked Sendable {
     enum Operation: String, Sendable {
         case allReduceSum, allGather, barrier, subgroup
@@ -34,36 +45,76 @@ final class LocalCommunicator: @unchecked Sendable {
         case floats([Float]), doubles([Double]), communicator(LocalCommunicator), nothing
     }
 
+    /// How long an early rank spins before it parks, by default: long enough to cover the other
+    /// ranks' arrival when each has a core, short enough that oversubscribed ranks waste little.
+    static let defaultSpinNanoseconds: UInt64 = 50_000
+
     let size: Int
     let timeout: Double
+    /// How long an early rank spins before it parks; 0 parks at once. Subgroups inherit it.
+    let spinNanoseconds: UInt64
     private let condition = NSCondition()
+    /// `generation` for spinning ranks, and the average wait that decides whether they spin; `nil`
+    /// where the platform lacks atomics (ranks park at once).
+    private let published = makePublishedGeneration()
     private var generation = 0
     private var pending: [(operation: Operation, payload: Payload)?]
+    private var arrivals = 0
+    /// Ranks sleeping on `condition` in the current collective.
+    private var parked = 0
     private var outcome: Result<Outcome, NormError> = .success(.nothing)
     /// Set when a collective timed out; every later call throws it.
     private var broken: NormError?
 
-    init(size: Int, timeout: Double) {
+    init(size: Int, timeout: Double, spinNanoseconds: UInt64 = defaultSpinNanoseconds) {
         self.size = size
         self.timeout = timeout
+        self.spinNanoseconds = spinNanoseconds
         pending = Array(repeating: nil, count: size)
     }
 
     /// Enters one collective as `rank` and returns its outcome once every rank has entered it.
     func exchange(rank: Int, _ operation: Operation, _ payload: Payload) throws -> Outcome {
+        let (myGeneration, completed) = try deposit(rank: rank, operation, payload)
+        if completed { return try outcome.get() }
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        let arrival = DispatchTime.now().uptimeNanoseconds
+        let spin = UInt64(min(Double(spinNanoseconds), timeout * 1e9))
+        if spin > 0, let published, published.awaitChange(from: myGeneration, for: spin) {
+            published.recordWait(DispatchTime.now().uptimeNanoseconds - arrival)
+            return try outcome.get()
+        }
+        let parkedOutcome = try park(rank: rank, operation, generation: myGeneration, deadline: deadline)
+        published?.recordWait(DispatchTime.now().uptimeNanoseconds - arrival)
+        return parkedOutcome
+    }
+
+    /// Stores `rank`'s contribution to the current collective and returns its generation, and
+    /// whether this rank was the last to arrive (and completed it).
+    private func deposit(rank: Int, _ operation: Operation, _ payload: Payload) throws -> (Int, completed: Bool) {
         condition.lock()
         defer { condition.unlock() }
         if let broken { throw NormError.processGroupBroken(cause: broken.description) }
         let myGeneration = generation
         pending[rank] = (operation, payload)
-        if pending.allSatisfy({ $0 != nil }) {
-            outcome = Self.combine(pending.map { $0! }, size: size, timeout: timeout)
-            pending = Array(repeating: nil, count: size)
-            generation += 1
-            condition.broadcast()
-            return try outcome.get()
-        }
-        let deadline = Date(timeIntervalSinceNow: timeout)
+        arrivals += 1
+        guard arrivals == size else { return (myGeneration, false) }
+        outcome = combine(pending.map { $0! })
+        for index in pending.indices { pending[index] = nil }
+        arrivals = 0
+        generation += 1
+        published?.publish(generation)
+        if parked > 0 { condition.broadcast() }
+        return (myGeneration, true)
+    }
+
+    /// Sleeps until collective `myGeneration` completes and returns its outcome, or breaks the
+    /// group at `deadline` and throws.
+    private func park(rank: Int, _ operation: Operation, generation myGeneration: Int, deadline: Date) throws -> Outcome {
+        condition.lock()
+        defer { condition.unlock() }
+        parked += 1
+        defer { parked -= 1 }
         while generation == myGeneration && broken == nil {
             if !condition.wait(until: deadline), generation == myGeneration, broken == nil {
                 let arrived = pending.indices.filter { pending[$0] != nil }
@@ -79,24 +130,22 @@ final class LocalCommunicator: @unchecked Sendable {
     }
 
     /// Computes a collective's outcome from every rank's contribution, in rank order.
-    private static func combine(
-        _ entries: [(operation: Operation, payload: Payload)], size: Int, timeout: Double
-    ) -> Result<Outcome, NormError> {
+    private func combine(_ entries: [(operation: Operation, payload: Payload)]) -> Result<Outcome, NormError> {
         let operation = entries[0].operation
-        let expected = "\(operation.rawValue) of \(entries[0].payload.summary)"
         for entry in entries.dropFirst() {
-            let actual = "\(entry.operation.rawValue) of \(entry.payload.summary)"
-            guard entry.operation == operation, compatible(entry.payload, entries[0].payload, operation) else {
-                return .failure(.collectiveMismatch(operation: operation.rawValue, expected: expected, actual: actual))
+            guard entry.operation == operation, Self.compatible(entry.payload, entries[0].payload, operation) else {
+                return .failure(.collectiveMismatch(operation: operation.rawValue,
+                                                    expected: "\(operation.rawValue) of \(entries[0].payload.summary)",
+                                                    actual: "\(entry.operation.rawValue) of \(entry.payload.summary)"))
             }
         }
         switch (operation, entries[0].payload) {
         case (.barrier, _):
             return .success(.nothing)
         case (.allReduceSum, .floats):
-            return .success(.floats(sum(entries.map(\.payload.floatValues))))
+            return .success(.floats(Self.sum(entries.map(\.payload.floatValues))))
         case (.allReduceSum, .doubles):
-            return .success(.doubles(sum(entries.map(\.payload.doubleValues))))
+            return .success(.doubles(Self.sum(entries.map(\.payload.doubleValues))))
         case (.allGather, .floats):
             return .success(.floats(entries.flatMap(\.payload.floatValues)))
         case (.allGather, .doubles):
@@ -109,7 +158,8 @@ final class LocalCommunicator: @unchecked Sendable {
             } catch {
                 preconditionFailure("validateSubgroupRanks throws only NormError")
             }
-            return .success(.communicator(LocalCommunicator(size: ranks.count, timeout: timeout)))
+            return .success(.communicator(LocalCommunicator(size: ranks.count, timeout: timeout,
+                                                            spinNanoseconds: spinNanoseconds)))
         default:
             preconditionFailure("\(operation) cannot carry \(entries[0].payload.summary)")
         }

@@ -4,19 +4,25 @@ import Foundation
 /// for data parallelism across threads, and for checking distributed code without MPI.
 ///
 /// ```swift
-/// let handles = try LocalProcessGroup.world(size: 4, timeout: 30)
-/// for handle in handles {
-///     Thread { /* each rank uses its own handle on its own thread */ }.start()
+/// let results = try LocalProcessGroup.run(size: 4, timeout: 30) { group in
+///     /* each rank uses its own handle on its own Thread */
 /// }
 /// ```
+///
+/// ``run(size:timeout:_:)`` makes the handles with ``world(size:timeout:)`` and runs each rank on
+/// a `Thread` of its own; ``run(ranks:_:)`` does the same for handles you already have.
 ///
 /// Each handle belongs to one thread; a rank blocks in a collective until every rank has entered
 /// it. Ranks must run on threads of their own (Foundation `Thread`s or pthreads): on a
 /// width-limited pool (Dispatch's, or Swift concurrency's cooperative pool) fewer threads than
 /// ranks deadlock until the timeout.
 ///
-/// The rendezvous is a condition variable (`NSCondition`). The last rank to arrive computes the
-/// result once (the sum, or the concatenation) and wakes the others.
+/// The last rank to arrive in a collective computes the result once (the sum, or the
+/// concatenation) and hands it to the others. A rank that arrives early spins for up to 50 µs
+/// (after a few hundred polls it yields its core between polls, so that more ranks than cores
+/// still make progress), then sleeps on a condition variable (`NSCondition`) until the last rank
+/// wakes it or the timeout passes. While the group's recent waits averaged longer than the spin,
+/// early ranks sleep at once.
 ///
 /// Failure semantics:
 /// - A rank that waits longer than `timeout` seconds for the others throws
@@ -41,16 +47,21 @@ public final class LocalProcessGroup: ProcessGroup {
         self.rank = rank
     }
 
+    /// The longest timeout ``world(size:timeout:)`` accepts: 10⁶ seconds, about 11.6 days.
+    public static let maximumTimeout: Double = 1_000_000
+
     /// One handle per rank of a new group of `size` ranks, `handles[r].rank == r`.
     /// - Parameters:
     ///   - size: the number of ranks, at least 1.
-    ///   - timeout: seconds a collective waits for the other ranks; default 30.
+    ///   - timeout: seconds a collective waits for the other ranks, in `0 < timeout ≤`
+    ///     ``maximumTimeout``; default 30.
     /// - Throws: ``NormError/invalidArgument(name:expected:actual:)`` for `size < 1` or a timeout
-    ///   that is not positive.
+    ///   that is not positive, or above ``maximumTimeout`` (NaN and infinity included).
     public static func world(size: Int, timeout: Double = 30) throws -> [LocalProcessGroup] {
         guard size >= 1 else { throw NormError.invalidArgument(name: "size", expected: "at least 1", actual: "\(size)") }
-        guard timeout > 0, timeout.isFinite else {
-            throw NormError.invalidArgument(name: "timeout", expected: "a positive number of seconds", actual: "\(timeout)")
+        guard timeout > 0, timeout <= maximumTimeout else {
+            throw NormError.invalidArgument(name: "timeout", expected: "a positive number of seconds, at most \(maximumTimeout)",
+                                            actual: "\(timeout)")
         }
         let communicator = LocalCommunicator(size: size, timeout: timeout)
         return (0..<size).map { LocalProcessGroup(communicator: communicator, rank: $0) }

@@ -3,8 +3,10 @@
 ///
 /// Every rank calls the same collectives in the same order; a collective returns on a rank only
 /// once every rank of the group has entered it. All collectives throw, so a backend can report a
-/// peer that never arrives (``LocalProcessGroup``), ranks that disagree on counts or element types
-/// (``NormError/collectiveMismatch(operation:expected:actual:)``), or a failed library call.
+/// peer that never arrives (``NormError/collectiveTimeout(operation:rank:timeout:arrived:size:)``
+/// from both ``LocalProcessGroup`` and `MPIProcessGroup`), ranks that disagree on the operation,
+/// counts or element types (``NormError/collectiveMismatch(operation:expected:actual:)``, thrown
+/// on every rank before any data moves), or a failed library call.
 ///
 /// A group of size 1 does no communication: `allReduceSum` leaves the buffer as it is,
 /// `allGather` returns the buffer, `barrier` returns at once.

@@ -49,7 +49,10 @@
 ///   ``NormError/collectiveMismatch(operation:expected:actual:)`` when ranks' layers disagree on
 ///   `num_features` or the dtype;
 /// - the process group's own errors, such as
-///   ``NormError/collectiveTimeout(operation:rank:timeout:arrived:size:)``.
+///   ``NormError/collectiveTimeout(operation:rank:timeout:arrived:size:)``;
+/// - ``NormError/unreportedLocalFailure(local:collective:)`` on a rank whose own input or
+///   gradient is wrong when the collective that tells the other ranks fails too (for example
+///   times out because another rank is in eval mode): both errors, never just one.
 ///
 /// Every rank must call the layer's training forward and backward in the same order; the ranks
 /// must all be in training mode or all in eval mode.
@@ -89,6 +92,13 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
                            channels: numFeatures)
     }
 
+    /// The header of a rank that failed its own checks.
+    private var failureHeader: SyncFraming.Header {
+        var failure = header
+        failure.ok = false
+        return failure
+    }
+
     override func forward(_ input: Tensor<Scalar>) throws -> (output: Tensor<Scalar>, saved: SavedForward) {
         guard isTraining, let group = processGroup, group.size > 1 else {
             let result = try super.forward(input)
@@ -96,21 +106,22 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
             return result
         }
         let layer = layerName, channels = numFeatures
-        var failure = header
-        failure.ok = false
+        let geometry: NormalizationGeometry
         do {
             try checkInput(input)
+            geometry = try Functional.channelGeometry(of: input, operation: layer, grouping: .perChannel)
         } catch {
-            _ = try? SyncFraming.allGather(nil, header: failure, payloadLength: 2 * channels + 1, layer: layer, group: group)
-            throw error
+            // The other ranks are waiting in the all-gather: take part with a failure frame.
+            throw SyncFraming.failure(error, header: failureHeader, in: .allGather, group: group)
         }
-        let geometry = try Functional.channelGeometry(of: input, operation: layer, grouping: .perChannel)
         guard case let .moments(local) = Kernels.call(KernelCall<Scalar>.Request.moments(input: input.storage, geometry: geometry))
         else { fatalError("kernel response") }
-        let payload = [Double(local.count)] + local.mean + local.m2
+        // The count each channel pools over comes from the shape, so that a layer without
+        // channels still sees PyTorch's "more than 1 value per channel" check.
+        let payload = [Double(Functional.valuesPerChannel(input.shape))] + local.mean + local.m2
         let all = try SyncFraming.allGather(payload, header: header, payloadLength: payload.count, layer: layer, group: group)
         let global = all.map { values in
-            Moments(count: Int(values[0]), mean: Array(values[1...channels]), m2: Array(values[(channels + 1)...]))
+            Moments(count: Int(values[0]), mean: Array(values[1..<1 + channels]), m2: Array(values[(1 + channels)...]))
         }.reduce(Moments(count: 0, mean: [], m2: []), Moments.merged)
         if global.count == 1 { throw NormError.tooFewValuesPerChannel(shape: input.shape) }
         let statistics = global.count > 0
@@ -119,7 +130,8 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
             mean: statistics.mean, invstd: statistics.inverseStandardDeviation(eps: eps), usesBatchStatistics: true,
             geometry: geometry, centered: true, inputShape: input.shape)
         let output = Functional.normalize(input, saved: saved, weight: weight, bias: bias).output
-        if global.count > 0, let runningMean, let runningVar {
+        // As BatchNorm: a batch without elements (no samples, or no channels) is not counted.
+        if global.count > 0, channels > 0, let runningMean, let runningVar {
             let next = nextTrackedBatch()
             let running = RunningStatistics.updated(mean: runningMean, variance: runningVar, toward: global, factor: next.factor)
             self.runningMean = running.mean
@@ -138,17 +150,15 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
         guard let group = processGroup, group.size > 1, lastGlobalCount != nil || (lastForward == nil && isTraining)
         else { return try super.backward(gradOutput) }
         let layer = layerName, channels = numFeatures
-        var failure = header
-        failure.ok = false
         guard let last = lastForward, let globalCount = lastGlobalCount else {
             // A training backward with nothing to differentiate: the other ranks are waiting in
             // the all-reduce, so take part with a failure frame and make them all stop.
-            _ = try? SyncFraming.allReduceSum(nil, header: failure, payloadLength: 2 * channels, layer: layer, group: group)
-            throw NormError.backwardBeforeForward(layer: layer)
+            throw SyncFraming.failure(NormError.backwardBeforeForward(layer: layer), header: failureHeader,
+                                      in: .allReduceSum, group: group)
         }
         guard gradOutput.shape == last.outputShape else {
-            _ = try? SyncFraming.allReduceSum(nil, header: failure, payloadLength: 2 * channels, layer: layer, group: group)
-            throw NormError.gradientShapeMismatch(expected: last.outputShape, actual: gradOutput.shape)
+            throw SyncFraming.failure(NormError.gradientShapeMismatch(expected: last.outputShape, actual: gradOutput.shape),
+                                      header: failureHeader, in: .allReduceSum, group: group)
         }
         let geometry = last.saved.geometry, format = last.saved.kernelFormat
         let x = last.input.withMemoryFormat(format).storage, dy = gradOutput.withMemoryFormat(format).storage

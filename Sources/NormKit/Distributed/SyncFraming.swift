@@ -121,6 +121,43 @@ enum SyncFraming {
         return sum
     }
 
+    /// The collective a synchronized call makes, and that a failing rank must take part in.
+    enum Collective {
+        case allGather, allReduceSum
+    }
+
+    /// Takes part in `collective` with a frame whose header says that this rank failed its own
+    /// checks (`header.ok == false`), so that every other rank stops with
+    /// ``NormError/peerRankFailed(layer:rank:)`` instead of waiting. Does not look at the other
+    /// frames: it throws only the process group's own errors (a timeout, a mismatch of the
+    /// collectives themselves), which the caller must report beside its local error.
+    static func reportFailure(header: Header, in collective: Collective, group: any ProcessGroup) throws {
+        precondition(!header.ok, "reportFailure needs a failure header")
+        var frame = framed(nil, header: header, payloadLength: 0)
+        switch collective {
+        case .allGather: _ = try group.allGather(frame)
+        case .allReduceSum: try group.allReduceSum(&frame)
+        }
+    }
+
+    /// The error a rank throws after failing its own checks with `local`: `local` itself once the
+    /// other ranks were told (``reportFailure(header:in:group:)``), or, when telling them failed,
+    /// ``NormError/unreportedLocalFailure(local:collective:)`` with both. A process group that
+    /// throws something other than a ``NormError`` gets that error thrown as it is.
+    static func failure(
+        _ local: any Error, header: Header, in collective: Collective, group: any ProcessGroup
+    ) -> any Error {
+        do {
+            try reportFailure(header: header, in: collective, group: group)
+            return local
+        } catch let groupError as NormError {
+            guard let local = local as? NormError else { return local }
+            return NormError.unreportedLocalFailure(local: local, collective: groupError)
+        } catch {
+            return error
+        }
+    }
+
     private static func framed(_ payload: [Double]?, header: Header, payloadLength: Int) -> [Double] {
         var frame = header.encoded
         frame.reserveCapacity(frameLength)

@@ -19,7 +19,7 @@ extension Functional {
     ///   - momentum: m, the factor of the running-statistics update; default 0.1.
     ///   - eps: ε, added to the variance; default 1e-5.
     /// - Throws: ``NormError/rankTooSmall(layer:minimum:actual:)``,
-    ///   ``NormError/stateShapeMismatch(key:expected:actual:)`` for parameters not of shape `[C]`,
+    ///   ``NormError/argumentShapeMismatch(argument:expected:actual:)`` for parameters not of shape `[C]`,
     ///   ``NormError/tooFewValuesPerChannel(shape:)`` in training with one value per channel, and
     ///   ``NormError/invalidArgument(name:expected:actual:)`` for inference without running
     ///   statistics.
@@ -46,7 +46,7 @@ extension Functional {
             return RunningNormalizationResult(output: result.output, saved: result.saved,
                                               runningMean: runningMean, runningVar: runningVar)
         }
-        if geometry.elementsPerStatistic == 1 { throw NormError.tooFewValuesPerChannel(shape: input.shape) }
+        if hasOneValuePerChannel(input.shape) { throw NormError.tooFewValuesPerChannel(shape: input.shape) }
         let (result, moments) = normalizeWithInputStatistics(
             input, geometry: geometry, centered: true, weight: weight, bias: bias, eps: eps)
         guard moments.count > 0, let runningMean, let runningVar else {
@@ -71,22 +71,48 @@ extension Functional {
             try checkPerChannel(tensor, named: name, shape: [geometry.channels])
         }
         let saved = SavedStatistics<Scalar>(
-            mean: Kernels.doubles(runningMean.storage),
-            invstd: Kernels.doubles(runningVar.storage).map { 1 / ($0 + eps).squareRoot() },
+            mean: Kernels.doubles(runningMean.storage), invstd: constantInverseStandardDeviation(runningVar, eps: eps),
             usesBatchStatistics: false, geometry: geometry, centered: true, inputShape: input.shape)
         let owned = input
         input = Tensor(uncheckedShape: [0], scalars: [])
-        input = normalize(owned, saved: saved, weight: weight, bias: bias).output
+        input = normalize(owned, saved: saved, weight: weight, bias: bias, inPlace: true).output
     }
 
     /// Sees an `(N, C, *)` input as (N, C, ∏ *) in its memory format's layout.
+    ///
+    /// An empty input is seen as (0, C, 0): the kernels read no element and allocate nothing per
+    /// sample, per-channel results keep their C entries, and no product of the sizes can overflow.
+    /// (An empty tensor's other sizes may multiply past `Int.max`, as in `[0, 3, 2³², 2³²]` or
+    /// `[Int.max, 0, 2]`; a non-empty tensor's cannot, since its element count fits.) Checks that
+    /// depend on the sizes of an empty input look at its shape, not at this geometry.
     static func channelGeometry<Scalar: NormScalar>(
         of input: Tensor<Scalar>, operation: String, grouping: NormalizationGeometry.Grouping
     ) throws -> NormalizationGeometry {
         guard input.rank >= 2 else {
             throw NormError.rankTooSmall(layer: operation, minimum: 2, actual: input.rank)
         }
-        return NormalizationGeometry(outer: input.shape[0], channels: input.shape[1], inner: input.shape.dropFirst(2).reduce(1, *),
-                                     grouping: grouping, layout: layout(of: input.memoryFormat))
+        let layout = layout(of: input.memoryFormat)
+        guard input.count > 0 else {
+            return NormalizationGeometry(outer: 0, channels: input.shape[1], inner: 0, grouping: grouping, layout: layout)
+        }
+        return NormalizationGeometry(outer: input.shape[0], channels: input.shape[1], inner: input.count / (input.shape[0] * input.shape[1]),
+                                     grouping: grouping, layout: layout)
+    }
+
+    /// PyTorch's `_verify_batch_size`: training BatchNorm needs more than one value per channel,
+    /// N·∏ spatial > 1. Read from the shape, so an empty input with huge sizes cannot overflow.
+    static func hasOneValuePerChannel(_ shape: [Int]) -> Bool {
+        shape[0] == 1 && shape.dropFirst(2).allSatisfy { $0 == 1 }
+    }
+
+    /// N·∏ spatial of an `(N, C, *)` shape, the values each channel pools over, whatever C is
+    /// (saturating at `Int.max`, which only an empty tensor can reach).
+    static func valuesPerChannel(_ shape: [Int]) -> Int {
+        var product = 1
+        for size in [shape[0]] + shape.dropFirst(2) {
+            let (next, overflow) = product.multipliedReportingOverflow(by: size)
+            product = overflow ? Int.max : next
+        }
+        return product
     }
 }

@@ -26,6 +26,12 @@ public struct SavedStatistics<Scalar: NormScalar>: Sendable {
     let centered: Bool
     /// The input shape the statistics belong to.
     let inputShape: [Int]
+    /// The shape of the affine parameters: the normalized shape for LayerNorm and RMSNorm, `nil`
+    /// for `[C]`.
+    var normalizedShape: [Int]? = nil
+
+    /// The shape a weight must have for these statistics.
+    var parameterShape: [Int] { normalizedShape ?? [geometry.channels] }
 
     /// The memory format the kernels read the input in.
     var kernelFormat: MemoryFormat { geometry.layout == .channelsLast ? .channelsLast : .contiguous }
@@ -72,22 +78,22 @@ extension Functional {
     ///   - needsAffineGradients: whether to return weight and bias gradients.
     /// - Returns: the input gradient in the input's memory format, and the weight and bias
     ///   gradients.
-    /// - Throws: ``NormError/gradientShapeMismatch(expected:actual:)`` when `gradOutput` or
-    ///   `input` does not have the shape of the forward input, and
-    ///   ``NormError/stateShapeMismatch(key:expected:actual:)`` for a weight of the wrong size.
+    /// - Throws: ``NormError/gradientShapeMismatch(expected:actual:)`` when `gradOutput` does not
+    ///   have the shape of the forward output, and
+    ///   ``NormError/argumentShapeMismatch(argument:expected:actual:)`` when `input` does not have
+    ///   the shape of the forward input or `weight` not that of the forward weight (`[C]`, or the
+    ///   normalized shape).
     public static func normalizationBackward<Scalar: NormScalar>(
         gradOutput: Tensor<Scalar>, input: Tensor<Scalar>, saved: SavedStatistics<Scalar>,
         weight: Tensor<Scalar>?, needsAffineGradients: Bool = true
     ) throws -> NormalizationGradients<Scalar> {
         try checkGradientShapes(gradOutput: gradOutput, input: input, saved: saved)
+        try checkPerChannel(weight, named: "weight", shape: saved.parameterShape)
         let geometry = saved.geometry
-        if let weight, weight.count != geometry.channels {
-            throw NormError.stateShapeMismatch(key: "weight", expected: [geometry.channels], actual: weight.shape)
-        }
         let format = saved.kernelFormat
         let response = Kernels.call(KernelCall<Scalar>.Request.backward(
             input: input.withMemoryFormat(format).storage, gradOutput: gradOutput.withMemoryFormat(format).storage,
-            geometry: geometry, mean: saved.mean, invstd: saved.invstd, weight: weight?.storage,
+            geometry: geometry, mean: saved.mean, invstd: saved.invstd, weight: weight.map(rowMajorStorage),
             mode: saved.gradientMode, channelSums: needsAffineGradients))
         guard case let .gradient(gradInput, sums) = response else { fatalError("kernel response") }
         let channelSums = needsAffineGradients ? sums : nil
@@ -100,12 +106,18 @@ extension Functional {
     static func checkGradientShapes<Scalar: NormScalar>(
         gradOutput: Tensor<Scalar>, input: Tensor<Scalar>, saved: SavedStatistics<Scalar>
     ) throws {
+        guard input.shape == saved.inputShape else {
+            throw NormError.argumentShapeMismatch(argument: "input", expected: saved.inputShape, actual: input.shape)
+        }
         guard gradOutput.shape == saved.inputShape else {
             throw NormError.gradientShapeMismatch(expected: saved.inputShape, actual: gradOutput.shape)
         }
-        guard input.shape == saved.inputShape else {
-            throw NormError.gradientShapeMismatch(expected: saved.inputShape, actual: input.shape)
-        }
+    }
+
+    /// A parameter's elements in row-major order, the order the kernels index them in (a
+    /// LayerNorm weight of rank 3 or more may arrive channels-last).
+    static func rowMajorStorage<Scalar: NormScalar>(_ tensor: Tensor<Scalar>) -> [Scalar] {
+        tensor.withMemoryFormat(.contiguous).storage
     }
 
     /// A per-channel gradient shaped like the weight it belongs to (a LayerNorm weight keeps its
@@ -114,13 +126,12 @@ extension Functional {
         Tensor(uncheckedShape: weight?.shape ?? [sums.count], scalars: Kernels.scalars(sums))
     }
 
-    /// Checks that an optional per-channel tensor (weight, bias, running statistic) has `count`
-    /// elements.
+    /// Checks that an optional parameter (weight, bias, running statistic) has `shape`.
     static func checkPerChannel<Scalar: NormScalar>(
         _ tensor: Tensor<Scalar>?, named name: String, shape: [Int]
     ) throws {
         if let tensor, tensor.shape != shape {
-            throw NormError.stateShapeMismatch(key: name, expected: shape, actual: tensor.shape)
+            throw NormError.argumentShapeMismatch(argument: name, expected: shape, actual: tensor.shape)
         }
     }
 
@@ -136,7 +147,8 @@ extension Functional {
         weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, eps: Double
     ) -> (result: NormalizationResult<Scalar>, moments: Moments) {
         let response = Kernels.call(KernelCall<Scalar>.Request.normalizeWithBatchStatistics(
-            input: input.storage, geometry: geometry, centered: centered, weight: weight?.storage, bias: bias?.storage, eps: eps))
+            input: input.storage, geometry: geometry, centered: centered, weight: weight.map(rowMajorStorage),
+            bias: bias.map(rowMajorStorage), eps: eps))
         guard case let .output(output, moments?, invstd?) = response else { fatalError("kernel response") }
         let saved = SavedStatistics<Scalar>(
             mean: moments.mean, invstd: invstd, usesBatchStatistics: true,
@@ -152,21 +164,32 @@ extension Functional {
         weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, eps: Double
     ) -> NormalizationResult<Scalar> {
         let saved = SavedStatistics<Scalar>(
-            mean: Kernels.doubles(runningMean.storage),
-            invstd: Kernels.doubles(runningVar.storage).map { 1 / ($0 + eps).squareRoot() },
+            mean: Kernels.doubles(runningMean.storage), invstd: constantInverseStandardDeviation(runningVar, eps: eps),
             usesBatchStatistics: false, geometry: geometry, centered: true, inputShape: input.shape)
         return normalize(input, saved: saved, weight: weight, bias: bias)
     }
 
-    /// Normalizes with statistics already known (`saved`); consumes `input`'s storage when the
-    /// caller holds no other reference to it.
+    /// 1/√(r_σ² + ε) per channel for normalizing with running statistics. Where it is infinite
+    /// (r_σ² + ε = 0, say a dead channel with running_var 0 and eps 0) it is NaN, so that every
+    /// output of that channel is NaN, as in PyTorch, whose x·(1/σ) − μ·(1/σ) is ∞ − ∞ there;
+    /// (x − μ)·∞ would give ±∞ and a 0·∞ NaN only where x = μ.
+    static func constantInverseStandardDeviation<Scalar: NormScalar>(_ runningVar: Tensor<Scalar>, eps: Double) -> [Double] {
+        Kernels.doubles(runningVar.storage).map { variance in
+            let r = 1 / (variance + eps).squareRoot()
+            return r.isInfinite ? .nan : r
+        }
+    }
+
+    /// Normalizes with statistics already known (`saved`) into a new tensor or, `inPlace`, into
+    /// `input`'s storage (copied first only if someone else still holds it).
     static func normalize<Scalar: NormScalar>(
-        _ input: __owned Tensor<Scalar>, saved: SavedStatistics<Scalar>, weight: Tensor<Scalar>?, bias: Tensor<Scalar>?
+        _ input: __owned Tensor<Scalar>, saved: SavedStatistics<Scalar>, weight: Tensor<Scalar>?, bias: Tensor<Scalar>?,
+        inPlace: Bool = false
     ) -> NormalizationResult<Scalar> {
         let shape = input.shape, format = input.memoryFormat
         let response = Kernels.call(KernelCall<Scalar>.Request.normalize(
             input: input.storage, geometry: saved.geometry, mean: saved.mean, invstd: saved.invstd,
-            weight: weight?.storage, bias: bias?.storage))
+            weight: weight.map(rowMajorStorage), bias: bias.map(rowMajorStorage), inPlace: inPlace))
         guard case let .output(output, _, _) = response else { fatalError("kernel response") }
         return NormalizationResult(output: Tensor(uncheckedShape: shape, storage: output, memoryFormat: format), saved: saved)
     }

@@ -12,7 +12,7 @@ extension Functional {
     ///   - eps: ε; default 1e-5.
     /// - Throws: ``NormError/rankTooSmall(layer:minimum:actual:)``,
     ///   ``NormError/groupsDoNotDivideChannels(groups:channels:)``, and
-    ///   ``NormError/stateShapeMismatch(key:expected:actual:)`` for parameters not of shape `[C]`.
+    ///   ``NormError/argumentShapeMismatch(argument:expected:actual:)`` for parameters not of shape `[C]`.
     public static func groupNorm<Scalar: NormScalar>(
         _ input: Tensor<Scalar>, numGroups: Int, weight: Tensor<Scalar>? = nil, bias: Tensor<Scalar>? = nil,
         eps: Double = 1e-5

@@ -34,7 +34,11 @@ extension Functional {
         for (tensor, name) in [(runningMean, "running_mean"), (runningVar, "running_var"), (weight, "weight"), (bias, "bias")] {
             try checkPerChannel(tensor, named: name, shape: [channels])
         }
-        if geometry.inner <= 1 && outer * channels > 0 { throw NormError.tooFewSpatialElements(shape: input.shape) }
+        // PyTorch's `_verify_spatial_size` (∏ spatial == 1), for inputs with at least one instance;
+        // an empty input (no samples, no channels, or a zero spatial size) returns empty.
+        if input.shape[0] > 0 && channels > 0 && input.shape.dropFirst(2).allSatisfy({ $0 == 1 }) {
+            throw NormError.tooFewSpatialElements(shape: input.shape)
+        }
         let (result, moments) = normalizeWithInputStatistics(
             input, geometry: geometry, centered: true, weight: weight, bias: bias, eps: eps)
         guard outer > 0, let runningMean, let runningVar else {
@@ -50,6 +54,7 @@ extension Functional {
 
     /// Averages per-(sample, channel) values `[N·C]` over the samples, giving `[C]`.
     static func batchAverage(_ values: [Double], channels: Int) -> [Double] {
+        guard channels > 0 else { return [] }
         let samples = values.count / channels
         var sums = [Double](repeating: 0, count: channels)
         for (i, value) in values.enumerated() { sums[i % channels] += value }

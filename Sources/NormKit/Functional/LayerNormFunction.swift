@@ -11,7 +11,7 @@ extension Functional {
     ///   - weight, bias: of shape `normalizedShape`, or `nil`.
     ///   - eps: ε; default 1e-5.
     /// - Throws: ``NormError/normalizedShapeMismatch(normalizedShape:inputShape:)`` and
-    ///   ``NormError/stateShapeMismatch(key:expected:actual:)``.
+    ///   ``NormError/argumentShapeMismatch(argument:expected:actual:)``.
     public static func layerNorm<Scalar: NormScalar>(
         _ input: Tensor<Scalar>, normalizedShape: [Int], weight: Tensor<Scalar>? = nil,
         bias: Tensor<Scalar>? = nil, eps: Double = 1e-5
@@ -19,7 +19,8 @@ extension Functional {
         let geometry = try trailingGeometry(of: input, normalizedShape: normalizedShape)
         try checkPerChannel(weight, named: "weight", shape: normalizedShape)
         try checkPerChannel(bias, named: "bias", shape: normalizedShape)
-        return normalizeTrailing(input, geometry: geometry, centered: true, weight: weight, bias: bias, eps: eps)
+        return normalizeTrailing(input, geometry: geometry, normalizedShape: normalizedShape, centered: true,
+                                 weight: weight, bias: bias, eps: eps)
     }
 
     /// Root-mean-square normalization over the trailing dimensions given by `normalizedShape`.
@@ -34,33 +35,42 @@ extension Functional {
     ) throws -> NormalizationResult<Scalar> {
         let geometry = try trailingGeometry(of: input, normalizedShape: normalizedShape)
         try checkPerChannel(weight, named: "weight", shape: normalizedShape)
-        return normalizeTrailing(input, geometry: geometry, centered: false, weight: weight, bias: nil,
-                                 eps: eps ?? Double(Scalar.ulpOfOne))
+        return normalizeTrailing(input, geometry: geometry, normalizedShape: normalizedShape, centered: false,
+                                 weight: weight, bias: nil, eps: eps ?? Double(Scalar.ulpOfOne))
     }
 
     /// Normalizes rows of the trailing dimensions. They are contiguous only in row-major order,
     /// so a channels-last input is read in row-major order and the output converted back.
     static func normalizeTrailing<Scalar: NormScalar>(
-        _ input: Tensor<Scalar>, geometry: NormalizationGeometry, centered: Bool,
+        _ input: Tensor<Scalar>, geometry: NormalizationGeometry, normalizedShape: [Int], centered: Bool,
         weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, eps: Double
     ) -> NormalizationResult<Scalar> {
         let result = normalizeWithInputStatistics(
             input.withMemoryFormat(.contiguous), geometry: geometry, centered: centered, weight: weight, bias: bias, eps: eps).result
-        guard input.memoryFormat != .contiguous else { return result }
-        return NormalizationResult(output: result.output.withMemoryFormat(input.memoryFormat), saved: result.saved)
+        var saved = result.saved
+        saved.normalizedShape = normalizedShape
+        return NormalizationResult(output: result.output.withMemoryFormat(input.memoryFormat), saved: saved)
     }
 
     /// Views `(*, normalizedShape…)` as rows of ∏ normalizedShape elements, one statistic per row.
+    ///
+    /// A normalized shape may contain zeros (the rows are then empty, as in PyTorch). An empty
+    /// input is seen as zero rows, so that no per-row statistic is allocated for it.
+    /// - Throws: ``NormError/normalizedShapeMismatch(normalizedShape:inputShape:)``, and
+    ///   ``NormError/invalidShape(_:)`` for a normalized shape whose element count overflows `Int`
+    ///   (only an empty input can end in one).
     static func trailingGeometry<Scalar: NormScalar>(
         of input: Tensor<Scalar>, normalizedShape: [Int]
     ) throws -> NormalizationGeometry {
         let k = normalizedShape.count
-        guard k > 0, normalizedShape.allSatisfy({ $0 > 0 }), input.rank >= k,
+        guard k > 0, normalizedShape.allSatisfy({ $0 >= 0 }), input.rank >= k,
               Array(input.shape.suffix(k)) == normalizedShape else {
             throw NormError.normalizedShapeMismatch(normalizedShape: normalizedShape, inputShape: input.shape)
         }
-        return NormalizationGeometry(outer: input.shape.dropLast(k).reduce(1, *),
-                                     channels: normalizedShape.reduce(1, *), inner: 1,
-                                     grouping: .perSample(groups: 1))
+        guard let rowLength = Tensor<Scalar>.checkedElementCount(normalizedShape) else {
+            throw NormError.invalidShape(normalizedShape)
+        }
+        return NormalizationGeometry(outer: input.count == 0 ? 0 : input.count / rowLength,
+                                     channels: rowLength, inner: 1, grouping: .perSample(groups: 1))
     }
 }

@@ -7,6 +7,12 @@
 /// - `momentum: nil` means the cumulative moving average, m = 1 / numBatchesTracked, counted
 ///   after the current batch.
 public enum RunningStatistics {
+    /// The largest `num_batches_tracked` NormKit keeps, 2⁵³: every count up to it is exact in
+    /// `Double`, a state dict may not hold more (larger values are rejected on load, so that
+    /// converting them to `Int` cannot trap), and the layers' counter stops there. At that count,
+    /// `momentum: nil` moves the running statistics by 1/2⁵³ per batch, which is no movement at all.
+    public static let maxTrackedBatches = 1 << 53
+
     /// The factor m of r ← (1 − m)·r + m·s for a batch that makes `numBatchesTracked` batches
     /// in all.
     public static func momentumFactor(momentum: Double?, numBatchesTracked: Int) -> Double {

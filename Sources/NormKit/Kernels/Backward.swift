@@ -74,7 +74,8 @@ extension Kernels {
                         sums!.sumGradOutput[c] = t.0
                         sums!.sumGradOutputTimesNormalized[c] = r * t.1
                     }
-                    let k = channelCoefficients(c, mode: mode, invstd: r, gamma: gamma(c), local: (t.0, r * t.1), count: count, as: S.self)
+                    let coefficients = channelCoefficients(c, mode: mode, invstd: r, gamma: gamma(c), local: (t.0, r * t.1), count: count)
+                    let k = GradientCoefficients(k1: S(coefficients.0), k2: S(coefficients.1), k3: S(coefficients.2))
                     for n in 0..<g.outer {
                         let offset = g.offset(sample: n, channel: c, position: 0)
                         inputGradientRange(x + offset, dy + offset, dx + offset, g.inner, mean: split, k)
@@ -87,11 +88,9 @@ extension Kernels {
             let k = ColumnCoefficients<S>(columns: g.channels)
             defer { k.deallocate() }
             for c in 0..<g.channels {
-                k.setMean(c, mean[c])
                 let local = sums.map { ($0.sumGradOutput[c], $0.sumGradOutputTimesNormalized[c]) } ?? (0, 0)
-                let coefficients = channelCoefficients(c, mode: mode, invstd: invstd[c], gamma: gamma(c), local: local,
-                                                       count: g.elementsPerStatistic, as: S.self)
-                (k.a[c], k.b[c], k.k3[c]) = (coefficients.k1, coefficients.k2, coefficients.k3)
+                k.setGradient(c, mean: mean[c], channelCoefficients(c, mode: mode, invstd: invstd[c], gamma: gamma(c), local: local,
+                                                                    count: g.elementsPerStatistic))
             }
             let rows = g.outer * g.inner
             Parallelism.forEachChunk(taskCount: rows, elements: 2 * g.elementCount) { chunk in
@@ -103,12 +102,12 @@ extension Kernels {
             let groups = g.groupsPerSample
             partials = Parallelism.mapChunks(taskCount: g.outer * groups, elements: 2 * g.elementCount) { tasks in
                 var sums = channelSums ? BackwardSums.zeros(channels: g.channels) : nil
-                let scratch = GroupScratch<S>(channels: g.channels)
-                defer { scratch.deallocate() }
+                let scratch = GroupScratch<S>(channels: g.inner == 1 && channelSums ? g.channels : 0)
                 for task in tasks {
                     groupBackward(x, dy, dx, geometry: g, task: task, mean: mean[task], invstd: invstd[task], weight: weight,
                                   mode: mode, sums: &sums, scratch: scratch)
                 }
+                if sums != nil { scratch.flush(into: &sums!) }
                 return sums
             }
         case .perSample:
@@ -134,16 +133,15 @@ extension Kernels {
     /// The gradient coefficients of per-channel statistics: from this call's sums, or from the
     /// global ones SyncBatchNorm passes.
     @inline(__always)
-    static func channelCoefficients<S: NormScalar>(
-        _ c: Int, mode: GradientMode, invstd r: Double, gamma: Double, local: (Double, Double), count: Int, as _: S.Type
-    ) -> GradientCoefficients<S> {
+    static func channelCoefficients(
+        _ c: Int, mode: GradientMode, invstd r: Double, gamma: Double, local: (Double, Double), count: Int
+    ) -> (Double, Double, Double) {
         var sums = local, m = count
         if case let .globalSums(global, globalCount) = mode {
             sums = (global.sumGradOutput[c], global.sumGradOutputTimesNormalized[c])
             m = globalCount
         }
-        let k = mode.coefficients(invstd: r, gamma: gamma, sumG: gamma * sums.0, sumGXhat: gamma * sums.1, count: m)
-        return GradientCoefficients(k1: S(k.0), k2: S(k.1), k3: S(k.2))
+        return mode.coefficients(invstd: r, gamma: gamma, sumG: gamma * sums.0, sumGXhat: gamma * sums.1, count: m)
     }
 
     /// Per-channel Σdy and Σdy·x̂ of data stored as rows of `channels` values, over row chunks in
@@ -215,17 +213,16 @@ extension Kernels {
         var sumG = 0.0, sumGD = 0.0
         if g.inner == 1 {
             let w = weight.map { $0 + first }
-            if mode.usesBatchStatistics {
+            if mode.usesBatchStatistics || sums != nil {
                 var start = 0
                 while start < width {
                     let n = min(blockLength, width - start)
-                    let s = gradientSums(xs + start, gs + start, n, mean: split, weight: w.map { $0 + start })
+                    let s = rowGradientSums(xs + start, gs + start, n, mean: split, invstd: S(r), weight: w.map { $0 + start },
+                                            columns: sums == nil ? nil : scratch.columns + first + start, stride: g.channels)
                     sumG += s.0; sumGD += s.1
                     start += n
                 }
-            }
-            if sums != nil {
-                accumulateRowChannelSums(xs, gs, width, mean: split, invstd: r, firstChannel: first, into: &sums!, scratch: scratch.row)
+                if sums != nil { scratch.rowDone(groups: groups, into: &sums!) }
             }
             let k = mode.coefficients(invstd: r, gamma: 1, sumG: sumG, sumGXhat: r * sumGD, count: count)
             inputGradientRow(xs, gs, ds, width, mean: split, GradientCoefficients(k1: S(k.0), k2: S(k.1), k3: S(k.2)), weight: w)
@@ -246,36 +243,6 @@ extension Kernels {
             let k = mode.coefficients(invstd: r, gamma: Double(weight?[first + i] ?? 1), sumG: sumG, sumGXhat: r * sumGD, count: count)
             inputGradientRange(xs + i * g.inner, gs + i * g.inner, ds + i * g.inner, g.inner, mean: split,
                                GradientCoefficients(k1: S(k.0), k2: S(k.1), k3: S(k.2)))
-        }
-    }
-
-    /// Adds one row's dy_i and dy_i·x̂_i to the per-channel sums (the weight and bias gradients of
-    /// LayerNorm and RMSNorm), through a scalar-typed scratch row of 2·width values.
-    @inline(__always)
-    static func accumulateRowChannelSums<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ width: Int, mean: SplitMean<S>, invstd: Double,
-        firstChannel: Int, into sums: inout BackwardSums, scratch: UnsafeMutablePointer<S>
-    ) {
-        let k = ColumnCoefficientsView(hi: mean.hi, lo: mean.lo, r: S(invstd))
-        var i = 0
-        while i + 8 <= width {
-            let g = load(dy, i)
-            store(g, scratch, i)
-            store(g * (((load(x, i) - k.hiV) - k.loV) * k.rV), scratch + width, i)
-            i += 8
-        }
-        while i < width {
-            scratch[i] = dy[i]
-            scratch[width + i] = dy[i] * (((x[i] - mean.hi) - mean.lo) * S(invstd))
-            i += 1
-        }
-        sums.sumGradOutput.withUnsafeMutableBufferPointer { a in
-            sums.sumGradOutputTimesNormalized.withUnsafeMutableBufferPointer { b in
-                for i in 0..<width {
-                    a[firstChannel + i] += Double(scratch[i])
-                    b[firstChannel + i] += Double(scratch[width + i])
-                }
-            }
         }
     }
 
@@ -308,28 +275,45 @@ extension Kernels {
                 }
             }
             for c in group * width..<(group + 1) * width {
-                let coefficients = mode.coefficients(invstd: r, gamma: Double(weight?[c] ?? 1), sumG: sumG, sumGXhat: r * sumGD,
-                                                     count: g.elementsPerStatistic)
-                (k.a[c], k.b[c], k.k3[c]) = (S(coefficients.0), S(coefficients.1), S(coefficients.2))
+                k.setGradient(c, mean: mean[index], mode.coefficients(invstd: r, gamma: Double(weight?[c] ?? 1), sumG: sumG,
+                                                                      sumGXhat: r * sumGD, count: g.elementsPerStatistic))
             }
         }
         columnInputGradient(x + base, dy + base, dx + base, rows: g.inner, columns: columns, k)
     }
 }
 
-/// Per-chunk scratch of the row-major group backward: one scalar-typed row of 2·C values.
-struct GroupScratch<S: NormScalar> {
-    let row: UnsafeMutablePointer<S>
-    init(channels: Int) { row = .allocate(capacity: max(2 * channels, 1)) }
-    func deallocate() { row.deallocate() }
-}
+/// Per-chunk scratch of the row-major group backward with inner size 1 (LayerNorm, RMSNorm):
+/// column sums Σdy and Σdy·x̂ in the scalar type, moved to `Double` every 32 rows.
+final class GroupScratch<S: NormScalar> {
+    /// Σdy per column, then Σdy·x̂ per column: 2·C scalars.
+    let columns: UnsafeMutablePointer<S>
+    let channels: Int
+    private var pendingTasks = 0
 
-/// Broadcast vectors of a split mean and an inverse standard deviation.
-struct ColumnCoefficientsView<S: NormScalar> {
-    let hiV: SIMD8<S>, loV: SIMD8<S>, rV: SIMD8<S>
-    init(hi: S, lo: S, r: S) {
-        hiV = SIMD8(repeating: hi)
-        loV = SIMD8(repeating: lo)
-        rV = SIMD8(repeating: r)
+    init(channels: Int) {
+        self.channels = channels
+        columns = .allocate(capacity: max(2 * channels, 1))
+        columns.initialize(repeating: 0, count: max(2 * channels, 1))
+    }
+
+    deinit { columns.deallocate() }
+
+    /// Counts one finished group; after 32 rows' worth (32 · groups groups) moves the column
+    /// sums into `sums`.
+    func rowDone(groups: Int, into sums: inout BackwardSums) {
+        pendingTasks += 1
+        if pendingTasks >= 32 * groups { flush(into: &sums) }
+    }
+
+    func flush(into sums: inout BackwardSums) {
+        guard pendingTasks > 0 else { return }
+        for c in 0..<channels {
+            sums.sumGradOutput[c] += Double(columns[c])
+            sums.sumGradOutputTimesNormalized[c] += Double(columns[channels + c])
+        }
+        columns.update(repeating: 0, count: 2 * channels)
+        pendingTasks = 0
     }
 }
+

@@ -185,9 +185,7 @@ extension Kernels {
             let k = ColumnCoefficients<S>(columns: g.channels)
             defer { k.deallocate() }
             for c in 0..<g.channels {
-                k.setMean(c, mean[c])
-                k.a[c] = S(invstd[c] * Double(weight?[c] ?? 1))
-                k.b[c] = bias?[c] ?? 0
+                k.setAffine(c, mean: mean[c], scale: invstd[c] * Double(weight?[c] ?? 1), offset: Double(bias?[c] ?? 0))
             }
             let rows = g.outer * g.inner
             Parallelism.forEachChunk(taskCount: rows, elements: g.elementCount) { chunk in
@@ -253,9 +251,7 @@ struct SampleScratch<S: NormScalar> {
     /// Sets the forward coefficients of every channel of `group`: its mean, a = invstd·γ[c], b = β[c].
     func setGroup(_ group: Int, width: Int, mean: Double, invstd: Double, weight: UnsafePointer<S>?, bias: UnsafePointer<S>?) {
         for c in group * width..<(group + 1) * width {
-            coefficients.setMean(c, mean)
-            coefficients.a[c] = S(invstd * Double(weight?[c] ?? 1))
-            coefficients.b[c] = bias?[c] ?? 0
+            coefficients.setAffine(c, mean: mean, scale: invstd * Double(weight?[c] ?? 1), offset: Double(bias?[c] ?? 0))
         }
     }
 }

@@ -21,8 +21,17 @@ public enum Parallelism {
         set { lock.withLock { configured = max(1, newValue) } }
     }
 
+    /// Runs `body` with ``threadCount`` set to `count`, then restores it. For tests and benchmarks:
+    /// the setting is process-wide, so calls on other threads meanwhile see it too.
+    static func withThreadCount<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
+        let saved = threadCount
+        threadCount = count
+        defer { threadCount = saved }
+        return try body()
+    }
+
     /// Elements below which a kernel call stays on the calling thread.
-    public static let minimumParallelElements = 1 << 16
+    public static let minimumParallelElements = 1 << 17
 
     /// `NORMKIT_NUM_THREADS` if it is a positive integer, else the active processor count.
     static func defaultThreadCount() -> Int {

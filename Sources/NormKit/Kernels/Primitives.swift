@@ -49,13 +49,13 @@ extension Kernels {
     }
 
     /// Adds `count` contiguous elements to `moments`, block by block: each block's deviations are
-    /// summed from a shift near the mean (the mean so far, or the block's first element), and the
+    /// summed from a shift near the mean (the mean so far, or that of the first 16 elements), and the
     /// block is summed again from its own mean when the shift was too far off to keep the digits.
     static func accumulateRange<S: NormScalar>(_ x: UnsafePointer<S>, _ count: Int, into moments: inout GroupMoments) {
         var start = 0
         while start < count {
             let n = min(blockLength, count - start), block = x + start
-            var shift = moments.count > 0 ? S(moments.mean) : block[0]
+            var shift = moments.count > 0 ? S(moments.mean) : roughMean(block, n)
             var (s1, s2) = shiftedSums(block, n, shift: shift)
             if s1 * s1 > 0.5 * Double(n) * s2 {
                 shift = S(Double(shift) + s1 / Double(n))
@@ -64,6 +64,16 @@ extension Kernels {
             moments.merge(count: Double(n), mean: Double(shift) + s1 / Double(n), m2: max(0, s2 - s1 * s1 / Double(n)))
             start += n
         }
+    }
+
+    /// The mean of the first few elements: the first block's shift, close enough to its mean
+    /// that the block is rarely summed twice.
+    @inline(__always)
+    static func roughMean<S: NormScalar>(_ x: UnsafePointer<S>, _ count: Int) -> S {
+        let n = min(count, 16)
+        var sum: S = 0
+        for i in 0..<n { sum += x[i] }
+        return sum / S(n)
     }
 
     /// Σ x² over `count` contiguous elements (the uncentered moment of RMSNorm).
@@ -82,15 +92,16 @@ extension Kernels {
     static func affineRange<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ count: Int, mean: SplitMean<S>, scale a: S, offset b: S
     ) {
-        let hi = Vector<S>(repeating: mean.hi), lo = Vector<S>(repeating: mean.lo)
-        let av = Vector<S>(repeating: a), bv = Vector<S>(repeating: b)
+        // ((x − hi) − lo)·a + b = (x − hi)·a + (b − lo·a): x − hi is exact near the mean.
+        let shifted = b - mean.lo * a
+        let hi = Vector<S>(repeating: mean.hi), av = Vector<S>(repeating: a), bv = Vector<S>(repeating: shifted)
         var i = 0
         while i + 8 <= count {
-            store(((load(x, i) - hi) - lo) * av + bv, y, i)
+            store((load(x, i) - hi) * av + bv, y, i)
             i += 8
         }
         while i < count {
-            y[i] = ((x[i] - mean.hi) - mean.lo) * a + b
+            y[i] = (x[i] - mean.hi) * a + shifted
             i += 1
         }
     }
@@ -127,14 +138,15 @@ extension Kernels {
     static func gradientSums<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, mean: SplitMean<S>, weight: UnsafePointer<S>? = nil
     ) -> (Double, Double) {
-        let hi = Vector<S>(repeating: mean.hi), lo = Vector<S>(repeating: mean.lo)
+        // Σg·(x − μ) = Σg·(x − hi) − lo·Σg.
+        let hi = Vector<S>(repeating: mean.hi)
         var s1 = Vector<S>(), s2 = Vector<S>()
         var i = 0
         while i + 8 <= count {
             var g = load(dy, i)
             if let weight { g *= load(weight, i) }
             s1 += g
-            s2 += g * ((load(x, i) - hi) - lo)
+            s2 += g * (load(x, i) - hi)
             i += 8
         }
         var t1 = Double(s1.sum()), t2 = Double(s2.sum())
@@ -142,7 +154,42 @@ extension Kernels {
             var g = dy[i]
             if let weight { g *= weight[i] }
             t1 += Double(g)
-            t2 += Double(g * ((x[i] - mean.hi) - mean.lo))
+            t2 += Double(g * (x[i] - mean.hi))
+            i += 1
+        }
+        return (t1, t2 - Double(mean.lo) * t1)
+    }
+
+    /// Σ w_i·dy_i and Σ w_i·dy_i·(x_i − μ) over `count` ≤ ``blockLength`` elements of one row, and,
+    /// when `columns` is given, adds dy_i to `columns[i]` and dy_i·x̂_i to `columns[stride + i]`
+    /// (the per-column sums of LayerNorm's weight and bias gradients).
+    @inline(__always)
+    static func rowGradientSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, mean: SplitMean<S>, invstd: S,
+        weight: UnsafePointer<S>?, columns: UnsafeMutablePointer<S>?, stride: Int
+    ) -> (Double, Double) {
+        guard let columns else { return gradientSums(x, dy, count, mean: mean, weight: weight) }
+        let hi = Vector<S>(repeating: mean.hi), lo = Vector<S>(repeating: mean.lo), r = Vector<S>(repeating: invstd)
+        var s1 = Vector<S>(), s2 = Vector<S>()
+        let products = columns + stride
+        var i = 0
+        while i + 8 <= count {
+            let d = (load(x, i) - hi) - lo, g = load(dy, i)
+            store(load(columns, i) + g, columns, i)
+            store(load(products, i) + g * (d * r), products, i)
+            let wg = weight.map { load($0, i) * g } ?? g
+            s1 += wg
+            s2 += wg * d
+            i += 8
+        }
+        var t1 = Double(s1.sum()), t2 = Double(s2.sum())
+        while i < count {
+            let d = (x[i] - mean.hi) - mean.lo, g = dy[i]
+            columns[i] += g
+            products[i] += g * (d * invstd)
+            let wg = weight.map { $0[i] * g } ?? g
+            t1 += Double(wg)
+            t2 += Double(wg * d)
             i += 1
         }
         return (t1, t2)
@@ -168,15 +215,17 @@ extension Kernels {
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int,
         mean: SplitMean<S>, _ k: GradientCoefficients<S>
     ) {
-        let hi = Vector<S>(repeating: mean.hi), lo = Vector<S>(repeating: mean.lo)
-        let k1 = Vector<S>(repeating: k.k1), k2 = Vector<S>(repeating: k.k2), k3 = Vector<S>(repeating: k.k3)
+        // −k2·((x − hi) − lo) + k3 = −k2·(x − hi) + (k3 + k2·lo).
+        let shifted = k.k3 + k.k2 * mean.lo
+        let hi = Vector<S>(repeating: mean.hi)
+        let k1 = Vector<S>(repeating: k.k1), k2 = Vector<S>(repeating: k.k2), k3 = Vector<S>(repeating: shifted)
         var i = 0
         while i + 8 <= count {
-            store(k1 * load(dy, i) - k2 * ((load(x, i) - hi) - lo) + k3, dx, i)
+            store(k1 * load(dy, i) - k2 * (load(x, i) - hi) + k3, dx, i)
             i += 8
         }
         while i < count {
-            dx[i] = k.k1 * dy[i] - k.k2 * ((x[i] - mean.hi) - mean.lo) + k.k3
+            dx[i] = k.k1 * dy[i] - k.k2 * (x[i] - mean.hi) + shifted
             i += 1
         }
     }
@@ -189,15 +238,16 @@ extension Kernels {
         mean: SplitMean<S>, _ k: GradientCoefficients<S>, weight: UnsafePointer<S>?
     ) {
         guard let weight else { return inputGradientRange(x, dy, dx, count, mean: mean, k) }
-        let hi = Vector<S>(repeating: mean.hi), lo = Vector<S>(repeating: mean.lo)
-        let k1 = Vector<S>(repeating: k.k1), k2 = Vector<S>(repeating: k.k2), k3 = Vector<S>(repeating: k.k3)
+        let shifted = k.k3 + k.k2 * mean.lo
+        let hi = Vector<S>(repeating: mean.hi)
+        let k1 = Vector<S>(repeating: k.k1), k2 = Vector<S>(repeating: k.k2), k3 = Vector<S>(repeating: shifted)
         var i = 0
         while i + 8 <= count {
-            store(k1 * load(weight, i) * load(dy, i) - k2 * ((load(x, i) - hi) - lo) + k3, dx, i)
+            store(k1 * load(weight, i) * load(dy, i) - k2 * (load(x, i) - hi) + k3, dx, i)
             i += 8
         }
         while i < count {
-            dx[i] = k.k1 * weight[i] * dy[i] - k.k2 * ((x[i] - mean.hi) - mean.lo) + k.k3
+            dx[i] = k.k1 * weight[i] * dy[i] - k.k2 * (x[i] - mean.hi) + shifted
             i += 1
         }
     }
@@ -226,26 +276,38 @@ struct GradientCoefficients<S: NormScalar> {
 
 // MARK: Columns
 extension Kernels {
+    /// Rows per block of the column loops: the block stays in L1 while each strip of 8 columns
+    /// walks down it with its coefficients held in registers.
+    @inline(__always)
+    static func rowsPerBlock(columns: Int) -> Int { max(1, 4096 / max(columns, 1)) }
+
     /// s1[c] += Σ_r (x[r, c] − k[c]) and s2[c] += Σ_r (x[r, c] − k[c])² over `rows` rows of
     /// `columns` contiguous values.
     static func columnShiftedSums<S: NormScalar>(
         _ x: UnsafePointer<S>, rows: Int, columns: Int, shift k: UnsafePointer<S>,
         _ s1: UnsafeMutablePointer<S>, _ s2: UnsafeMutablePointer<S>
     ) {
+        var c = 0
+        while c + 8 <= columns {
+            let kv = load(k, c)
+            var a1 = Vector<S>(), a2 = Vector<S>()
+            var row = x + c
+            for _ in 0..<rows {
+                let d = load(row, 0) - kv
+                a1 += d
+                a2 += d * d
+                row += columns
+            }
+            store(load(s1, c) + a1, s1, c)
+            store(load(s2, c) + a2, s2, c)
+            c += 8
+        }
         for r in 0..<rows {
             let row = x + r * columns
-            var c = 0
-            while c + 8 <= columns {
-                let d = load(row, c) - load(k, c)
-                store(load(s1, c) + d, s1, c)
-                store(load(s2, c) + d * d, s2, c)
-                c += 8
-            }
-            while c < columns {
-                let d = row[c] - k[c]
-                s1[c] += d
-                s2[c] += d * d
-                c += 1
+            for t in c..<columns {
+                let d = row[t] - k[t]
+                s1[t] += d
+                s2[t] += d * d
             }
         }
     }
@@ -258,7 +320,7 @@ extension Kernels {
         scratch: UnsafeMutablePointer<S>
     ) {
         let shift = scratch, s1 = scratch + columns, s2 = scratch + 2 * columns
-        let blockRows = max(1, min(64, blockLength / max(columns, 1)))
+        let blockRows = max(1, min(64, rowsPerBlock(columns: columns)))
         var start = 0
         while start < rows {
             let n = min(blockRows, rows - start), block = x + start * columns
@@ -284,44 +346,38 @@ extension Kernels {
         }
     }
 
-    /// y[r, c] = ((x[r, c] − hi[c]) − lo[c])·a[c] + b[c].
-    static func columnAffine<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int, _ k: ColumnCoefficients<S>
+    /// Calls `body(blockStart, blockRows, column)` for each row block and each strip of 8
+    /// columns, and `tail(row)` for the columns past the last full strip of each row.
+    @inline(__always)
+    static func forEachStrip(
+        rows: Int, columns: Int, _ body: (Int, Int, Int) -> Void, tail: (Int) -> Void
     ) {
-        for r in 0..<rows {
-            let xr = x + r * columns, yr = y + r * columns
-            var c = 0
-            while c + 8 <= columns {
-                store(((load(xr, c) - load(k.hi, c)) - load(k.lo, c)) * load(k.a, c) + load(k.b, c), yr, c)
-                c += 8
-            }
-            while c < columns {
-                yr[c] = ((xr[c] - k.hi[c]) - k.lo[c]) * k.a[c] + k.b[c]
-                c += 1
-            }
+        let blockRows = rowsPerBlock(columns: columns), strips = columns / 8
+        var start = 0
+        while start < rows {
+            let n = min(blockRows, rows - start)
+            for strip in 0..<strips { body(start, n, strip * 8) }
+            if strips * 8 < columns { for r in start..<start + n { tail(r) } }
+            start += n
         }
     }
 
-    /// s1[c] += Σ_r dy[r, c] and s2[c] += Σ_r dy[r, c]·((x[r, c] − hi[c]) − lo[c]).
-    static func columnGradientSums<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, rows: Int, columns: Int, _ k: ColumnCoefficients<S>,
-        _ s1: UnsafeMutablePointer<S>, _ s2: UnsafeMutablePointer<S>
+    /// y[r, c] = (x[r, c] − hi[c])·a[c] + b[c], with μ's low part already folded into b (see
+    /// ``ColumnCoefficients/setAffine(_:mean:scale:offset:)``).
+    static func columnAffine<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int, _ k: ColumnCoefficients<S>
     ) {
-        for r in 0..<rows {
-            let xr = x + r * columns, gr = dy + r * columns
-            var c = 0
-            while c + 8 <= columns {
-                let g = load(gr, c)
-                store(load(s1, c) + g, s1, c)
-                store(load(s2, c) + g * ((load(xr, c) - load(k.hi, c)) - load(k.lo, c)), s2, c)
-                c += 8
+        forEachStrip(rows: rows, columns: columns, { start, n, c in
+            let hi = load(k.hi, c), a = load(k.a, c), b = load(k.b, c)
+            var xr = x + start * columns + c, yr = y + start * columns + c
+            for _ in 0..<n {
+                store((load(xr, 0) - hi) * a + b, yr, 0)
+                xr += columns; yr += columns
             }
-            while c < columns {
-                s1[c] += gr[c]
-                s2[c] += gr[c] * ((xr[c] - k.hi[c]) - k.lo[c])
-                c += 1
-            }
-        }
+        }, tail: { r in
+            let xr = x + r * columns, yr = y + r * columns
+            for c in (columns / 8 * 8)..<columns { yr[c] = (xr[c] - k.hi[c]) * k.a[c] + k.b[c] }
+        })
     }
 
     /// Per-column Σ dy and Σ dy·(x − μ) over `rows` rows, summed in blocks of rows and added to
@@ -331,46 +387,66 @@ extension Kernels {
         sumDy: UnsafeMutablePointer<Double>, sumDyD: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<S>
     ) {
         let s1 = scratch, s2 = scratch + columns
-        let blockRows = max(1, min(64, blockLength / max(columns, 1)))
+        let blockRows = max(1, min(64, rowsPerBlock(columns: columns)))
         var start = 0
         while start < rows {
             let n = min(blockRows, rows - start)
             s1.update(repeating: 0, count: columns)
             s2.update(repeating: 0, count: columns)
-            columnGradientSums(x + start * columns, dy + start * columns, rows: n, columns: columns, k, s1, s2)
+            forEachStrip(rows: n, columns: columns, { first, count, c in
+                let hi = load(k.hi, c)
+                var a1 = Vector<S>(), a2 = Vector<S>()
+                var offset = (start + first) * columns + c
+                for _ in 0..<count {
+                    let g = load(dy + offset, 0)
+                    a1 += g
+                    a2 += g * (load(x + offset, 0) - hi)
+                    offset += columns
+                }
+                store(load(s1, c) + a1, s1, c)
+                store(load(s2, c) + a2, s2, c)
+            }, tail: { r in
+                let offset = (start + r) * columns
+                for c in (columns / 8 * 8)..<columns {
+                    s1[c] += dy[offset + c]
+                    s2[c] += dy[offset + c] * (x[offset + c] - k.hi[c])
+                }
+            })
             for c in 0..<columns {
                 sumDy[c] += Double(s1[c])
-                sumDyD[c] += Double(s2[c])
+                // Σdy·(x − μ) = Σdy·(x − hi) − lo·Σdy.
+                sumDyD[c] += Double(s2[c]) - Double(k.lo[c]) * Double(s1[c])
             }
             start += n
         }
     }
 
-    /// dx[r, c] = k1[c]·dy[r, c] − k2[c]·((x[r, c] − hi[c]) − lo[c]) + k3[c], with k1, k2, k3
-    /// stored in `a`, `b` and `k3` of `k`.
+    /// dx[r, c] = k1[c]·dy[r, c] − k2[c]·(x[r, c] − hi[c]) + k3[c], with k1, k2, k3 in `a`, `b`,
+    /// `c` of `k` (μ's low part folded into k3 by ``ColumnCoefficients/setGradient(_:mean:_:)``).
     static func columnInputGradient<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, rows: Int, columns: Int,
         _ k: ColumnCoefficients<S>
     ) {
-        for r in 0..<rows {
-            let xr = x + r * columns, gr = dy + r * columns, dr = dx + r * columns
-            var c = 0
-            while c + 8 <= columns {
-                let d = (load(xr, c) - load(k.hi, c)) - load(k.lo, c)
-                store(load(k.a, c) * load(gr, c) - load(k.b, c) * d + load(k.k3, c), dr, c)
-                c += 8
+        forEachStrip(rows: rows, columns: columns, { start, n, c in
+            let hi = load(k.hi, c), k1 = load(k.a, c), k2 = load(k.b, c), k3 = load(k.c, c)
+            var offset = start * columns + c
+            for _ in 0..<n {
+                store(k1 * load(dy + offset, 0) - k2 * (load(x + offset, 0) - hi) + k3, dx + offset, 0)
+                offset += columns
             }
-            while c < columns {
-                dr[c] = k.a[c] * gr[c] - k.b[c] * ((xr[c] - k.hi[c]) - k.lo[c]) + k.k3[c]
-                c += 1
+        }, tail: { r in
+            let offset = r * columns
+            for c in (columns / 8 * 8)..<columns {
+                dx[offset + c] = k.a[c] * dy[offset + c] - k.b[c] * (x[offset + c] - k.hi[c]) + k.c[c]
             }
-        }
+        })
     }
 }
 
 /// Per-column coefficients in one allocation of 5·columns scalars: the split mean (hi, lo), and
 /// either the affine scale and offset (a, b) of the forward pass, or the gradient coefficients
-/// k1 = a, k2 = b and k3 of the backward pass.
+/// k1, k2, k3 (a, b, c) of the backward pass. The low part of the mean is folded into b (forward)
+/// or c (backward), so the loops subtract only hi, which is exact near the mean.
 struct ColumnCoefficients<S: NormScalar> {
     let storage: UnsafeMutablePointer<S>
     let columns: Int
@@ -387,13 +463,30 @@ struct ColumnCoefficients<S: NormScalar> {
     var lo: UnsafeMutablePointer<S> { storage + columns }
     var a: UnsafeMutablePointer<S> { storage + 2 * columns }
     var b: UnsafeMutablePointer<S> { storage + 3 * columns }
-    var k3: UnsafeMutablePointer<S> { storage + 4 * columns }
+    var c: UnsafeMutablePointer<S> { storage + 4 * columns }
 
-    /// Sets column c's split mean.
+    /// Sets column `column`'s split mean only (for the backward sums).
     @inline(__always)
-    func setMean(_ c: Int, _ mean: Double) {
+    func setMean(_ column: Int, _ mean: Double) {
         let split = SplitMean<S>(mean)
-        hi[c] = split.hi
-        lo[c] = split.lo
+        hi[column] = split.hi
+        lo[column] = split.lo
+    }
+
+    /// y = (x − μ)·scale + offset for column `column`.
+    @inline(__always)
+    func setAffine(_ column: Int, mean: Double, scale: Double, offset: Double) {
+        setMean(column, mean)
+        a[column] = S(scale)
+        b[column] = S(offset - Double(lo[column]) * scale)
+    }
+
+    /// dx = k1·dy − k2·(x − μ) + k3 for column `column`.
+    @inline(__always)
+    func setGradient(_ column: Int, mean: Double, _ k: (Double, Double, Double)) {
+        setMean(column, mean)
+        a[column] = S(k.0)
+        b[column] = S(k.1)
+        c[column] = S(k.2 + k.1 * Double(lo[column]))
     }
 }

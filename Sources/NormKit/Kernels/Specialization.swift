@@ -18,13 +18,15 @@ public struct KernelCall<Scalar: NormScalar> {
                                           weight: [Scalar]?, bias: [Scalar]?, eps: Double)
         case moments(input: [Scalar], geometry: NormalizationGeometry)
         case normalize(input: [Scalar], geometry: NormalizationGeometry, mean: [Double], invstd: [Double],
-                       weight: [Scalar]?, bias: [Scalar]?)
+                       weight: [Scalar]?, bias: [Scalar]?, inPlace: Bool)
         case backward(input: [Scalar], gradOutput: [Scalar], geometry: NormalizationGeometry, mean: [Double],
                       invstd: [Double], weight: [Scalar]?, mode: GradientMode, channelSums: Bool)
         case channelGradientSums(input: [Scalar], gradOutput: [Scalar], geometry: NormalizationGeometry,
                                  mean: [Double], invstd: [Double])
         case toDoubles([Scalar])
         case fromDoubles([Double])
+        /// a + b, elementwise (gradient accumulation).
+        case sum([Scalar], [Scalar])
         case permute([Scalar], shape: [Int], toChannelsLast: Bool)
     }
 
@@ -46,6 +48,7 @@ public struct KernelCall<Scalar: NormScalar> {
     /// Runs the request. Called only from the `Float` and `Double` conformances, where
     /// `Scalar` is concrete and this whole call tree is specialized.
     mutating func run() {
+        _ = MemoryTuning.applied
         switch request {
         case let .normalizeWithBatchStatistics(input, geometry, centered, weight, bias, eps):
             var stats: (moments: Moments, invstd: [Double])?
@@ -60,7 +63,7 @@ public struct KernelCall<Scalar: NormScalar> {
             response = .output(output, moments: stats?.moments, invstd: stats?.invstd)
         case let .moments(input, geometry):
             response = .moments(Self.withBase(input) { Kernels.moments($0, geometry: geometry) })
-        case .normalize(var storage, let geometry, let mean, let invstd, let weight, let bias):
+        case .normalize(var storage, let geometry, let mean, let invstd, let weight, let bias, true):
             // In place: once the request lets go of the input, `storage` is its only reference
             // when the caller handed over its own (``Functional/batchNormInference(_:runningMean:runningVar:weight:bias:eps:)``).
             request = .toDoubles([])
@@ -71,6 +74,15 @@ public struct KernelCall<Scalar: NormScalar> {
                 }
             }
             response = .output(storage, moments: nil, invstd: nil)
+        case let .normalize(input, geometry, mean, invstd, weight, bias, false):
+            let output = Self.producing(count: input.count) { y in
+                Self.withOptional(weight, bias) { w, b in
+                    Self.withBase(input) { x in
+                        Kernels.normalize(x, y, geometry: geometry, mean: mean, invstd: invstd, weight: w, bias: b)
+                    }
+                }
+            }
+            response = .output(output, moments: nil, invstd: nil)
         case let .backward(input, gradOutput, geometry, mean, invstd, weight, mode, channelSums):
             var sums: BackwardSums?
             let gradient = Self.producing(count: input.count) { dx in
@@ -91,9 +103,18 @@ public struct KernelCall<Scalar: NormScalar> {
                 }
             })
         case let .toDoubles(values):
-            response = .doubles(values.map { Double($0) })
+            response = .doubles([Double](unsafeUninitializedCapacity: values.count) { out, count in
+                for i in values.indices { out[i] = Double(values[i]) }
+                count = values.count
+            })
         case let .fromDoubles(values):
-            response = .scalars(values.map { Scalar($0) })
+            response = .scalars(Self.producing(count: values.count) { out in
+                for i in values.indices { out[i] = Scalar(values[i]) }
+            })
+        case let .sum(a, b):
+            response = .scalars(Self.producing(count: a.count) { out in
+                for i in a.indices { out[i] = a[i] + b[i] }
+            })
         case let .permute(values, shape, toChannelsLast):
             response = .scalars(Kernels.permuted(values, shape: shape, toChannelsLast: toChannelsLast))
         }
@@ -148,6 +169,11 @@ extension Kernels {
 
     static func doubles<S: NormScalar>(_ values: [S]) -> [Double] {
         guard case let .doubles(result) = call(KernelCall<S>.Request.toDoubles(values)) else { fatalError("kernel response") }
+        return result
+    }
+
+    static func sum<S: NormScalar>(_ a: [S], _ b: [S]) -> [S] {
+        guard case let .scalars(result) = call(KernelCall<S>.Request.sum(a, b)) else { fatalError("kernel response") }
         return result
     }
 

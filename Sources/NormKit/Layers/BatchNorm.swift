@@ -41,6 +41,11 @@ public class BatchNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
                    trackingChannels: trackRunningStats ? numFeatures : nil)
     }
 
+    override var configurationDescription: String {
+        "\(numFeatures), eps: \(eps), momentum: \(momentum.map { "\($0)" } ?? "nil"), affine: \(affine), "
+            + "trackRunningStats: \(trackRunningStats)"
+    }
+
     /// Checks rank and channel count.
     func checkInput(_ input: Tensor<Scalar>) throws {
         try checkRank(input, acceptedRanks)
@@ -50,7 +55,7 @@ public class BatchNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
     /// The batch count after one more non-empty training batch, and the momentum factor m that
     /// batch uses (1 / count for `momentum: nil`).
     func nextTrackedBatch() -> (count: Int, factor: Double) {
-        let count = (numBatchesTracked ?? 0) + 1
+        let count = min((numBatchesTracked ?? 0) + 1, RunningStatistics.maxTrackedBatches)
         return (count, RunningStatistics.momentumFactor(momentum: momentum, numBatchesTracked: count))
     }
 

@@ -23,8 +23,10 @@ public final class GroupNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
         self.numGroups = numGroups
         self.numChannels = numChannels
         self.affine = affine
-        super.init(eps: eps, parameterShape: [numChannels], affine: affine, trackingChannels: nil)
+        super.init(eps: eps, parameterShape: [numChannels], sizeName: "num_channels", affine: affine, trackingChannels: nil)
     }
+
+    override var configurationDescription: String { "\(numGroups), \(numChannels), eps: \(eps), affine: \(affine)" }
 
     override func forward(_ input: Tensor<Scalar>) throws -> (output: Tensor<Scalar>, saved: SavedForward) {
         guard numGroups > 0, numChannels % numGroups == 0 else {

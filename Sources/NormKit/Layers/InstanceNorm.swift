@@ -37,6 +37,11 @@ public class InstanceNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
                    trackingChannels: trackRunningStats ? numFeatures : nil)
     }
 
+    override var configurationDescription: String {
+        "\(numFeatures), eps: \(eps), momentum: \(momentum.map { "\($0)" } ?? "nil"), affine: \(affine), "
+            + "trackRunningStats: \(trackRunningStats)"
+    }
+
     override var ignoredStateDictKeys: Set<String> {
         trackRunningStats ? [] : ["running_mean", "running_var"]
     }
@@ -52,8 +57,10 @@ public class InstanceNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
             runningMean = result.runningMean
             runningVar = result.runningVar
         }
-        return (try result.output.reshaped(to: input.shape),
-                SavedForward(input: batched, saved: result.saved, weight: weight, outputShape: input.shape))
+        // An unbatched input went through the engine row-major; hand it back in its own format.
+        return (try result.output.reshaped(to: input.shape).withMemoryFormat(input.memoryFormat),
+                SavedForward(input: batched, saved: result.saved, weight: weight, outputShape: input.shape,
+                             callerFormat: input.memoryFormat))
     }
 }
 

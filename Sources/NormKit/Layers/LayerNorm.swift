@@ -12,12 +12,19 @@
 public final class LayerNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
     public let normalizedShape: [Int]
     public let elementwiseAffine: Bool
+    /// Whether β was asked for (it exists only with `elementwiseAffine`).
+    let hasBias: Bool
 
     public init(normalizedShape: [Int], eps: Double = 1e-5, elementwiseAffine: Bool = true, bias: Bool = true) {
         self.normalizedShape = normalizedShape
         self.elementwiseAffine = elementwiseAffine
-        super.init(eps: eps, parameterShape: normalizedShape, affine: elementwiseAffine, affineBias: bias,
+        self.hasBias = bias
+        super.init(eps: eps, parameterShape: normalizedShape, sizeName: nil, affine: elementwiseAffine, affineBias: bias,
                    trackingChannels: nil)
+    }
+
+    override var configurationDescription: String {
+        "\(normalizedShape), eps: \(eps), elementwiseAffine: \(elementwiseAffine), bias: \(hasBias)"
     }
 
     override func forward(_ input: Tensor<Scalar>) throws -> (output: Tensor<Scalar>, saved: SavedForward) {
@@ -46,8 +53,12 @@ public final class RMSNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
         self.normalizedShape = normalizedShape
         self.elementwiseAffine = elementwiseAffine
         self.configuredEps = eps
-        super.init(eps: eps ?? Double(Scalar.ulpOfOne), parameterShape: normalizedShape,
+        super.init(eps: eps ?? Double(Scalar.ulpOfOne), parameterShape: normalizedShape, sizeName: nil,
                    affine: elementwiseAffine, affineBias: false, trackingChannels: nil)
+    }
+
+    override var configurationDescription: String {
+        "\(normalizedShape), eps: \(configuredEps.map { "\($0)" } ?? "nil"), elementwiseAffine: \(elementwiseAffine)"
     }
 
     override func forward(_ input: Tensor<Scalar>) throws -> (output: Tensor<Scalar>, saved: SavedForward) {

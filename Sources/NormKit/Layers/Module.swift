@@ -99,4 +99,27 @@ extension Module {
         }
         plan.commit()
     }
+
+    /// Replaces one learnable parameter, by its state-dict name (`weight`, `0.bias`, …), with a
+    /// tensor of the same shape: the step an optimizer takes, without building a state dict.
+    ///
+    /// ```swift
+    /// for (name, weight) in model.namedParameters() {
+    ///     let gradient = model.gradients()[name]!
+    ///     try model.setParameter(named: name, to: sgdStep(weight, gradient))
+    /// }
+    /// ```
+    /// - Throws: ``NormError/invalidArgument(name:expected:actual:)`` when `name` is not a
+    ///   parameter of this module (buffers such as `running_mean` are not parameters), and
+    ///   ``NormError/stateShapeMismatch(key:expected:actual:)`` for a tensor of another shape. A
+    ///   call that throws changes nothing.
+    public func setParameter(named name: String, to value: Tensor<Scalar>) throws {
+        let names = namedParameters().map(\.name)
+        guard names.contains(name) else {
+            _ = try planStateDictLoad([:])   // a module that cannot load at all says why first
+            throw NormError.invalidArgument(name: "parameter name", expected: "one of \(names)", actual: "\"\(name)\"")
+        }
+        try planStateDictLoad([name: value]).commit()
+    }
 }
+

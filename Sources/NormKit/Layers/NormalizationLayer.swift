@@ -19,8 +19,13 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
     /// Initialized to ones.
     public internal(set) var runningVar: Tensor<Scalar>?
     /// How many non-empty training batches updated the running statistics; `nil` unless the
-    /// layer tracks them.
+    /// layer tracks them. It stops at ``RunningStatistics/maxTrackedBatches``.
     public internal(set) var numBatchesTracked: Int?
+    /// Why this layer cannot run, when its constructor was given a size it cannot honour (a
+    /// negative feature count, or a normalized shape whose element count overflows `Int`).
+    /// Constructors do not throw; every forward, backward and state-dict call of such a layer
+    /// throws this error instead, and the layer holds no parameters or buffers.
+    public let configurationError: NormError?
 
     var weightGradient: Tensor<Scalar>?
     var biasGradient: Tensor<Scalar>?
@@ -35,14 +40,30 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
         var weight: Tensor<Scalar>?
         /// The shape of the output handed to the caller.
         var outputShape: [Int]
+        /// The caller's memory format where `input` differs from it (an unbatched input that
+        /// got a batch dimension); the input gradient comes back in it.
+        var callerFormat: MemoryFormat? = nil
     }
 
     /// The name errors use, e.g. "BatchNorm2d".
     var layerName: String { String(String(describing: type(of: self)).prefix { $0 != "<" }) }
 
-    init(eps: Double, parameterShape: [Int], affine: Bool, affineBias: Bool = true, trackingChannels: Int?) {
-        precondition(parameterShape.allSatisfy { $0 >= 0 }, "feature count must be non-negative, got \(parameterShape)")
+    /// - Parameters:
+    ///   - parameterShape: the shape of γ and β, `[C]` or the normalized shape.
+    ///   - sizeName: the constructor argument that gave `[C]` (`num_features`), or `nil` when
+    ///     `parameterShape` is itself the argument (`normalized_shape`); names the
+    ///     ``configurationError`` of an invalid size.
+    ///   - trackingChannels: C when the layer tracks running statistics.
+    init(eps: Double, parameterShape: [Int], sizeName: String? = "num_features", affine: Bool, affineBias: Bool = true,
+         trackingChannels: Int?) {
         self.eps = eps
+        guard Tensor<Scalar>.checkedElementCount(parameterShape) != nil else {
+            configurationError = sizeName.map { name in
+                NormError.invalidArgument(name: name, expected: "a non-negative integer", actual: parameterShape.map(String.init).joined(separator: ", "))
+            } ?? NormError.invalidShape(parameterShape)
+            return
+        }
+        configurationError = nil
         if affine {
             weight = .ones(shape: parameterShape)
             weightGradient = .zeros(shape: parameterShape)
@@ -52,7 +73,6 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
             }
         }
         if let channels = trackingChannels {
-            precondition(channels >= 0, "feature count must be non-negative, got \(channels)")
             runningMean = .zeros(shape: [channels])
             runningVar = .ones(shape: [channels])
             numBatchesTracked = 0
@@ -66,6 +86,7 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
     }
 
     public func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        if let configurationError { throw configurationError }
         let (output, saved) = try forward(input)
         lastForward = saved
         return output
@@ -78,6 +99,7 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
     /// - Throws: ``NormError/backwardBeforeForward(layer:)`` and
     ///   ``NormError/gradientShapeMismatch(expected:actual:)``.
     public func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        if let configurationError { throw configurationError }
         guard let last = lastForward else { throw NormError.backwardBeforeForward(layer: layerName) }
         guard gradOutput.shape == last.outputShape else {
             throw NormError.gradientShapeMismatch(expected: last.outputShape, actual: gradOutput.shape)
@@ -86,15 +108,14 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
             gradOutput: gradOutput.reshaped(to: last.input.shape), input: last.input, saved: last.saved,
             weight: last.weight, needsAffineGradients: weightGradient != nil)
         accumulate(weight: gradients.weight, bias: gradients.bias)
-        return try gradients.input.reshaped(to: last.outputShape)
+        return try gradients.input.reshaped(to: last.outputShape).withMemoryFormat(last.callerFormat ?? last.input.memoryFormat)
     }
 
     /// Adds parameter gradients to the accumulated ones.
     func accumulate(weight: Tensor<Scalar>?, bias: Tensor<Scalar>?) {
         func add(_ total: inout Tensor<Scalar>?, _ delta: Tensor<Scalar>?) {
             guard let sum = total, let delta else { return }
-            let values = zip(Kernels.doubles(sum.storage), Kernels.doubles(delta.storage)).map(+)
-            total = Tensor(uncheckedShape: sum.shape, scalars: Kernels.scalars(values))
+            total = Tensor(uncheckedShape: sum.shape, scalars: Kernels.sum(sum.storage, delta.storage))
         }
         add(&weightGradient, weight)
         add(&biasGradient, bias)
@@ -134,7 +155,12 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
     ///
     /// A missing `num_batches_tracked` is not reported and keeps the current count, as PyTorch
     /// does for checkpoints written before the buffer existed.
+    ///
+    /// `num_batches_tracked` must be an integer in 0 ... ``RunningStatistics/maxTrackedBatches``,
+    /// so that committing it cannot fail. Parameters of rank 3 or more are stored row-major
+    /// whatever their memory format.
     public func planStateDictLoad(_ stateDict: [String: Tensor<Scalar>]) throws -> StateDictLoadPlan {
+        if let configurationError { throw configurationError }
         let own = namedParameters() + namedBuffers()
         let known = Set(own.map(\.name))
         var accepted: [String: Tensor<Scalar>] = [:]
@@ -148,12 +174,13 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
                 throw NormError.stateShapeMismatch(key: name, expected: current.shape, actual: value.shape)
             }
             if name == "num_batches_tracked" {
-                let count = value.scalars[0]
-                guard count >= 0, count.rounded() == count, count.isFinite else {
-                    throw NormError.invalidStateValue(key: name, expected: "a non-negative integer", actual: "\(count)")
+                let count = Double(value.scalars[0])
+                guard count >= 0, count.rounded() == count, count <= Double(RunningStatistics.maxTrackedBatches) else {
+                    throw NormError.invalidStateValue(key: name, expected: "an integer in 0...\(RunningStatistics.maxTrackedBatches)",
+                                                      actual: "\(value.scalars[0])")
                 }
             }
-            accepted[name] = value
+            accepted[name] = value.withMemoryFormat(.contiguous)
         }
         let unexpected = stateDict.keys.filter { !known.contains($0) && !ignoredStateDictKeys.contains($0) }
         return StateDictLoadPlan(missingKeys: missing, unexpectedKeys: unexpected) { [self] in
@@ -168,6 +195,32 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
             }
         }
     }
+
+    // MARK: Resetting state
+
+    /// Sets `running_mean` to zeros, `running_var` to ones and `numBatchesTracked` to 0, as
+    /// PyTorch's `reset_running_stats()`; does nothing for a layer that tracks no running
+    /// statistics. Parameters and accumulated gradients are kept.
+    public func resetRunningStats() {
+        guard let runningMean, let runningVar else { return }
+        self.runningMean = .zeros(shape: runningMean.shape)
+        self.runningVar = .ones(shape: runningVar.shape)
+        numBatchesTracked = 0
+    }
+
+    /// Resets the running statistics (``resetRunningStats()``) and the affine parameters to
+    /// their initial values, γ = 1 and β = 0, as PyTorch's `reset_parameters()`. Accumulated
+    /// gradients, the training flag and the last forward pass are kept.
+    public func resetParameters() {
+        resetRunningStats()
+        weight = weight.map { .ones(shape: $0.shape) }
+        bias = bias.map { .zeros(shape: $0.shape) }
+    }
+
+    // MARK: Description
+
+    /// The constructor arguments as PyTorch's `extra_repr` lists them; subclasses override it.
+    var configurationDescription: String { "eps: \(eps)" }
 
     // MARK: Input checks shared by the layers
 
@@ -184,4 +237,10 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
             throw NormError.wrongChannelCount(layer: layerName, expected: expected, actual: input.shape[axis])
         }
     }
+}
+
+extension NormalizationLayer: CustomStringConvertible {
+    /// The layer as PyTorch's `repr` prints it, in Swift's argument spelling:
+    /// `BatchNorm2d(64, eps: 1e-05, momentum: 0.1, affine: true, trackRunningStats: true)`.
+    public var description: String { "\(layerName)(\(configurationDescription))" }
 }

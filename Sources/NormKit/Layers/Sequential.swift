@@ -10,6 +10,11 @@
 ///   leaves the whole tree unchanged.
 /// - A forward or backward pass that throws in child k leaves children before k as they are
 ///   after their own successful calls (each child's own call is atomic), as in PyTorch.
+/// - Errors name the child that threw: a ``NormError`` from child `"1.0"` arrives as
+///   ``NormError/inSubmodule(path:module:underlying:)``, whose description reads
+///   `1.0: BatchNorm2d: expected 4D input (got 3D input)`; ``NormError/underlyingError`` is the
+///   child's own error. State-dict errors name the full key instead (`"1.0.weight"`), as PyTorch's do.
+/// - ``description`` prints the tree as PyTorch's `repr` does.
 ///
 /// ```swift
 /// let model = Sequential<Float>(BatchNorm2d(numFeatures: 3), Sequential(BatchNorm2d(numFeatures: 3)))
@@ -75,6 +80,8 @@ public final class Sequential<Scalar: NormScalar>: Module {
                 throw NormError.stateShapeMismatch(key: prefix + key, expected: expected, actual: actual)
             } catch let NormError.invalidStateValue(key, expected, actual) {
                 throw NormError.invalidStateValue(key: prefix + key, expected: expected, actual: actual)
+            } catch let error as NormError {
+                throw error.inSubmodule(child.name, child.module)
             }
             missing += plan.missingKeys.map { prefix + $0 }
             unexpected += plan.unexpectedKeys.map { prefix + $0 }
@@ -86,13 +93,69 @@ public final class Sequential<Scalar: NormScalar>: Module {
         }
     }
 
+    /// - Throws: the first child error, as ``NormError/inSubmodule(path:module:underlying:)``.
     public func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
-        try layers.reduce(input) { x, layer in try layer(x) }
+        var x = input
+        for (index, layer) in layers.enumerated() {
+            do {
+                x = try layer(x)
+            } catch let error as NormError {
+                throw error.inSubmodule("\(index)", layer)
+            }
+        }
+        return x
     }
 
+    /// - Throws: the first child error, as ``NormError/inSubmodule(path:module:underlying:)``;
+    ///   ``NormError/invalidArgument(name:expected:actual:)`` before any child runs when one module
+    ///   instance occurs twice in the tree: each layer keeps only its last forward pass, so the
+    ///   gradient through its first use would be silently wrong. (Sharing a module in forward
+    ///   passes alone is fine, and updates its running statistics once per use, as in PyTorch.)
     public func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> {
-        try layers.reversed().reduce(gradOutput) { dy, layer in try layer.backward(dy) }
+        if let (first, again) = firstRepeatedModule() {
+            throw NormError.invalidArgument(
+                name: "the modules of a Sequential", expected: "distinct instances for backward, since each layer keeps only its last forward pass",
+                actual: "the same instance at \"\(first)\" and \"\(again)\"")
+        }
+        var dy = gradOutput
+        for (index, layer) in layers.enumerated().reversed() {
+            do {
+                dy = try layer.backward(dy)
+            } catch let error as NormError {
+                throw error.inSubmodule("\(index)", layer)
+            }
+        }
+        return dy
     }
+}
+
+extension Sequential: CustomStringConvertible {
+    /// The tree as PyTorch prints a `torch.nn.Sequential`: each child on its own line as
+    /// `(index): description`, nested containers indented by two spaces.
+    public var description: String {
+        guard !layers.isEmpty else { return "Sequential()" }
+        let lines = children.map { child in
+            let text = String(describing: child.module).split(separator: "\n", omittingEmptySubsequences: false)
+            return "  (\(child.name)): " + text.joined(separator: "\n  ")
+        }
+        return "Sequential(\n" + lines.joined(separator: "\n") + "\n)"
+    }
+}
+
+extension NormError {
+    /// This error as thrown by the child `name` of a container: wrapped once, with the path of
+    /// nested containers joined by dots (`"1.0"`).
+    func inSubmodule<Scalar>(_ name: String, _ module: any Module<Scalar>) -> NormError {
+        if case let .inSubmodule(path, type, underlying) = self {
+            return .inSubmodule(path: name + "." + path, module: type, underlying: underlying)
+        }
+        return .inSubmodule(path: name, module: moduleTypeName(module), underlying: self)
+    }
+}
+
+/// A module's type name without its generic arguments: `BatchNorm2d`, `Sequential`.
+func moduleTypeName<Scalar>(_ module: any Module<Scalar>) -> String {
+    String(String(describing: type(of: module)).prefix { $0 != "<" })
 }
 
 /// A module whose children can be swapped, so that tree rewrites such as
@@ -103,7 +166,35 @@ public protocol ModuleContainer<Scalar>: Module {
 }
 
 extension Sequential: ModuleContainer {
+    /// Replaces each child by `transform(child)`. A transform that would put this Sequential
+    /// inside itself is a programming error and traps (the tree would have no end).
     public func replaceChildren(_ transform: (any Module<Scalar>) -> any Module<Scalar>) {
-        layers = layers.map(transform)
+        let replaced = layers.map(transform)
+        precondition(!replaced.contains { contains(self, in: $0) }, "replaceChildren: a Sequential cannot contain itself")
+        layers = replaced
     }
+
+    /// The paths of the first module instance found twice in this tree (depth first, in child
+    /// order), or `nil`. Iterative, and stops at a repeated instance, so it ends on any tree.
+    func firstRepeatedModule() -> (first: String, again: String)? {
+        var seen: [ObjectIdentifier: String] = [:]
+        var stack = children.reversed().map { (path: $0.name, module: $0.module) }
+        while let (path, module) = stack.popLast() {
+            if let first = seen[ObjectIdentifier(module)] { return (first, path) }
+            seen[ObjectIdentifier(module)] = path
+            stack += module.children.reversed().map { (path + "." + $0.name, $0.module) }
+        }
+        return nil
+    }
+}
+
+/// Whether `target` is `module` or one of its descendants.
+func contains<Scalar>(_ target: AnyObject, in module: any Module<Scalar>) -> Bool {
+    var stack: [any Module<Scalar>] = [module], seen = Set<ObjectIdentifier>()
+    while let next = stack.popLast() {
+        if next === target { return true }
+        guard seen.insert(ObjectIdentifier(next)).inserted else { continue }
+        stack += next.children.map(\.module)
+    }
+    return false
 }

@@ -35,10 +35,12 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
     case stateShapeMismatch(key: String, expected: [Int], actual: [Int])
     /// A state-dict entry has a value outside its domain (a negative or fractional counter).
     case invalidStateValue(key: String, expected: String, actual: String)
-    /// A collective of a ``LocalProcessGroup`` waited longer than the group's timeout for the
-    /// other ranks; `arrived` lists the ranks that had entered it. The group is broken from then on.
+    /// A collective waited longer than the group's timeout for the other ranks; `arrived` lists
+    /// the ranks that had entered it (``LocalProcessGroup``), or is empty when the backend cannot
+    /// tell (`MPIProcessGroup`). The group is broken from then on.
     case collectiveTimeout(operation: String, rank: Int, timeout: Double, arrived: [Int], size: Int)
-    /// A collective was called on a process group that an earlier timeout broke.
+    /// A collective was called on a process group that an earlier timeout (or, under MPI, a
+    /// failed MPI call inside a collective) broke; `cause` describes that failure.
     case processGroupBroken(cause: String)
     /// The ranks entered one collective with different operations, element types or counts.
     case collectiveMismatch(operation: String, expected: String, actual: String)
@@ -50,6 +52,30 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
     case peerRankFailed(layer: String, rank: Int?)
     /// An MPI function returned an error code; `message` is `MPI_Error_string`'s text.
     case mpiError(function: String, code: Int, message: String)
+    /// This rank failed its own checks inside a synchronized call (`local`, the error it would
+    /// otherwise throw), and the collective that tells the other ranks so failed too
+    /// (`collective`, typically ``collectiveTimeout(operation:rank:timeout:arrived:size:)``, after
+    /// which the group is broken). Both are reported because each needs its own fix.
+    indirect case unreportedLocalFailure(local: NormError, collective: NormError)
+    /// A tensor passed to a function has the wrong shape: a weight, bias or running statistic of
+    /// a ``Functional`` call, or the input handed to
+    /// ``Functional/normalizationBackward(gradOutput:input:saved:weight:needsAffineGradients:)``.
+    /// (Tensors loaded from a state dict report ``stateShapeMismatch(key:expected:actual:)``.)
+    case argumentShapeMismatch(argument: String, expected: [Int], actual: [Int])
+    /// Nested arrays given to a ``Tensor`` initializer are ragged: at `dimension`, one array has
+    /// `actual` elements where the first one at that depth has `expected`.
+    case raggedArray(dimension: Int, expected: Int, actual: Int)
+    /// A module inside a container (a ``Sequential``) threw `underlying`. `path` is the module's
+    /// state-dict prefix without the trailing dot (`"1.0"`), `module` its type name
+    /// (`"BatchNorm2d"`). Containers nested in containers give one flat path.
+    indirect case inSubmodule(path: String, module: String, underlying: NormError)
+
+    /// The error itself, or, for ``inSubmodule(path:module:underlying:)``, the error the module
+    /// threw: what to match on when it does not matter where in a model the error arose.
+    public var underlyingError: NormError {
+        if case let .inSubmodule(_, _, underlying) = self { return underlying.underlyingError }
+        return self
+    }
 
     public var description: String {
         switch self {
@@ -93,8 +119,17 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .invalidStateValue(key, expected, actual):
             return "invalid value for \(key): expected \(expected) (got \(actual))"
         case let .collectiveTimeout(operation, rank, timeout, arrived, size):
+            let rule = "Every rank must call the same collectives in the same order"
+            guard !arrived.isEmpty else {
+                // MPI: a non-blocking collective does not say who is missing.
+                return "\(operation) timed out on rank \(rank) after \(timeout) s: not every rank of \(size) "
+                    + "arrived; the process group is now broken. \(rule); a collective that never completes "
+                    + "cannot be cancelled, so end the job with MPIProcessGroup.abort(code:) (MPI_Abort)"
+            }
             return "\(operation) timed out on rank \(rank) after \(timeout) s: only ranks \(arrived) of "
-                + "\(size) arrived; the process group is now broken"
+                + "\(size) arrived; the process group is now broken. \(rule), and each rank of a "
+                + "LocalProcessGroup must run on a thread of its own (a Thread, or LocalProcessGroup.run): on a "
+                + "Dispatch queue or in Swift tasks, a pool with fewer threads than ranks waits until the timeout"
         case let .processGroupBroken(cause):
             return "The process group is broken by an earlier failure and cannot be used: \(cause)"
         case let .collectiveMismatch(operation, expected, actual):
@@ -106,6 +141,19 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(layer): \(who) failed its checks, so the synchronized step was abandoned on every rank"
         case let .mpiError(function, code, message):
             return "\(function) failed with MPI error \(code): \(message)"
+        case let .unreportedLocalFailure(local, collective):
+            return "\(local.description); telling the other ranks failed too: \(collective.description)"
+        case let .argumentShapeMismatch(argument, expected, actual):
+            let (e, a) = (Tensor<Double>.checkedElementCount(expected), Tensor<Double>.checkedElementCount(actual))
+            if let e, let a, e != a {
+                return "\(argument) should contain \(e) elements not \(a) (expected shape \(expected), got \(actual))"
+            }
+            return "\(argument) should have shape \(expected) (got \(actual))"
+        case let .raggedArray(dimension, expected, actual):
+            return "expected sequence of length \(expected) at dim \(dimension) (got \(actual))"
+        case let .inSubmodule(path, module, underlying):
+            let message = underlying.description
+            return message.hasPrefix(module + ":") ? "\(path): \(message)" : "\(path): \(module): \(message)"
         }
     }
 }

@@ -58,16 +58,23 @@ public struct Tensor<Scalar: NormScalar>: Sendable {
     }
 
     /// Creates a row-major tensor of `shape` with every element equal to `value`.
-    /// Negative dimensions are treated as a programming error and trap.
+    ///
+    /// A shape with a negative dimension, or whose element count overflows `Int`, is a programming
+    /// error and traps, as `Array(repeating:count:)` does for a negative count; build tensors from
+    /// untrusted shapes with ``init(shape:scalars:)``, which throws ``NormError/invalidShape(_:)``.
+    /// A valid shape whose memory cannot be allocated aborts the process (Swift arrays cannot
+    /// report allocation failure).
     public init(repeating value: Scalar, shape: [Int]) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor shape \(shape) has a negative dimension")
-        self.init(uncheckedShape: shape, scalars: Array(repeating: value, count: shape.reduce(1, *)))
+        guard let count = Tensor.checkedElementCount(shape) else {
+            preconditionFailure("\(NormError.invalidShape(shape))")
+        }
+        self.init(uncheckedShape: shape, scalars: Array(repeating: value, count: count))
     }
 
-    /// Creates a tensor of zeros.
+    /// Creates a tensor of zeros. Traps on an invalid shape, as ``init(repeating:shape:)``.
     public static func zeros(shape: [Int]) -> Tensor { Tensor(repeating: 0, shape: shape) }
 
-    /// Creates a tensor of ones.
+    /// Creates a tensor of ones. Traps on an invalid shape, as ``init(repeating:shape:)``.
     public static func ones(shape: [Int]) -> Tensor { Tensor(repeating: 1, shape: shape) }
 
     /// Internal initializer for row-major data whose shape is known to be valid.
@@ -77,7 +84,7 @@ public struct Tensor<Scalar: NormScalar>: Sendable {
 
     /// Internal initializer for storage whose shape is known to be valid.
     init(uncheckedShape shape: [Int], storage: [Scalar], memoryFormat: MemoryFormat) {
-        assert(shape.reduce(1, *) == storage.count)
+        assert(Tensor.checkedElementCount(shape) == storage.count)
         self.shape = shape
         self.memoryFormat = shape.count >= 3 ? memoryFormat : .contiguous
         self.storage = storage
@@ -96,8 +103,9 @@ public struct Tensor<Scalar: NormScalar>: Sendable {
                       memoryFormat: format)
     }
 
-    /// The element at a multi-dimensional index `[n, c, spatial…]`, in either memory format.
-    /// Out-of-range indices trap, as `Array` does.
+    /// The element at a multi-dimensional index `[n, c, spatial…]`, in either memory format; it
+    /// can be assigned (`x[1, 2] = 0.5`). An index with the wrong number of components or out of
+    /// range traps, as `Array`'s subscript does.
     public subscript(indices: Int...) -> Scalar {
         get { storage[offset(of: indices)] }
         set { storage[offset(of: indices)] = newValue }
@@ -123,15 +131,23 @@ public struct Tensor<Scalar: NormScalar>: Sendable {
 
     /// The product of `shape`, or an error for a negative dimension or a product beyond `Int`.
     static func elementCount(of shape: [Int]) throws -> Int {
-        guard shape.allSatisfy({ $0 >= 0 }) else { throw NormError.invalidShape(shape) }
-        if shape.contains(0) { return 0 }
-        var product = 1
-        for size in shape {
+        guard let count = checkedElementCount(shape) else { throw NormError.invalidShape(shape) }
+        return count
+    }
+
+    /// The product of `dimensions`, or `nil` when one is negative or the product overflows `Int`.
+    /// A zero dimension makes the product 0 whatever the others are, in any order: every shape
+    /// product in NormKit goes through here (or through a tensor's own `count`).
+    static func checkedElementCount<Dimensions: Sequence<Int>>(_ dimensions: Dimensions) -> Int? {
+        var product = 1, overflowed = false, empty = false
+        for size in dimensions {
+            guard size >= 0 else { return nil }
+            empty = empty || size == 0
             let (next, overflow) = product.multipliedReportingOverflow(by: size)
-            if overflow { throw NormError.invalidShape(shape) }
+            overflowed = overflowed || overflow
             product = next
         }
-        return product
+        return empty ? 0 : (overflowed ? nil : product)
     }
 }
 
@@ -144,19 +160,117 @@ extension Tensor: Equatable {
     }
 }
 
-extension Tensor: CustomStringConvertible {
-    public var description: String {
-        let shown = scalars.prefix(16).map { "\($0)" }.joined(separator: ", ")
-        let more = count > 16 ? ", …" : ""
-        let format = memoryFormat == .contiguous ? "" : ", memoryFormat: .channelsLast"
-        return "Tensor<\(Scalar.self)>(shape: \(shape)\(format), [\(shown)\(more)])"
+// MARK: Filling and reading
+
+extension Tensor: ExpressibleByArrayLiteral {
+    /// A 1-D tensor from an array literal: `let x: Tensor<Float> = [1, 2, 3]` has shape `[3]`.
+    public init(arrayLiteral elements: Scalar...) {
+        self.init(elements)
+    }
+
+    /// A 1-D tensor of shape `[scalars.count]`.
+    public init(_ scalars: [Scalar]) {
+        self.init(uncheckedShape: [scalars.count], scalars: scalars)
+    }
+
+    /// A 2-D tensor from rows: `try Tensor<Float>([[1, 2, 3], [4, 5, 6]])` has shape `[2, 3]`;
+    /// no rows give shape `[0, 0]`.
+    /// - Throws: ``NormError/raggedArray(dimension:expected:actual:)`` when the rows differ in length.
+    public init(_ rows: [[Scalar]]) throws {
+        let (shape, scalars) = try Tensor.flatten(rows, dimension: 0)
+        self.init(uncheckedShape: shape, scalars: scalars)
+    }
+
+    /// A 3-D tensor from nested arrays, outermost first. Throws as ``init(_:)-([[Scalar]])``.
+    public init(_ matrices: [[[Scalar]]]) throws {
+        let (shape, scalars) = try Tensor.flatten(matrices, dimension: 0)
+        self.init(uncheckedShape: shape, scalars: scalars)
+    }
+
+    /// A 4-D tensor, `[N][C][H][W]`, from nested arrays. Throws as ``init(_:)-([[Scalar]])``.
+    public init(_ images: [[[[Scalar]]]]) throws {
+        let (shape, scalars) = try Tensor.flatten(images, dimension: 0)
+        self.init(uncheckedShape: shape, scalars: scalars)
+    }
+
+    /// A 5-D tensor, `[N][C][D][H][W]`, from nested arrays. Throws as ``init(_:)-([[Scalar]])``.
+    public init(_ volumes: [[[[[Scalar]]]]]) throws {
+        let (shape, scalars) = try Tensor.flatten(volumes, dimension: 0)
+        self.init(uncheckedShape: shape, scalars: scalars)
+    }
+
+    /// Rows of equal length, flattened; `dimension` is the depth of `rows` in the whole literal.
+    static func flatten(_ rows: [[Scalar]], dimension: Int) throws -> (shape: [Int], scalars: [Scalar]) {
+        let length = rows.first?.count ?? 0
+        var scalars: [Scalar] = []
+        scalars.reserveCapacity(rows.count * length)
+        for row in rows {
+            guard row.count == length else {
+                throw NormError.raggedArray(dimension: dimension + 1, expected: length, actual: row.count)
+            }
+            scalars.append(contentsOf: row)
+        }
+        return ([rows.count, length], scalars)
+    }
+
+    static func flatten(_ blocks: [[[Scalar]]], dimension: Int) throws -> (shape: [Int], scalars: [Scalar]) {
+        try stack(blocks.map { try flatten($0, dimension: dimension + 1) }, dimension: dimension, emptyRank: 2)
+    }
+
+    static func flatten(_ blocks: [[[[Scalar]]]], dimension: Int) throws -> (shape: [Int], scalars: [Scalar]) {
+        try stack(blocks.map { try flatten($0, dimension: dimension + 1) }, dimension: dimension, emptyRank: 3)
+    }
+
+    static func flatten(_ blocks: [[[[[Scalar]]]]], dimension: Int) throws -> (shape: [Int], scalars: [Scalar]) {
+        try stack(blocks.map { try flatten($0, dimension: dimension + 1) }, dimension: dimension, emptyRank: 4)
+    }
+
+    /// Flattened blocks of equal shape, one after the other.
+    private static func stack(
+        _ blocks: [(shape: [Int], scalars: [Scalar])], dimension: Int, emptyRank: Int
+    ) throws -> (shape: [Int], scalars: [Scalar]) {
+        let inner = blocks.first?.shape ?? [Int](repeating: 0, count: emptyRank)
+        var scalars: [Scalar] = []
+        scalars.reserveCapacity(blocks.count * (blocks.first?.scalars.count ?? 0))
+        for block in blocks {
+            if let axis = inner.indices.first(where: { inner[$0] != block.shape[$0] }) {
+                throw NormError.raggedArray(dimension: dimension + 1 + axis, expected: inner[axis], actual: block.shape[axis])
+            }
+            scalars.append(contentsOf: block.scalars)
+        }
+        return ([blocks.count] + inner, scalars)
+    }
+
+    /// Calls `body` with the elements in memory order (``storage``) for reading, without a copy.
+    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Scalar>) throws -> R) rethrows -> R {
+        try storage.withUnsafeBufferPointer(body)
+    }
+
+    /// Calls `body` with the elements in memory order (``storage``), to fill or edit them in place:
+    /// row-major for a ``MemoryFormat/contiguous`` tensor, N·spatial·C for a
+    /// ``MemoryFormat/channelsLast`` one. The shape and memory format cannot change; the buffer
+    /// is valid only inside `body`. For single elements by logical index, assign through the
+    /// subscript: `x[0, 2, 1, 1] = 5`.
+    ///
+    /// ```swift
+    /// var x = Tensor<Float>.zeros(shape: [2, 3])
+    /// x.withUnsafeMutableBufferPointer { buffer in
+    ///     for i in buffer.indices { buffer[i] = Float(i) }
+    /// }
+    /// ```
+    public mutating func withUnsafeMutableBufferPointer<R>(
+        _ body: (inout UnsafeMutableBufferPointer<Scalar>) throws -> R
+    ) rethrows -> R {
+        try storage.withUnsafeMutableBufferPointer(body)
     }
 }
 
 extension Tensor {
-    /// The same elements under another shape with the same element count, row-major.
+    /// The same elements under another shape with the same element count. The result is
+    /// row-major, except that reshaping to the same shape returns the tensor itself.
     /// - Throws: ``NormError/scalarCountMismatch(shape:expected:actual:)`` when the counts differ.
     public func reshaped(to newShape: [Int]) throws -> Tensor {
-        try Tensor(shape: newShape, scalars: scalars)
+        if newShape == shape { return self }
+        return try Tensor(shape: newShape, scalars: scalars)
     }
 }

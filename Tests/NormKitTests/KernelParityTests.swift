@@ -1,0 +1,224 @@
+import Testing
+@testable import NormKit
+
+/// The fast kernels (SIMD, blocked statistics, threads, both memory formats) against the plain
+/// ``ReferenceKernels`` on seeded cases: odd sizes that leave SIMD tails, channel counts of 1 and
+/// 300, runs longer than one 2,048-element block, tensors large enough to be split over threads,
+/// inputs with a large mean, an outlier, or a mean that jumps inside a channel; Float and Double;
+/// forward, eval and backward with random upstream gradients.
+@Suite struct KernelParityTests {
+    enum Kind: Sendable, CustomStringConvertible {
+        case batch, group(Int), instance, layer, rms
+
+        var description: String {
+            switch self {
+            case .batch: "batch"
+            case let .group(groups): "group\(groups)"
+            case .instance: "instance"
+            case .layer: "layer"
+            case .rms: "rms"
+            }
+        }
+    }
+
+    enum Values: Sendable { case normal, largeMean, outlierFirst, meanJump }
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        var kind: Kind
+        var shape: [Int]
+        var format: MemoryFormat = .contiguous
+        var training = true
+        var affine = true
+        var values: Values = .normal
+        var testDescription: String { "\(kind) \(shape) \(format) \(training ? "train" : "eval") affine=\(affine) \(values)" }
+    }
+
+    static let cases: [Case] = [
+        Case(kind: .batch, shape: [2, 1, 5]),
+        Case(kind: .batch, shape: [3, 7, 9, 11]),
+        Case(kind: .batch, shape: [3, 7, 9, 11], format: .channelsLast),
+        Case(kind: .batch, shape: [2, 3, 2049], affine: false),
+        Case(kind: .batch, shape: [5, 300]),
+        Case(kind: .batch, shape: [4, 19, 3, 5], format: .channelsLast, affine: false),
+        Case(kind: .batch, shape: [2, 5, 3, 3, 3], format: .channelsLast),
+        Case(kind: .batch, shape: [2, 4, 96, 96]),
+        Case(kind: .batch, shape: [2, 4, 96, 96], format: .channelsLast),
+        Case(kind: .batch, shape: [3, 6, 7, 9], values: .largeMean),
+        Case(kind: .batch, shape: [3, 6, 7, 9], format: .channelsLast, values: .largeMean),
+        Case(kind: .batch, shape: [2, 3, 2100], values: .outlierFirst),
+        Case(kind: .batch, shape: [130, 9], format: .channelsLast, values: .outlierFirst),
+        Case(kind: .batch, shape: [2, 3, 2100], values: .meanJump),
+        Case(kind: .batch, shape: [3, 7, 9, 11], training: false),
+        Case(kind: .batch, shape: [3, 7, 9, 11], format: .channelsLast, training: false),
+        Case(kind: .batch, shape: [6, 33], training: false),
+        Case(kind: .group(3), shape: [2, 12, 5, 7]),
+        Case(kind: .group(3), shape: [2, 12, 5, 7], format: .channelsLast),
+        Case(kind: .group(2), shape: [3, 6, 1]),
+        Case(kind: .group(2), shape: [1, 4, 2100], values: .largeMean),
+        Case(kind: .group(4), shape: [2, 8, 90, 60], format: .channelsLast),
+        Case(kind: .group(1), shape: [2, 5, 3, 3], format: .channelsLast, affine: false, values: .outlierFirst),
+        Case(kind: .instance, shape: [2, 5, 17, 3]),
+        Case(kind: .instance, shape: [2, 5, 17, 3], format: .channelsLast, affine: false),
+        Case(kind: .instance, shape: [1, 3, 4100], values: .meanJump),
+        Case(kind: .instance, shape: [2, 3, 11, 13], format: .channelsLast, values: .largeMean),
+        Case(kind: .layer, shape: [5, 33]),
+        Case(kind: .layer, shape: [3, 2050], values: .largeMean),
+        Case(kind: .layer, shape: [2, 3, 4, 5], format: .channelsLast),
+        Case(kind: .layer, shape: [80, 1024], affine: false),
+        Case(kind: .layer, shape: [4, 17], values: .outlierFirst),
+        Case(kind: .rms, shape: [5, 33]),
+        Case(kind: .rms, shape: [2, 2050], affine: false),
+        Case(kind: .rms, shape: [70, 1030]),
+    ]
+
+    @Test(arguments: cases)
+    func floatMatchesTheReference(_ testCase: Case) throws {
+        try check(testCase, as: Float.self, relative: 1e-4, absolute: 2e-5)
+    }
+
+    @Test(arguments: cases)
+    func doubleMatchesTheReference(_ testCase: Case) throws {
+        // A mean of 1e4 with a standard deviation of 0.1 has condition number 1e5: the rounding
+        // of μ alone (1e4 · 1.1e-16) moves x̂ by 1e-11, so those cases get a wider absolute bound.
+        let absolute = testCase.values == .largeMean ? 1e-9 : 1e-12
+        try check(testCase, as: Double.self, relative: 1e-10, absolute: absolute)
+    }
+
+    /// Runs the case through ``Functional`` and through ``ReferenceKernels`` on the same values
+    /// (rounded to `Scalar`), and compares output, input gradient and parameter gradients.
+    func check<Scalar: NormScalar>(_ c: Case, as _: Scalar.Type, relative: Double, absolute: Double) throws {
+        var random = SeededGenerator(seed: UInt64(c.shape.reduce(7, { $0 &* 31 &+ $1 })))
+        let count = c.shape.reduce(1, *)
+        var values = (0..<count).map { _ in random.normal() }
+        switch c.values {
+        case .normal: break
+        case .largeMean: values = values.map { 1e4 + 0.1 * $0 }
+        case .outlierFirst: values[0] = 1e4
+        case .meanJump: for i in count / 2..<count { values[i] += 1e3 }
+        }
+        let x = try Tensor<Scalar>(shape: c.shape, scalars: values.map { Scalar($0) }).withMemoryFormat(c.format)
+        let dy = Tensor<Scalar>.randomNormal(shape: c.shape, using: &random).withMemoryFormat(c.format)
+        let channels = parameterShape(c)
+        let weight: Tensor<Scalar>? = c.affine ? .randomNormal(shape: channels, using: &random) : nil
+        let bias: Tensor<Scalar>? = c.affine && !isRMS(c) ? .randomNormal(shape: channels, using: &random) : nil
+        let runningMean = Tensor<Scalar>.randomNormal(shape: [c.shape[1]], using: &random)
+        let runningVar = Tensor<Scalar>.randomNormal(shape: [c.shape[1]], mean: 2, std: 0.3, using: &random)
+
+        let result: NormalizationResult<Scalar>
+        switch c.kind {
+        case .batch:
+            let r = try Functional.batchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                                             training: c.training)
+            result = NormalizationResult(output: r.output, saved: r.saved)
+        case let .group(groups):
+            result = try Functional.groupNorm(x, numGroups: groups, weight: weight, bias: bias)
+        case .instance:
+            let r = try Functional.instanceNorm(x, weight: weight, bias: bias)
+            result = NormalizationResult(output: r.output, saved: r.saved)
+        case .layer:
+            result = try Functional.layerNorm(x, normalizedShape: channels, weight: weight, bias: bias)
+        case .rms:
+            result = try Functional.rmsNorm(x, normalizedShape: channels, weight: weight, eps: 1e-6)
+        }
+        #expect(result.output.memoryFormat == x.memoryFormat || x.rank < 3, "output keeps the input's memory format")
+        let gradients = try Functional.normalizationBackward(gradOutput: dy, input: x, saved: result.saved, weight: weight)
+        #expect(gradients.input.memoryFormat == x.memoryFormat || x.rank < 3, "input gradient keeps the memory format")
+
+        // The reference, in Double, on row-major copies of the same values.
+        var geometry = result.saved.geometry
+        geometry.layout = .channelsFirst
+        let xs = x.scalars.map { Double($0) }, dys = dy.scalars.map { Double($0) }
+        let eps = isRMS(c) ? 1e-6 : 1e-5
+        let mean: [Double], invstd: [Double]
+        if c.training || !isBatch(c) {
+            let moments = ReferenceKernels.moments(xs, geometry: geometry, centered: !isRMS(c))
+            mean = moments.mean
+            invstd = moments.m2.map { 1 / ($0 / Double(moments.count) + eps).squareRoot() }
+        } else {
+            mean = runningMean.scalars.map { Double($0) }
+            invstd = runningVar.scalars.map { 1 / (Double($0) + eps).squareRoot() }
+        }
+        let w = weight?.scalars.map { Double($0) }, b = bias?.scalars.map { Double($0) }
+        let expectedOutput = ReferenceKernels.normalize(xs, geometry: geometry, mean: mean, invstd: invstd, weight: w, bias: b)
+        let mode: GradientMode = c.training || !isBatch(c) ? .batch(centered: !isRMS(c)) : .constant
+        let expected = ReferenceKernels.backward(xs, dys, geometry: geometry, mean: mean, invstd: invstd, weight: w, mode: mode)
+
+        func compare(_ actual: [Scalar]?, _ reference: [Double], _ what: String) {
+            guard let actual else { Issue.record("\(c.testDescription): no \(what)"); return }
+            let scale = reference.map(abs).max() ?? 1
+            assertClose(actual, reference, Tolerance(absolute: absolute * max(scale, 1), relative: relative),
+                        "\(c.testDescription) \(Scalar.self) \(what)")
+        }
+        compare(result.output.scalars, expectedOutput, "output")
+        compare(gradients.input.scalars, expected.input, "input gradient")
+        if c.affine {
+            compare(gradients.weight?.scalars, expected.sumDyXhat, "weight gradient")
+            if !isRMS(c) { compare(gradients.bias?.scalars, expected.sumDy, "bias gradient") }
+        }
+    }
+
+    func isRMS(_ c: Case) -> Bool { if case .rms = c.kind { true } else { false } }
+    func isBatch(_ c: Case) -> Bool { if case .batch = c.kind { true } else { false } }
+
+    /// The affine parameters' shape: the channel count, or the normalized (last) dimensions.
+    func parameterShape(_ c: Case) -> [Int] {
+        switch c.kind {
+        case .layer where c.shape.count == 4: Array(c.shape.suffix(2))
+        case .layer, .rms: [c.shape.last!]
+        default: [c.shape[1]]
+        }
+    }
+
+    @Test func threadCountDoesNotChangeResultsBeyondRounding() throws {
+        var random = SeededGenerator(seed: 3)
+        let x = Tensor<Double>.randomNormal(shape: [2, 4, 96, 96], using: &random).withMemoryFormat(.channelsLast)
+        let one = try Parallelism.withThreadCount(1) { try Functional.batchNorm(x, runningMean: nil, runningVar: nil, weight: nil, bias: nil, training: true) }
+        let two = try Parallelism.withThreadCount(2) { try Functional.batchNorm(x, runningMean: nil, runningVar: nil, weight: nil, bias: nil, training: true) }
+        assertClose(one.output.scalars, two.output.scalars, Tolerance(absolute: 1e-13, relative: 1e-12), "1 vs 2 threads")
+    }
+
+    @Test func inPlaceInferenceMatchesTheFunctionalForm() throws {
+        var random = SeededGenerator(seed: 4)
+        for format in MemoryFormat.allCases {
+            var x = Tensor<Float>.randomNormal(shape: [3, 5, 4, 7], using: &random).withMemoryFormat(format)
+            let mean = Tensor<Float>.randomNormal(shape: [5], using: &random)
+            let variance = Tensor<Float>.randomNormal(shape: [5], mean: 2, std: 0.2, using: &random)
+            let weight = Tensor<Float>.randomNormal(shape: [5], using: &random), bias = Tensor<Float>.randomNormal(shape: [5], using: &random)
+            let expected = try Functional.batchNorm(x, runningMean: mean, runningVar: variance, weight: weight, bias: bias, training: false)
+            try Functional.batchNormInference(&x, runningMean: mean, runningVar: variance, weight: weight, bias: bias)
+            #expect(x.memoryFormat == format)
+            assertClose(x.scalars, expected.output.scalars, .forType(Float.self), "\(format)")
+        }
+    }
+}
+
+/// The blocked statistics alone, on data built to defeat a bad shift.
+@Suite struct BlockedStatisticsTests {
+    /// The block's first element is an outlier far from every other value: summing deviations
+    /// from it in Float would cancel catastrophically; the kernel must move its shift.
+    @Test func aFirstElementOutlierDoesNotCostDigits() {
+        var random = SeededGenerator(seed: 9)
+        let values: [Float] = [3e4] + (0..<2047).map { _ in Float(random.normal()) }
+        var moments = GroupMoments()
+        values.withUnsafeBufferPointer { Kernels.accumulateRange($0.baseAddress!, values.count, into: &moments) }
+        let reference = ReferenceKernels.moments(values.map(Double.init), geometry: NormalizationGeometry(
+            outer: 1, channels: 1, inner: values.count, grouping: .perChannel), centered: true)
+        assertClose([moments.mean], reference.mean, Tolerance(absolute: 0, relative: 1e-6), "mean")
+        assertClose([moments.m2], reference.m2, Tolerance(absolute: 0, relative: 1e-6), "M2")
+    }
+
+    /// Chan's merge across blocks and across a jump of the mean keeps the variance exact.
+    @Test func blocksMergeAcrossAMeanJump() {
+        var random = SeededGenerator(seed: 10)
+        let values: [Float] = (0..<5000).map { i in Float((i < 2500 ? 0 : 1e4) + 0.01 * random.normal()) }
+        var moments = GroupMoments()
+        values.withUnsafeBufferPointer { Kernels.accumulateRange($0.baseAddress!, values.count, into: &moments) }
+        let reference = ReferenceKernels.moments(values.map(Double.init), geometry: NormalizationGeometry(
+            outer: 1, channels: 1, inner: values.count, grouping: .perChannel), centered: true)
+        // The block that straddles the jump sums deviations of ±5e3 in Float lanes: its mean is
+        // good to Float precision of that spread, 1e-8 of σ, which is what a normalization sees.
+        let std = (reference.m2[0] / Double(values.count)).squareRoot()
+        assertClose([moments.mean], reference.mean, Tolerance(absolute: 1e-7 * std, relative: 0), "mean")
+        assertClose([moments.m2], reference.m2, Tolerance(absolute: 0, relative: 1e-6), "M2")
+    }
+}
