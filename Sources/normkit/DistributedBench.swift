@@ -1,9 +1,7 @@
-import Dispatch
-import Foundation
 import NormKit
 
 /// Times the distributed cases on the thread ranks of a ``LocalProcessGroup``, each rank on a
-/// `Thread` of its own, as `LocalProcessGroup` requires.
+/// `Thread` of its own (`LocalProcessGroup.run`).
 ///
 /// - collective: one `allReducedSum` of `shape` Doubles;
 /// - syncbatchnorm2d: `SyncBatchNorm` on each rank's shard of `shape` in the case's mode
@@ -17,24 +15,23 @@ enum DistributedBench {
     static func measure(
         _ benchCase: BenchCase, policy: TimingPolicy, inputs: InputCache
     ) throws -> (sampler: Sampler, baseline: Sampler?) {
-        let world = try LocalProcessGroup.world(size: benchCase.ranks ?? 2)
+        let ranks = benchCase.ranks ?? 2
         switch benchCase.layer {
         case .collective:
             let buffer = (0..<benchCase.elementCount).map(Double.init)
-            let sampler = try onRankThreads(world) { group in
+            let samplers = try LocalProcessGroup.run(size: ranks) { group in
                 try lockstep(group, policy) { _ = try group.allReducedSum(buffer) }
             }
-            return (sampler, nil)
+            return (samplers[0], nil)
         case .syncbatchnorm2d:
-            let sampler: Sampler
-            switch benchCase.dtype {
-            case .float32: sampler = try onRankThreads(world) { try syncBatchNorm(benchCase, Float.self, $0, policy) }
-            case .float64: sampler = try onRankThreads(world) { try syncBatchNorm(benchCase, Double.self, $0, policy) }
+            let samplers = switch benchCase.dtype {
+            case .float32: try LocalProcessGroup.run(size: ranks) { try syncBatchNorm(benchCase, Float.self, $0, policy) }
+            case .float64: try LocalProcessGroup.run(size: ranks) { try syncBatchNorm(benchCase, Double.self, $0, policy) }
             }
             var baselineCase = benchCase
             baselineCase.layer = .batchnorm2d
             baselineCase.ranks = nil
-            return (sampler, try LayerBench.measure(baselineCase, policy: policy, inputs: inputs))
+            return (samplers[0], try LayerBench.measure(baselineCase, policy: policy, inputs: inputs))
         default:
             preconditionFailure("\(benchCase.layer) is not a distributed case")
         }
@@ -74,43 +71,6 @@ enum DistributedBench {
             if group.rank == 0 { sampler.record(elapsed) }
             let goOn = try group.allReducedSum([group.rank == 0 && !sampler.isDone ? 1.0 : 0.0])
             if goOn[0] == 0 { return sampler }
-        }
-    }
-
-    /// Runs `body` for every rank of `world` on a new `Thread`, waits for all of them, and
-    /// returns rank 0's result; rethrows the first rank's error, if any.
-    private static func onRankThreads(
-        _ world: [LocalProcessGroup], _ body: @escaping @Sendable (LocalProcessGroup) throws -> Sampler
-    ) throws -> Sampler {
-        let outcomes = RankOutcomes(count: world.count)
-        let finished = DispatchSemaphore(value: 0)
-        for group in world {
-            Thread {
-                outcomes.set(group.rank, Result { try body(group) })
-                finished.signal()
-            }.start()
-        }
-        for _ in world { finished.wait() }
-        return try outcomes.rankZero()
-    }
-}
-
-/// What each rank's thread returned, written under a lock.
-private final class RankOutcomes: @unchecked Sendable {
-    private let lock = NSLock()
-    private var outcomes: [Result<Sampler, any Error>?]
-
-    init(count: Int) { outcomes = Array(repeating: nil, count: count) }
-
-    func set(_ rank: Int, _ outcome: Result<Sampler, any Error>) {
-        lock.withLock { outcomes[rank] = outcome }
-    }
-
-    /// Rank 0's sampler, or the first error of any rank.
-    func rankZero() throws -> Sampler {
-        try lock.withLock {
-            for case let .failure(error)? in outcomes { throw error }
-            return try outcomes[0]!.get()
         }
     }
 }

@@ -13,7 +13,7 @@ enum TimingPolicy: Equatable, Sendable {
 
 /// Takes the time of each call of a phase under a ``TimingPolicy``: the first calls warm up, the
 /// later ones are samples, and ``isDone`` says when there are enough. The result is their median.
-struct Sampler {
+struct Sampler: Sendable {
     static let warmupSeconds = 0.05
     static let minimumSamples = 5
     static let maximumSamples = 100_000
