@@ -16,15 +16,19 @@ struct Bench: ParsableCommand {
         discussion: """
         A case string is comma-separated key=value pairs, for example
           layer=batchnorm2d,shape=32x64x56x56,mode=backward,layout=nhwc
-          layer=groupnorm,shape=16x256x32x32,groups=32,mode=forward,dtype=float64
+          layer=groupnorm,shape=16x256x32x32,groups=32,dtype=float64
           layer=syncbatchnorm2d,shape=8x16x4x4,mode=step,ranks=2
           layer=collective,shape=8,ranks=2
-        layer: batchnorm1d/2d/3d, instancenorm1d/2d/3d, layernorm, groupnorm, rmsnorm,
-               syncbatchnorm2d, collective (an allReducedSum of `shape` Doubles)
-        mode: forward (training, the default), eval, backward (the backward pass alone),
-              step (syncbatchnorm2d: forward and backward)
-        layout: nchw (default) or nhwc (channels-last; 2d/3d batch and instance norm, groupnorm)
-        groups (groupnorm, default 32), dtype (float32 default, float64), ranks (default 2)
+        layer   batchnorm1d/2d/3d, instancenorm1d/2d/3d, layernorm, rmsnorm,
+                groupnorm, syncbatchnorm2d, collective (an allReducedSum of
+                `shape` Doubles between thread ranks)
+        mode    forward (training; the default), eval, backward (the
+                backward pass alone), step (syncbatchnorm2d: both)
+        layout  nchw (the default) or nhwc (channels-last: 2d/3d batch and
+                instance norm, groupnorm)
+        groups  groupnorm's group count, default 32
+        dtype   float32 (the default) or float64
+        ranks   thread ranks of syncbatchnorm2d and collective, default 2
         """)
 
     @Option(name: .customLong("case"),

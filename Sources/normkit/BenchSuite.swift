@@ -2,10 +2,10 @@
 ///
 /// Every layer in training forward, eval forward and backward, float32 unless marked. The small
 /// sizes (under 1 MB per tensor) stay in cache and measure the per-call overhead. The large ones
-/// measure the memory bandwidth: most hold 25 MB to 67 MB per tensor, so input and output
-/// together exceed the 32 MiB L3; groupnorm 16x256x32x32 and batchnorm1d 4096x1024 (16.8 MB per
-/// tensor) sit at its edge. Cases of one shape, dtype and layout follow each other, so they share
-/// their random inputs.
+/// measure the memory bandwidth: 16.8 MB to 67 MB per tensor against a 32 MiB L3. Up to about
+/// 34 MB per tensor, part of the input still comes from L3 on the next call, so those cases can
+/// pass 100% of the copy roofline; the 67 MB ones cannot. Cases of one shape, dtype and layout
+/// follow each other, so they share their random inputs.
 enum BenchSuite {
     static let defaultCases: [BenchCase] = defaultCaseStrings.map { text in
         do { return try BenchCase(parsing: text) } catch { preconditionFailure("default suite: \(error)") }
