@@ -5,7 +5,7 @@ struct NormKitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "normkit",
         abstract: "Normalization layers that match PyTorch, from Swift.",
-        subcommands: [Demo.self],
+        subcommands: [Demo.self, Lab.self],
         defaultSubcommand: Demo.self
     )
 }
