@@ -24,7 +24,7 @@ struct Lab: ParsableCommand {
         case local, mpi
     }
 
-    @Flag(help: "Run a tiny grid in seconds (2 batch sizes, 1 seed, 1 epoch on 512 images).")
+    @Flag(help: "Run a tiny grid in seconds (batch sizes 4 and 16, 1 seed, 2 epochs).")
     var quick = false
 
     @Option(help: "Normalizations, comma-separated, from: none, bn, gn, ln, in, syncbn (default: all).")
@@ -39,11 +39,14 @@ struct Lab: ParsableCommand {
     @Option(help: "The first seed; run i of a grid point uses seed + i.")
     var seed: UInt64 = 0
 
-    @Option(help: "Training epochs per run (default: 6).")
+    @Option(help: "Training epochs per run (default: 10).")
     var epochs: Int?
 
     @Option(help: "Peak learning rate for a global batch of 32, scaled linearly with the global batch (default: 0.1).")
     var lr: Double?
+
+    @Option(help: "Output channels of the convolutions, comma-separated (default: 8,16,32).")
+    var widths: String?
 
     @Option(help: "Data-parallel ranks per run (default: 2 with --backend local; the MPI world size with --backend mpi).")
     var ranks: Int?
@@ -99,6 +102,14 @@ struct Lab: ParsableCommand {
                 return size
             }
         }
+        if let widths {
+            configuration.widths = try widths.split(separator: ",").map { text in
+                guard let width = Int(text.trimmingCharacters(in: .whitespaces)), width >= 1 else {
+                    throw ValidationError("widths must be positive integers (got \"\(text)\")")
+                }
+                return width
+            }
+        }
         if configuration.normalizations.isEmpty || configuration.batchSizes.isEmpty {
             throw ValidationError("--norms and --batch-sizes must each name at least one value")
         }
@@ -121,12 +132,15 @@ struct Lab: ParsableCommand {
         let backendName = backend == .mpi ? "MPI rank\(execution.ranks == 1 ? "" : "s")"
                                           : "local rank\(execution.ranks == 1 ? "" : "s")"
         if reporting {
-            let limited = configuration.trainLimit.map { " (first \($0) training images)" } ?? ""
+            let train = configuration.trainLimit.map { "\(min($0, dataset.trainCount)) of \(dataset.trainCount)" }
+                ?? "\(dataset.trainCount)"
+            let test = configuration.testLimit.map { "\(min($0, dataset.testCount)) of \(dataset.testCount)" }
+                ?? "\(dataset.testCount)"
             print("normkit lab: \(configuration.normalizations.count) normalizations × batch sizes "
                   + "\(configuration.batchSizes.map(String.init).joined(separator: ", ")) × \(configuration.seeds) "
                   + "seed\(configuration.seeds == 1 ? "" : "s"), \(configuration.epochs) epoch\(configuration.epochs == 1 ? "" : "s") "
-                  + "each, \(execution.ranks) \(backendName); \(dataset.trainCount) training\(limited) and "
-                  + "\(dataset.testCount) test images (\(dataset.source))")
+                  + "each, \(execution.ranks) \(backendName); \(train) training and \(test) test images "
+                  + "(\(dataset.source))")
             fflush(nil)
         }
         let start = Date()

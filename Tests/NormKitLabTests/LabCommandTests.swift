@@ -9,11 +9,11 @@ import FoundationXML
 /// `normkit lab --quick` end to end: the table, results.csv, runs.csv and a well-formed SVG.
 ///
 /// Debug builds run the SIMD kernels about 200× slower than release builds, so the test keeps
-/// the quick grid (every normalization, batch sizes 4 and 16, 2 local ranks) but trains on the
-/// first 32 images and tests on 16 (`--train-limit`, `--test-limit`, hidden options).
+/// the quick grid (every normalization, batch sizes 4 and 16, 2 local ranks) but trains one epoch
+/// on the first 32 images and tests on 16 (`--train-limit` and `--test-limit` are hidden options).
 @Suite(.serialized) struct LabCommandTests {
     func runQuick(into folder: URL, extra: [String] = []) throws {
-        var command = try Lab.parseAsRoot(["--quick", "--out", folder.path, "--train-limit", "32", "--test-limit", "16",
+        var command = try Lab.parseAsRoot(["--quick", "--out", folder.path, "--train-limit", "32", "--test-limit", "16", "--epochs", "1",
                                            "--no-progress"] + extra)
         try command.run()
     }

@@ -23,9 +23,9 @@ public struct LabConfiguration: Equatable, Sendable {
     public var testLimit: Int?
 
     public init(normalizations: [Normalization] = Normalization.allCases, batchSizes: [Int] = [2, 4, 8, 16, 32],
-                seeds: Int = 3, firstSeed: UInt64 = 0, epochs: Int = 6, learningRate: Double = 0.1,
+                seeds: Int = 3, firstSeed: UInt64 = 0, epochs: Int = 10, learningRate: Double = 0.1,
                 momentum: Double = 0.9, weightDecay: Double = 5e-4, warmupEpochs: Double = 1,
-                widths: [Int] = [16, 32, 32], groupNormGroups: Int = 4, trainLimit: Int? = nil, testLimit: Int? = nil) {
+                widths: [Int] = [8, 16, 32], groupNormGroups: Int = 4, trainLimit: Int? = nil, testLimit: Int? = nil) {
         self.normalizations = normalizations
         self.batchSizes = batchSizes
         self.seeds = seeds
@@ -44,10 +44,9 @@ public struct LabConfiguration: Equatable, Sendable {
     /// The default grid: 6 normalizations × batch sizes 2…32 × 3 seeds.
     public static let standard = LabConfiguration()
 
-    /// A tiny grid that runs in seconds: every normalization at two batch sizes, one seed, one
-    /// epoch over the first 512 training images.
-    public static let quick = LabConfiguration(batchSizes: [4, 16], seeds: 1, epochs: 1, warmupEpochs: 0.25,
-                                               trainLimit: 512)
+    /// A tiny grid that runs in seconds (release build): every normalization at two batch sizes,
+    /// one seed, two epochs.
+    public static let quick = LabConfiguration(batchSizes: [4, 16], seeds: 1, epochs: 2, warmupEpochs: 0.5)
 
     /// The runs of the grid, in the order they are run: batch size, then normalization, then seed.
     public var runs: [RunKey] {

@@ -12,12 +12,12 @@ extension LabReport {
         let batches = configuration.batchSizes.sorted()
         let series = configuration.normalizations.filter { n in rows.contains { $0.normalization == n } }
 
-        // y range: from a multiple of 5 (or 10) below the lowest error bar to 100%.
+        // y range: from a round number below the lowest error bar to 100%, with 4 to 10 ticks.
         let lows = rows.map { max(0, ($0.accuracyMean - $0.accuracyStd) * 100) }.filter(\.isFinite)
-        let lowest = lows.min() ?? 0
-        let step: Double = lowest < 50 ? 10 : 5
-        let yMin = min(90, max(0, ((lowest - 1) / step).rounded(.down) * step))
+        let lowest = min(lows.min() ?? 0, 99)
         let yMax = 100.0
+        let step = [0.5, 1, 2, 5, 10, 20].first { (yMax - lowest) / $0 <= 8 } ?? 20
+        let yMin = max(0, ((lowest - step / 4) / step).rounded(.down) * step)
         func y(_ percent: Double) -> Double { top + plotHeight * (1 - (percent - yMin) / (yMax - yMin)) }
 
         // x: log2 of the batch size, with half a step of margin on both sides.
@@ -35,7 +35,8 @@ extension LabReport {
         let seedText = "\(configuration.seeds) seed\(configuration.seeds == 1 ? "" : "s")"
         let epochText = "\(configuration.epochs) epoch\(configuration.epochs == 1 ? "" : "s")"
         svg.append(text(left, 30, "Test accuracy vs. batch size per device", size: 19, weight: "bold", fill: "#222"))
-        svg.append(text(left, 52, "\(dataSourceShort) · \(ranks) \(backend) · \(epochText) · mean ± std over \(seedText)",
+        let globalText = ranks > 1 ? " (global batch \(ranks) × b)" : ""
+        svg.append(text(left, 52, "\(dataSourceShort) · \(ranks) \(backend)\(globalText) · \(epochText) · mean ± std over \(seedText)",
                         size: 13, fill: "#555"))
 
         // Grid and y ticks.
@@ -43,7 +44,8 @@ extension LabReport {
         while tick <= yMax + 1e-9 {
             let ty = y(tick)
             svg.append(line(left, ty, left + plotWidth, ty, stroke: "#e6e6e6", width: 1))
-            svg.append(text(left - 10, ty + 4.5, "\(Int(tick))", size: 13, anchor: "end", fill: "#444"))
+            let label = tick.rounded() == tick ? "\(Int(tick))" : fixed(tick, 1)
+            svg.append(text(left - 10, ty + 4.5, label, size: 13, anchor: "end", fill: "#444"))
             tick += step
         }
         for batch in batches {

@@ -39,7 +39,7 @@ public struct NetworkConfiguration: Equatable, Sendable {
     /// Groups of every GroupNorm (reduced to the largest divisor of the channel count at most this).
     public var groupNormGroups: Int
 
-    public init(inputShape: [Int], classes: Int, widths: [Int] = [16, 32, 32], groupNormGroups: Int = 4) {
+    public init(inputShape: [Int], classes: Int, widths: [Int] = [8, 16, 32], groupNormGroups: Int = 4) {
         self.inputShape = inputShape
         self.classes = classes
         self.widths = widths
