@@ -136,7 +136,8 @@ struct Lab: ParsableCommand {
                 ?? "\(dataset.trainCount)"
             let test = configuration.testLimit.map { "\(min($0, dataset.testCount)) of \(dataset.testCount)" }
                 ?? "\(dataset.testCount)"
-            print("normkit lab: \(configuration.normalizations.count) normalizations × batch sizes "
+            let count = configuration.normalizations.count
+            print("normkit lab: \(count) normalization\(count == 1 ? "" : "s") × batch sizes "
                   + "\(configuration.batchSizes.map(String.init).joined(separator: ", ")) × \(configuration.seeds) "
                   + "seed\(configuration.seeds == 1 ? "" : "s"), \(configuration.epochs) epoch\(configuration.epochs == 1 ? "" : "s") "
                   + "each, \(execution.ranks) \(backendName); \(train) training and \(test) test images "

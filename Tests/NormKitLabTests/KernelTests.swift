@@ -18,7 +18,7 @@ import Testing
                     seed += 1
                     let a: [S] = randomTensor([m * k], seed: seed).scalars
                     let b: [S] = randomTensor([k * n], seed: seed + 100).scalars
-                    let c = Lab.matrixProduct(a, transposeA: transposeA, b, transposeB: transposeB, m: m, n: n, k: k)
+                    let c = LabDispatch.matrixProduct(a, transposeA: transposeA, b, transposeB: transposeB, m: m, n: n, k: k)
                     var expected = [Double](repeating: 0, count: m * n)
                     for i in 0..<m {
                         for j in 0..<n {

@@ -104,11 +104,11 @@ public struct ImageDataset: Sendable {
     /// Parses the bytes of a file in the format above; `source` names it in errors.
     public init(bytes: [UInt8], source: String) throws {
         let headerSize = 36
+        guard bytes.count >= 8, Array(bytes[0..<8]) == Self.magic else {
+            throw LabDataError.badMagic(path: source, found: Array(bytes.prefix(8)))
+        }
         guard bytes.count >= headerSize + 4 else {
             throw LabDataError.truncated(path: source, expectedBytes: headerSize + 4, actualBytes: bytes.count)
-        }
-        guard Array(bytes[0..<8]) == Self.magic else {
-            throw LabDataError.badMagic(path: source, found: Array(bytes[0..<8]))
         }
         func u32(_ offset: Int) -> Int {
             (0..<4).reduce(0) { $0 | Int(bytes[offset + $1]) << (8 * $1) }

@@ -41,7 +41,8 @@ public struct LabConfiguration: Equatable, Sendable {
         self.testLimit = testLimit
     }
 
-    /// The default grid: 6 normalizations × batch sizes 2…32 × 3 seeds.
+    /// The default grid: 6 normalizations × per-rank batch sizes 2, 4, 8, 16, 32 × 3 seeds, 10 epochs
+    /// each, convolutions of 8, 16 and 32 channels: about a minute on 2 cores in a release build.
     public static let standard = LabConfiguration()
 
     /// A tiny grid that runs in seconds (release build): every normalization at two batch sizes,

@@ -146,7 +146,7 @@ public struct LabKernelCall<Scalar: LabScalar> {
 }
 
 /// The generic side of the rule: build one request, make the one witness-table call, unpack.
-enum Lab {
+enum LabDispatch {
     static func call<S: LabScalar>(_ request: LabKernelCall<S>.Request) -> LabKernelCall<S>.Response {
         var call = LabKernelCall<S>(request)
         S._runLabKernel(&call)

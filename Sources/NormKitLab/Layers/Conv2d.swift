@@ -62,7 +62,7 @@ public final class Conv2d<Scalar: LabScalar>: WeightedLayer<Scalar> {
         let geometry = ConvolutionGeometry(
             batch: input.shape[0], inChannels: inChannels, height: input.shape[2], width: input.shape[3],
             outChannels: outChannels, kernelHeight: kernelSize, kernelWidth: kernelSize, stride: stride, padding: padding)
-        guard case let .convolution(output, columns) = Lab.call(LabKernelCall<Scalar>.Request.conv2dForward(
+        guard case let .convolution(output, columns) = LabDispatch.call(LabKernelCall<Scalar>.Request.conv2dForward(
             input: input.scalars, weight: weight.scalars, bias: bias?.scalars, geometry: geometry)) else {
             fatalError("lab kernel response")
         }
@@ -75,7 +75,7 @@ public final class Conv2d<Scalar: LabScalar>: WeightedLayer<Scalar> {
         guard let saved else { throw NormError.backwardBeforeForward(layer: layerName) }
         let g = saved.geometry
         try checkGradient(gradOutput, expected: [g.batch, outChannels, g.outHeight, g.outWidth])
-        guard case let .gradients(dx, dw, db) = Lab.call(LabKernelCall<Scalar>.Request.conv2dBackward(
+        guard case let .gradients(dx, dw, db) = LabDispatch.call(LabKernelCall<Scalar>.Request.conv2dBackward(
             columns: saved.columns, weight: weight.scalars, gradOutput: gradOutput.scalars, geometry: g,
             needsInputGradient: true, needsBiasGradient: bias != nil)) else {
             fatalError("lab kernel response")

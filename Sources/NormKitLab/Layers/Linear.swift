@@ -28,7 +28,7 @@ public final class Linear<Scalar: LabScalar>: WeightedLayer<Scalar> {
         guard input.shape[1] == inFeatures else {
             throw NormError.wrongChannelCount(layer: layerName, expected: inFeatures, actual: input.shape[1])
         }
-        let output: [Scalar] = Lab.output(.linearForward(input: input.scalars, weight: weight.scalars, bias: bias?.scalars,
+        let output: [Scalar] = LabDispatch.output(.linearForward(input: input.scalars, weight: weight.scalars, bias: bias?.scalars,
                                                          batch: input.shape[0], inFeatures: inFeatures,
                                                          outFeatures: outFeatures))
         savedInput = input
@@ -39,7 +39,7 @@ public final class Linear<Scalar: LabScalar>: WeightedLayer<Scalar> {
     public override func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> {
         guard let input = savedInput else { throw NormError.backwardBeforeForward(layer: layerName) }
         try checkGradient(gradOutput, expected: [input.shape[0], outFeatures])
-        guard case let .gradients(dx, dw, db) = Lab.call(LabKernelCall<Scalar>.Request.linearBackward(
+        guard case let .gradients(dx, dw, db) = LabDispatch.call(LabKernelCall<Scalar>.Request.linearBackward(
             input: input.scalars, weight: weight.scalars, gradOutput: gradOutput.scalars, batch: input.shape[0],
             inFeatures: inFeatures, outFeatures: outFeatures, needsBiasGradient: bias != nil)) else {
             fatalError("lab kernel response")

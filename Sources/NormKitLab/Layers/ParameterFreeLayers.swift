@@ -12,7 +12,7 @@ public final class ReLU<Scalar: LabScalar>: ParameterFreeModule {
     public func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
         let x = input.withMemoryFormat(.contiguous)
         savedInput = x
-        return try Tensor(shape: x.shape, scalars: Lab.output(.reluForward(x.storage)))
+        return try Tensor(shape: x.shape, scalars: LabDispatch.output(.reluForward(x.storage)))
     }
 
     public func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> {
@@ -20,7 +20,7 @@ public final class ReLU<Scalar: LabScalar>: ParameterFreeModule {
         guard gradOutput.shape == x.shape else {
             throw NormError.gradientShapeMismatch(expected: x.shape, actual: gradOutput.shape)
         }
-        return try Tensor(shape: x.shape, scalars: Lab.output(.reluBackward(input: x.storage, gradOutput: gradOutput.scalars)))
+        return try Tensor(shape: x.shape, scalars: LabDispatch.output(.reluBackward(input: x.storage, gradOutput: gradOutput.scalars)))
     }
 }
 
@@ -52,7 +52,7 @@ public final class MaxPool2d<Scalar: LabScalar>: ParameterFreeModule {
         }
         let geometry = PoolGeometry(planes: input.shape[0] * input.shape[1], height: input.shape[2], width: input.shape[3],
                                     kernel: kernelSize, stride: stride)
-        guard case let .pooled(output, argmax) = Lab.call(LabKernelCall<Scalar>.Request.maxPoolForward(
+        guard case let .pooled(output, argmax) = LabDispatch.call(LabKernelCall<Scalar>.Request.maxPoolForward(
             input: input.scalars, geometry: geometry)) else { fatalError("lab kernel response") }
         let shape = [input.shape[0], input.shape[1], geometry.outHeight, geometry.outWidth]
         saved = (argmax, geometry, input.shape, shape)
@@ -64,7 +64,7 @@ public final class MaxPool2d<Scalar: LabScalar>: ParameterFreeModule {
         guard gradOutput.shape == saved.outputShape else {
             throw NormError.gradientShapeMismatch(expected: saved.outputShape, actual: gradOutput.shape)
         }
-        return try Tensor(shape: saved.inputShape, scalars: Lab.output(.maxPoolBackward(
+        return try Tensor(shape: saved.inputShape, scalars: LabDispatch.output(.maxPoolBackward(
             gradOutput: gradOutput.scalars, argmax: saved.argmax, geometry: saved.geometry)))
     }
 }
@@ -83,7 +83,7 @@ public final class GlobalAvgPool2d<Scalar: LabScalar>: ParameterFreeModule {
     public func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
         guard input.rank == 4 else { throw NormError.wrongRank(layer: "GlobalAvgPool2d", expected: [4], actual: input.rank) }
         let planes = input.shape[0] * input.shape[1], planeSize = input.shape[2] * input.shape[3]
-        let output: [Scalar] = Lab.output(.averagePoolForward(input: input.scalars, planes: planes, planeSize: planeSize))
+        let output: [Scalar] = LabDispatch.output(.averagePoolForward(input: input.scalars, planes: planes, planeSize: planeSize))
         inputShape = input.shape
         return try Tensor(shape: [input.shape[0], input.shape[1], 1, 1], scalars: output)
     }
@@ -93,7 +93,7 @@ public final class GlobalAvgPool2d<Scalar: LabScalar>: ParameterFreeModule {
         guard gradOutput.shape == [shape[0], shape[1], 1, 1] else {
             throw NormError.gradientShapeMismatch(expected: [shape[0], shape[1], 1, 1], actual: gradOutput.shape)
         }
-        return try Tensor(shape: shape, scalars: Lab.output(.averagePoolBackward(
+        return try Tensor(shape: shape, scalars: LabDispatch.output(.averagePoolBackward(
             gradOutput: gradOutput.scalars, planes: shape[0] * shape[1], planeSize: shape[2] * shape[3])))
     }
 }
@@ -151,7 +151,7 @@ public final class SoftmaxCrossEntropy<Scalar: LabScalar> {
         if let bad = labels.first(where: { !(0..<classes).contains($0) }) {
             throw NormError.invalidArgument(name: "label", expected: "in 0..<\(classes)", actual: "\(bad)")
         }
-        guard case let .loss(loss, probabilities) = Lab.call(LabKernelCall<Scalar>.Request.softmaxCrossEntropy(
+        guard case let .loss(loss, probabilities) = LabDispatch.call(LabKernelCall<Scalar>.Request.softmaxCrossEntropy(
             logits: logits.scalars, labels: labels, classes: classes)) else { fatalError("lab kernel response") }
         saved = (probabilities, labels, logits.shape)
         return loss
@@ -160,13 +160,13 @@ public final class SoftmaxCrossEntropy<Scalar: LabScalar> {
     /// ∂(scale · L)/∂logits for the last call.
     public func backward(scale: Double = 1) throws -> Tensor<Scalar> {
         guard let saved else { throw NormError.backwardBeforeForward(layer: "CrossEntropyLoss") }
-        return try Tensor(shape: saved.shape, scalars: Lab.output(.softmaxCrossEntropyBackward(
+        return try Tensor(shape: saved.shape, scalars: LabDispatch.output(.softmaxCrossEntropyBackward(
             probabilities: saved.probabilities, labels: saved.labels, classes: saved.shape[1], scale: scale)))
     }
 
     /// How many rows of `logits` have their largest value at the label.
     public static func correctCount(_ logits: Tensor<Scalar>, labels: [Int]) -> Int {
-        guard case let .count(count) = Lab.call(LabKernelCall<Scalar>.Request.correctCount(
+        guard case let .count(count) = LabDispatch.call(LabKernelCall<Scalar>.Request.correctCount(
             logits: logits.scalars, labels: labels, classes: logits.shape[1])) else { fatalError("lab kernel response") }
         return count
     }

@@ -19,8 +19,8 @@ public class WeightedLayer<Scalar: LabScalar>: Module {
     init(weight: Tensor<Scalar>, bias: Tensor<Scalar>?) {
         self.weight = weight
         self.bias = bias
-        weightGradient = Lab.zeros(weight.shape)
-        biasGradient = bias.map { Lab.zeros($0.shape) }
+        weightGradient = LabDispatch.zeros(weight.shape)
+        biasGradient = bias.map { LabDispatch.zeros($0.shape) }
     }
 
     public func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
@@ -44,8 +44,8 @@ public class WeightedLayer<Scalar: LabScalar>: Module {
     }
 
     public func zeroGrad() {
-        weightGradient = Lab.zeros(weightGradient.shape)
-        biasGradient = biasGradient.map { Lab.zeros($0.shape) }
+        weightGradient = LabDispatch.zeros(weightGradient.shape)
+        biasGradient = biasGradient.map { LabDispatch.zeros($0.shape) }
     }
 
     /// Validates the entries it knows; a partial state dict is allowed (missing keys are reported
@@ -73,9 +73,9 @@ public class WeightedLayer<Scalar: LabScalar>: Module {
 
     /// Adds parameter gradients to the accumulated ones.
     func accumulate(weight dw: [Scalar], bias db: [Scalar]?) throws {
-        weightGradient = try Tensor(shape: weight.shape, scalars: Lab.add(weightGradient.scalars, dw))
+        weightGradient = try Tensor(shape: weight.shape, scalars: LabDispatch.add(weightGradient.scalars, dw))
         if let gradient = biasGradient, let db {
-            biasGradient = try Tensor(shape: gradient.shape, scalars: Lab.add(gradient.scalars, db))
+            biasGradient = try Tensor(shape: gradient.shape, scalars: LabDispatch.add(gradient.scalars, db))
         }
     }
 

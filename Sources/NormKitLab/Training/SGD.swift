@@ -50,7 +50,7 @@ public final class SGD<Scalar: LabScalar> {
                         name: "gradient of \(fullName)", expected: "a tensor of shape \(parameter.shape)",
                         actual: gradients[fullName].map { "shape \($0.shape)" } ?? "none")
                 }
-                guard case let .outputs(updated, newVelocity) = Lab.call(LabKernelCall<Scalar>.Request.sgdStep(
+                guard case let .outputs(updated, newVelocity) = LabDispatch.call(LabKernelCall<Scalar>.Request.sgdStep(
                     parameter: parameter.scalars, gradient: gradient.scalars, velocity: velocity[fullName],
                     options: options)) else {
                     fatalError("lab kernel response")
@@ -83,7 +83,7 @@ public func averagedGradients<Scalar: LabScalar>(
         buffer.append(contentsOf: gradient.scalars)
     }
     try Scalar._allReduceSum(&buffer, in: group)
-    let averaged = Lab.scale(buffer, by: 1 / Double(group.size))
+    let averaged = LabDispatch.scale(buffer, by: 1 / Double(group.size))
     var result: [String: Tensor<Scalar>] = [:]
     var offset = 0
     for (name, parameter) in parameters {

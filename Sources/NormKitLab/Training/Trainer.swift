@@ -97,7 +97,7 @@ public func trainAndEvaluate<Scalar: LabScalar>(
         for batch in 0..<stepsPerEpoch {
             let start = batch * globalBatch + rank * options.perRankBatch
             let rows = Array(order[start..<(start + options.perRankBatch)])
-            let x = try Tensor<Scalar>(shape: [rows.count] + sampleShape, scalars: Lab.output(
+            let x = try Tensor<Scalar>(shape: [rows.count] + sampleShape, scalars: LabDispatch.output(
                 .gather(source: data.trainImages, rowLength: data.imageSize, rows: rows)))
             optimizer.learningRate = options.learningRate(step: step, totalSteps: totalSteps, warmupSteps: warmupSteps,
                                                           globalBatch: globalBatch)
@@ -142,7 +142,7 @@ public func evaluate<Scalar: LabScalar>(_ model: any Module<Scalar>, data: Image
     var start = 0
     while start < data.testCount {
         let rows = Array(start..<min(start + batchSize, data.testCount))
-        let x = try Tensor<Scalar>(shape: [rows.count] + data.imageShape, scalars: Lab.output(
+        let x = try Tensor<Scalar>(shape: [rows.count] + data.imageShape, scalars: LabDispatch.output(
             .gather(source: data.testImages, rowLength: data.imageSize, rows: rows)))
         let logits = try model(x)
         correct += SoftmaxCrossEntropy<Scalar>.correctCount(logits, labels: rows.map { data.testLabels[$0] })
