@@ -88,7 +88,18 @@ import Testing
         #expect(throws: NormError.gradientShapeMismatch(expected: [1, 3, 2, 2], actual: [1, 3, 4, 4])) {
             try conv.backward(Tensor(repeating: 0, shape: [1, 3, 4, 4]))
         }
-        #expect(throws: NormError.self) { try conv.setParameter(named: "weight", to: Tensor(repeating: 0, shape: [3])) }
+        #expect(throws: NormError.stateShapeMismatch(key: "weight", expected: [3, 2, 3, 3], actual: [3])) {
+            try conv.setParameter(named: "weight", to: Tensor(repeating: 0, shape: [3]))
+        }
+        #expect(throws: NormError.invalidArgument(name: "parameter name", expected: "one of [\"weight\", \"bias\"]",
+                                                  actual: "\"running_mean\"")) {
+            try conv.setParameter(named: "running_mean", to: Tensor(repeating: 0, shape: [3]))
+        }
+        // The same contract through NormKit's `Module.setParameter(named:to:)`.
+        let asModule: any Module<Float> = conv
+        #expect(throws: NormError.self) { try asModule.setParameter(named: "running_mean", to: Tensor(repeating: 0, shape: [3])) }
+        try asModule.setParameter(named: "bias", to: Tensor(repeating: 2, shape: [3]))
+        #expect(conv.bias!.scalars == [2, 2, 2])
         #expect(throws: NormError.self) {
             try SoftmaxCrossEntropy<Float>()(Tensor(repeating: 0, shape: [2, 3]), labels: [0, 3])
         }

@@ -71,6 +71,27 @@ public class WeightedLayer<Scalar: LabScalar>: Module {
         }
     }
 
+    /// Replaces `weight` or `bias` by a tensor of the same shape: `Module.setParameter(named:to:)`
+    /// with the same checks and errors, without planning a state-dict load (statically typed
+    /// callers such as ``SGD`` take this path; calls through `any Module` reach NormKit's).
+    /// - Throws: ``NormError/invalidArgument(name:expected:actual:)`` for another name, and
+    ///   ``NormError/stateShapeMismatch(key:expected:actual:)`` for another shape. A call that
+    ///   throws changes nothing.
+    public func setParameter(named name: String, to value: Tensor<Scalar>) throws {
+        let current: Tensor<Scalar>
+        switch name {
+        case "weight": current = weight
+        case "bias" where bias != nil: current = bias!
+        default:
+            let names = bias == nil ? ["weight"] : ["weight", "bias"]
+            throw NormError.invalidArgument(name: "parameter name", expected: "one of \(names)", actual: "\"\(name)\"")
+        }
+        guard value.shape == current.shape else {
+            throw NormError.stateShapeMismatch(key: name, expected: current.shape, actual: value.shape)
+        }
+        if name == "weight" { weight = value.withMemoryFormat(.contiguous) } else { bias = value.withMemoryFormat(.contiguous) }
+    }
+
     /// Adds parameter gradients to the accumulated ones.
     func accumulate(weight dw: [Scalar], bias db: [Scalar]?) throws {
         weightGradient = try Tensor(shape: weight.shape, scalars: LabDispatch.add(weightGradient.scalars, dw))

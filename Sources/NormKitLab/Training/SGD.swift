@@ -2,8 +2,9 @@ import NormKit
 
 /// Stochastic gradient descent with momentum and weight decay, PyTorch's `torch.optim.SGD`
 /// (dampening 0, no Nesterov), applied through NormKit's parameter-update API
-/// `Module.setParameter(named:to:)`, so it updates any module tree: the lab's layers and
-/// NormKit's normalization layers alike.
+/// `Module.setParameter(named:to:)`, so it updates any module tree: NormKit's normalization
+/// layers and any other module through that API, the lab's ``Conv2d`` and ``Linear`` through
+/// their own `setParameter(named:to:)` with the same contract.
 ///
 /// For each parameter p with gradient g: d = g + λ·p; v ← μ·v + d (v = d on the first step);
 /// p ← p − η·v.
@@ -55,7 +56,12 @@ public final class SGD<Scalar: LabScalar> {
                     options: options)) else {
                     fatalError("lab kernel response")
                 }
-                try module.setParameter(named: name, to: Tensor(shape: parameter.shape, scalars: updated))
+                let value = try Tensor(shape: parameter.shape, scalars: updated)
+                if let layer = module as? WeightedLayer<Scalar> {
+                    try layer.setParameter(named: name, to: value)   // the lab's own, same API
+                } else {
+                    try module.setParameter(named: name, to: value)  // NormKit's, for the normalization layers
+                }
                 velocity[fullName] = newVelocity
             }
         }
