@@ -6,8 +6,11 @@ let package = Package(
     products: [
         // The public library: tensors, kernels, the functional core and the layers.
         .library(name: "NormKit", targets: ["NormKit"]),
-        // The command-line tool: `normkit demo`.
+        // The command-line tool: `normkit demo`, `normkit lab`.
         .executable(name: "normkit", targets: ["normkit"]),
+        // The training lab: a small CNN stack (Conv2d, Linear, pools, loss, SGD) and the
+        // `normkit lab` experiment, built on NormKit's layers; not part of the core library.
+        .library(name: "NormKitLab", targets: ["NormKitLab"]),
         // MPIProcessGroup over Open MPI; opt in with the `MPI` trait.
         .library(name: "NormKitMPI", targets: ["NormKitMPI"]),
         // Checks SyncBatchNorm = BatchNorm under `mpirun -np K`; needs the `MPI` trait.
@@ -53,11 +56,19 @@ let package = Package(
                 .target(name: "CMPIShim", condition: .when(traits: ["MPI"])),
             ]
         ),
-        // The CLI, a thin shell over the library.
+        // The training lab, with the UCI digits data set as a resource (scripts/make_digits.py).
+        .target(
+            name: "NormKitLab",
+            dependencies: ["NormKit"],
+            resources: [.copy("Resources/digits.nkimg")]
+        ),
+        // The CLI, a thin shell over the libraries. `normkit lab --backend mpi` needs the `MPI` trait.
         .executableTarget(
             name: "normkit",
             dependencies: [
                 "NormKit",
+                "NormKitLab",
+                .target(name: "NormKitMPI", condition: .when(traits: ["MPI"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -67,6 +78,11 @@ let package = Package(
             name: "NormKitTests",
             dependencies: ["NormKit", "normkit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             resources: [.copy("Fixtures")]
+        ),
+        // Gradient checks of the lab's layers, the data-parallel step, `normkit lab --quick`.
+        .testTarget(
+            name: "NormKitLabTests",
+            dependencies: ["NormKit", "NormKitLab", "normkit"]
         ),
     ]
 )

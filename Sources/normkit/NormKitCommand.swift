@@ -9,6 +9,6 @@ struct NormKitCommand: ParsableCommand {
         commandName: "normkit",
         abstract: "Normalization layers that match PyTorch, from Swift.",
         version: NormKitVersion.string,
-        subcommands: [Demo.self, Bench.self]
+        subcommands: [Demo.self, Lab.self, Bench.self]
     )
 }

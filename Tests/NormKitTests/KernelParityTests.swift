@@ -222,3 +222,16 @@ import Testing
         assertClose([moments.m2], reference.m2, Tolerance(absolute: 0, relative: 1e-6), "M2")
     }
 }
+
+/// Values whose squares overflow: the variance is infinite, and the output 0 as in PyTorch.
+@Suite struct OverflowingValuesTests {
+    @Test func hugeAlternatingValuesNormalizeToZero() throws {
+        for format in [MemoryFormat.contiguous, .channelsLast] {
+            let x = try Tensor<Double>(shape: [4, 1, 1], scalars: [1e160, -1e160, 1e160, -1e160]).withMemoryFormat(format)
+            let y = try BatchNorm1d<Double>(numFeatures: 1)(x)
+            #expect(y.scalars == [0, 0, 0, 0], "\(format): \(y.scalars)")
+        }
+        let rows = try Tensor<Double>(shape: [4, 1], scalars: [1e160, -1e160, 1e160, -1e160])
+        #expect(try BatchNorm1d<Double>(numFeatures: 1)(rows).scalars == [0, 0, 0, 0])
+    }
+}

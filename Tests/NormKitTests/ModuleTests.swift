@@ -262,6 +262,19 @@ import Testing
         for (name, tensor) in before where name != "1.0.weight" { #expect(after[name] == tensor, "\(name) unchanged") }
     }
 
+    @Test func nestedRefusalsNameTheFullKeyAndChangeNothing() throws {
+        let model = Sequential<Float>(BatchNorm2d(numFeatures: 2), Sequential<Float>(GroupNorm(numGroups: 1, numChannels: 2)))
+        let before = model.stateDict()
+        assertThrows(.stateShapeMismatch(key: "1.0.weight", expected: [2], actual: [5])) {
+            try model.setParameter(named: "1.0.weight", to: .zeros(shape: [5]))
+        }
+        assertThrows(.invalidArgument(name: "parameter name", expected: "one of [\"0.weight\", \"0.bias\", \"1.0.weight\", \"1.0.bias\"]",
+                                      actual: "\"0.running_mean\"")) {
+            try model.setParameter(named: "0.running_mean", to: .zeros(shape: [2]))
+        }
+        #expect(model.stateDict() == before)
+    }
+
     @Test func rejectsBuffersUnknownNamesAndWrongShapesWithoutChangingAnything() throws {
         let bn = BatchNorm2d<Float>(numFeatures: 2)
         let before = bn.stateDict()

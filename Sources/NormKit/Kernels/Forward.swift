@@ -49,7 +49,7 @@ extension Kernels {
                                 }
                             }
                         }
-                    case (.perSample, .channelsFirst), (.perSample, .channelsLast) where g.inner == 1:
+                    case (.perSample, _) where g.layout == .channelsFirst || g.inner == 1:
                         let groups = g.groupsPerSample, width = g.channelsPerGroup
                         Parallelism.forEachChunk(taskCount: g.outer * groups, elements: g.elementCount) { tasks in
                             for task in tasks {
@@ -66,7 +66,7 @@ extension Kernels {
                                                weight: weight, bias: bias)
                             }
                         }
-                    case (.perSample, .channelsLast):
+                    case (.perSample, _):
                         precondition(centered, "uncentered statistics are only defined for trailing dimensions")
                         Parallelism.forEachChunk(taskCount: g.outer, elements: g.elementCount) { samples in
                             let scratch = SampleScratch<S>(channels: g.channels)

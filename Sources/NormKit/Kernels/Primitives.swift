@@ -57,13 +57,29 @@ extension Kernels {
             let n = min(blockLength, count - start), block = x + start
             var shift = moments.count > 0 ? S(moments.mean) : roughMean(block, n)
             var (s1, s2) = shiftedSums(block, n, shift: shift)
-            if s1 * s1 > 0.5 * Double(n) * s2 {
+            if needsNewShift(s1, s2, count: n) {
                 shift = S(Double(shift) + s1 / Double(n))
                 (s1, s2) = shiftedSums(block, n, shift: shift)
             }
-            moments.merge(count: Double(n), mean: Double(shift) + s1 / Double(n), m2: max(0, s2 - s1 * s1 / Double(n)))
+            moments.merge(count: Double(n), mean: Double(shift) + s1 / Double(n), m2: blockM2(s1, s2, count: n))
             start += n
         }
+    }
+
+    /// Whether a block's shifted sums lost more than one bit to cancellation (Σd)² ≈ n·Σd², or
+    /// overflowed: then the block is summed again from its own mean.
+    @inline(__always)
+    static func needsNewShift(_ s1: Double, _ s2: Double, count n: Int) -> Bool {
+        let square = s1 * s1
+        return !square.isFinite || square > 0.5 * Double(n) * s2
+    }
+
+    /// M2 = Σd² − (Σd)²/n of one block, never below zero from rounding; NaN and ∞ pass through
+    /// (an infinite variance normalizes to 0, as PyTorch's does).
+    @inline(__always)
+    static func blockM2(_ s1: Double, _ s2: Double, count n: Int) -> Double {
+        let m2 = s2 - s1 * s1 / Double(n)
+        return m2 < 0 ? 0 : m2
     }
 
     /// The mean of the first few elements: the first block's shift, close enough to its mean
@@ -331,7 +347,7 @@ extension Kernels {
                 columnShiftedSums(block, rows: n, columns: columns, shift: shift, s1, s2)
                 var cancelled = false
                 if pass == 0 {
-                    for c in 0..<columns where Double(s1[c]) * Double(s1[c]) > 0.5 * Double(n) * Double(s2[c]) {
+                    for c in 0..<columns where needsNewShift(Double(s1[c]), Double(s2[c]), count: n) {
                         shift[c] = S(Double(shift[c]) + Double(s1[c]) / Double(n))
                         cancelled = true
                     }
@@ -340,7 +356,7 @@ extension Kernels {
             }
             for c in 0..<columns {
                 let t1 = Double(s1[c]), t2 = Double(s2[c])
-                moments[c].merge(count: Double(n), mean: Double(shift[c]) + t1 / Double(n), m2: max(0, t2 - t1 * t1 / Double(n)))
+                moments[c].merge(count: Double(n), mean: Double(shift[c]) + t1 / Double(n), m2: blockM2(t1, t2, count: n))
             }
             start += n
         }

@@ -27,6 +27,7 @@ public struct KernelCall<Scalar: NormScalar> {
         case fromDoubles([Double])
         /// a + b, elementwise (gradient accumulation).
         case sum([Scalar], [Scalar])
+        case repeating(Scalar, count: Int)
         case permute([Scalar], shape: [Int], toChannelsLast: Bool)
     }
 
@@ -111,6 +112,8 @@ public struct KernelCall<Scalar: NormScalar> {
             response = .scalars(Self.producing(count: values.count) { out in
                 for i in values.indices { out[i] = Scalar(values[i]) }
             })
+        case let .repeating(value, count):
+            response = .scalars(Self.producing(count: count) { out in out.initialize(repeating: value, count: count) })
         case let .sum(a, b):
             response = .scalars(Self.producing(count: a.count) { out in
                 for i in a.indices { out[i] = a[i] + b[i] }
@@ -169,6 +172,11 @@ extension Kernels {
 
     static func doubles<S: NormScalar>(_ values: [S]) -> [Double] {
         guard case let .doubles(result) = call(KernelCall<S>.Request.toDoubles(values)) else { fatalError("kernel response") }
+        return result
+    }
+
+    static func repeating<S: NormScalar>(_ value: S, count: Int) -> [S] {
+        guard case let .scalars(result) = call(KernelCall<S>.Request.repeating(value, count: count)) else { fatalError("kernel response") }
         return result
     }
 

@@ -43,6 +43,10 @@ public protocol Module<Scalar>: AnyObject {
     /// The backward pass of the last forward pass: returns ∂L/∂input for ∂L/∂output and adds
     /// the parameter gradients to ``gradients()``.
     func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar>
+
+    /// Replaces one learnable parameter by name; see the default implementation's documentation.
+    /// Modules override it only to skip the state-dict plan the default makes.
+    func setParameter(named name: String, to value: Tensor<Scalar>) throws
 }
 
 /// A validated state-dict load: what it would leave missing or unused, and the step that

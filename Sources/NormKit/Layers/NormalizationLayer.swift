@@ -159,6 +159,23 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
     /// `num_batches_tracked` must be an integer in 0 ... ``RunningStatistics/maxTrackedBatches``,
     /// so that committing it cannot fail. Parameters of rank 3 or more are stored row-major
     /// whatever their memory format.
+    /// ``Module/setParameter(named:to:)`` without a state-dict plan: the same checks and errors.
+    public func setParameter(named name: String, to value: Tensor<Scalar>) throws {
+        if let configurationError { throw configurationError }
+        let current: Tensor<Scalar>
+        switch name {
+        case "weight" where weight != nil: current = weight!
+        case "bias" where bias != nil: current = bias!
+        default:
+            throw NormError.invalidArgument(name: "parameter name", expected: "one of \(namedParameters().map { $0.name })",
+                                            actual: "\"\(name)\"")
+        }
+        guard value.shape == current.shape else {
+            throw NormError.stateShapeMismatch(key: name, expected: current.shape, actual: value.shape)
+        }
+        if name == "weight" { weight = value.withMemoryFormat(.contiguous) } else { bias = value.withMemoryFormat(.contiguous) }
+    }
+
     public func planStateDictLoad(_ stateDict: [String: Tensor<Scalar>]) throws -> StateDictLoadPlan {
         if let configurationError { throw configurationError }
         let own = namedParameters() + namedBuffers()

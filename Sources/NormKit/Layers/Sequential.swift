@@ -60,6 +60,21 @@ public final class Sequential<Scalar: NormScalar>: Module {
         for layer in layers { layer.zeroGrad() }
     }
 
+    /// ``Module/setParameter(named:to:)`` routed to the child named by the prefix (`"1.0.weight"`
+    /// reaches layer 1's layer 0). A name the child refuses gets the default's error, with the
+    /// full name, from a state-dict plan; a refused call changes nothing either way.
+    public func setParameter(named name: String, to value: Tensor<Scalar>) throws {
+        if let dot = name.firstIndex(of: "."), let index = Int(name[..<dot]), layers.indices.contains(index),
+           (try? layers[index].setParameter(named: String(name[name.index(after: dot)...]), to: value)) != nil {
+            return
+        }
+        let names = namedParameters().map { $0.name }
+        guard names.contains(name) else {
+            throw NormError.invalidArgument(name: "parameter name", expected: "one of \(names)", actual: "\"\(name)\"")
+        }
+        try planStateDictLoad([name: value]).commit()
+    }
+
     /// Plans every child's load from the keys under its prefix; keys under no child's prefix are
     /// unexpected. Throws the first child error, with the key given its full prefixed name.
     public func planStateDictLoad(_ stateDict: [String: Tensor<Scalar>]) throws -> StateDictLoadPlan {

@@ -68,7 +68,7 @@ public struct Tensor<Scalar: NormScalar>: Sendable {
         guard let count = Tensor.checkedElementCount(shape) else {
             preconditionFailure("\(NormError.invalidShape(shape))")
         }
-        self.init(uncheckedShape: shape, scalars: Array(repeating: value, count: count))
+        self.init(uncheckedShape: shape, scalars: Kernels.repeating(value, count: count))
     }
 
     /// Creates a tensor of zeros. Traps on an invalid shape, as ``init(repeating:shape:)``.

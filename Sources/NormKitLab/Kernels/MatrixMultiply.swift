@@ -1,0 +1,169 @@
+/// A blocked, packed, SIMD matrix multiply: C = op(A) · op(B), or C += op(A) · op(B).
+///
+/// All matrices are row-major. C is m × n (leading dimension n), op(A) is m × k and op(B) is
+/// k × n; `transposeA` means A is stored k × m, `transposeB` that B is stored n × k.
+///
+/// The structure is the classic one (Goto & van de Geijn, "Anatomy of high-performance matrix
+/// multiplication", ACM TOMS 2008): the product is cut into blocks of at most `nc` columns of C
+/// and `kc` of the inner dimension, so that a packed block of B stays in the L2 cache; each block
+/// of A (at most `mc` rows) is packed into panels of `mr` rows; a micro-kernel then keeps an
+/// `mr` × `nr` tile of C in SIMD registers for the whole inner loop. Packing absorbs the
+/// transposes and zero-pads the edges, so the micro-kernel has no branches. It is generic, and
+/// is compiled only specialized for `Float` and `Double` (see ``LabScalar``).
+enum MatrixMultiply {
+    /// Rows of the register tile.
+    static let mr = 4
+    /// Columns of the register tile: one `SIMD8`.
+    static let nr = 8
+    /// The inner-dimension block.
+    static let kc = 256
+    /// Rows of C per packed block of A (a multiple of `mr`).
+    static let mc = 64
+    /// Columns of C per packed block of B (a multiple of `nr`).
+    static let nc = 1024
+
+    static func product<S: LabScalar>(
+        m: Int, n: Int, k: Int,
+        a: UnsafePointer<S>?, transposeA: Bool,
+        b: UnsafePointer<S>?, transposeB: Bool,
+        c: UnsafeMutablePointer<S>?, accumulate: Bool
+    ) {
+        guard m > 0, n > 0, let c else { return }
+        guard k > 0, let a, let b else {
+            if !accumulate { c.update(repeating: 0, count: m * n) }
+            return
+        }
+        let packedA = UnsafeMutablePointer<S>.allocate(capacity: mc * min(kc, k))
+        let packedB = UnsafeMutablePointer<S>.allocate(capacity: min(kc, k) * roundUp(min(nc, n), nr))
+        defer {
+            packedA.deallocate()
+            packedB.deallocate()
+        }
+        var jc = 0
+        while jc < n {
+            let columns = min(nc, n - jc)
+            var pc = 0
+            while pc < k {
+                let depth = min(kc, k - pc)
+                packB(b, transposed: transposeB, n: n, k: k, rows: pc, depth: depth, columns: jc, count: columns, into: packedB)
+                var ic = 0
+                while ic < m {
+                    let rows = min(mc, m - ic)
+                    packA(a, transposed: transposeA, m: m, k: k, rows: ic, count: rows, columns: pc, depth: depth, into: packedA)
+                    let addTo = accumulate || pc > 0
+                    var jr = 0
+                    while jr < columns {
+                        var ir = 0
+                        while ir < rows {
+                            microKernel(depth, packedA + ir * depth, packedB + jr * depth,
+                                        c + (ic + ir) * n + jc + jr, ldc: n,
+                                        rows: min(mr, rows - ir), columns: min(nr, columns - jr), accumulate: addTo)
+                            ir += mr
+                        }
+                        jr += nr
+                    }
+                    ic += rows
+                }
+                pc += depth
+            }
+            jc += columns
+        }
+    }
+
+    @inline(__always)
+    static func roundUp(_ value: Int, _ multiple: Int) -> Int { (value + multiple - 1) / multiple * multiple }
+
+    /// Packs rows `rows ..< rows + count` and columns `columns ..< columns + depth` of op(A) into
+    /// panels of `mr` rows: panel i holds element (r, p) at `i·mr·depth + p·mr + r`, zero-padded.
+    @inline(__always)
+    static func packA<S: LabScalar>(
+        _ a: UnsafePointer<S>, transposed: Bool, m: Int, k: Int, rows: Int, count: Int, columns: Int, depth: Int,
+        into packed: UnsafeMutablePointer<S>
+    ) {
+        var panel = 0
+        while panel < count {
+            let height = min(mr, count - panel)
+            let destination = packed + panel * depth
+            if height < mr { destination.update(repeating: 0, count: mr * depth) }
+            if transposed {
+                // A is stored k × m: each p reads `height` consecutive elements.
+                for p in 0..<depth {
+                    let source = a + (columns + p) * m + rows + panel
+                    for r in 0..<height { destination[p * mr + r] = source[r] }
+                }
+            } else {
+                for r in 0..<height {
+                    let source = a + (rows + panel + r) * k + columns
+                    for p in 0..<depth { destination[p * mr + r] = source[p] }
+                }
+            }
+            panel += mr
+        }
+    }
+
+    /// Packs rows `rows ..< rows + depth` and columns `columns ..< columns + count` of op(B) into
+    /// panels of `nr` columns: panel j holds element (p, c) at `j·nr·depth + p·nr + c`,
+    /// zero-padded.
+    @inline(__always)
+    static func packB<S: LabScalar>(
+        _ b: UnsafePointer<S>, transposed: Bool, n: Int, k: Int, rows: Int, depth: Int, columns: Int, count: Int,
+        into packed: UnsafeMutablePointer<S>
+    ) {
+        var panel = 0
+        while panel < count {
+            let width = min(nr, count - panel)
+            let destination = packed + panel * depth
+            if width < nr { destination.update(repeating: 0, count: nr * depth) }
+            if transposed {
+                // B is stored n × k: each column c of op(B) is a contiguous run of a row.
+                for c in 0..<width {
+                    let source = b + (columns + panel + c) * k + rows
+                    for p in 0..<depth { destination[p * nr + c] = source[p] }
+                }
+            } else {
+                for p in 0..<depth {
+                    (destination + p * nr).update(from: b + (rows + p) * n + columns + panel, count: width)
+                }
+            }
+            panel += nr
+        }
+    }
+
+    /// C[0..<rows, 0..<columns] (+)= the product of an `mr`-row panel of A and an `nr`-column
+    /// panel of B over `depth`, kept in four `SIMD8` accumulators.
+    @inline(__always)
+    static func microKernel<S: LabScalar>(
+        _ depth: Int, _ a: UnsafePointer<S>, _ b: UnsafePointer<S>, _ c: UnsafeMutablePointer<S>, ldc: Int,
+        rows: Int, columns: Int, accumulate: Bool
+    ) {
+        var c0 = SIMD8<S>(), c1 = SIMD8<S>(), c2 = SIMD8<S>(), c3 = SIMD8<S>()
+        var a = a, b = b
+        for _ in 0..<depth {
+            let bv = UnsafeRawPointer(b).loadUnaligned(as: SIMD8<S>.self)
+            c0 += bv * a[0]
+            c1 += bv * a[1]
+            c2 += bv * a[2]
+            c3 += bv * a[3]
+            a += mr
+            b += nr
+        }
+        if columns == nr {
+            @inline(__always) func store(_ tile: SIMD8<S>, row: Int) {
+                let target = UnsafeMutableRawPointer(c + row * ldc)
+                let value = accumulate ? target.loadUnaligned(as: SIMD8<S>.self) + tile : tile
+                target.storeBytes(of: value, as: SIMD8<S>.self)
+            }
+            store(c0, row: 0)
+            if rows > 1 { store(c1, row: 1) }
+            if rows > 2 { store(c2, row: 2) }
+            if rows > 3 { store(c3, row: 3) }
+        } else {
+            let tiles = [c0, c1, c2, c3]
+            for r in 0..<rows {
+                for j in 0..<columns {
+                    c[r * ldc + j] = accumulate ? c[r * ldc + j] + tiles[r][j] : tiles[r][j]
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import NormKit
+
+/// The normalizations the lab compares, each placed after every convolution.
+public enum Normalization: String, CaseIterable, Sendable, Codable {
+    /// No normalization (the convolutions then have a bias).
+    case none
+    /// `BatchNorm2d`: statistics over (N, H, W) of each rank's own shard.
+    case batchNorm = "bn"
+    /// `GroupNorm` with ``NetworkConfiguration/groupNormGroups`` groups: per sample and group.
+    case groupNorm = "gn"
+    /// `LayerNorm` over (C, H, W), with an elementwise affine of that shape: per sample.
+    case layerNorm = "ln"
+    /// `InstanceNorm2d(affine: true)`: per sample and channel.
+    case instanceNorm = "in"
+    /// `SyncBatchNorm`: BatchNorm whose statistics span the global batch of every rank, obtained
+    /// from the BatchNorm model with `convertSyncBatchNorm`.
+    case syncBatchNorm = "syncbn"
+
+    /// The layer's name, as the table and the plot show it.
+    public var displayName: String {
+        switch self {
+        case .none: return "none"
+        case .batchNorm: return "BatchNorm"
+        case .groupNorm: return "GroupNorm"
+        case .layerNorm: return "LayerNorm"
+        case .instanceNorm: return "InstanceNorm"
+        case .syncBatchNorm: return "SyncBatchNorm"
+        }
+    }
+}
+
+/// The shape of the lab's network.
+public struct NetworkConfiguration: Equatable, Sendable {
+    /// (C, H, W) of an input image.
+    public var inputShape: [Int]
+    public var classes: Int
+    /// Output channels of the 3×3 convolutions, in order. A 2×2 max pool follows the second.
+    public var widths: [Int]
+    /// Groups of every GroupNorm (reduced to the largest divisor of the channel count at most this).
+    public var groupNormGroups: Int
+
+    public init(inputShape: [Int], classes: Int, widths: [Int] = [8, 16, 32], groupNormGroups: Int = 4) {
+        self.inputShape = inputShape
+        self.classes = classes
+        self.widths = widths
+        self.groupNormGroups = groupNormGroups
+    }
+}
+
+/// The lab's convolutional network, with `normalization` after every convolution:
+///
+///     [Conv2d 3×3 (padding 1) → norm → ReLU] × widths.count, with MaxPool2d(2) after the second
+///     → GlobalAvgPool2d → Flatten → Linear(widths.last → classes)
+///
+/// Weights are Kaiming-normal from `SeededGenerator(seed:)`, drawn in the same order whatever the
+/// normalization, so every normalization starts from the same convolution weights. The
+/// convolutions have a bias only without normalization (a bias before a normalization that
+/// subtracts the mean has no effect). For ``Normalization/syncBatchNorm`` the network is built
+/// with `BatchNorm2d` and converted with `convertSyncBatchNorm(_:processGroup:)`.
+public func makeNetwork<Scalar: LabScalar>(
+    _ normalization: Normalization, _ configuration: NetworkConfiguration, seed: UInt64,
+    processGroup: (any ProcessGroup)? = nil, as _: Scalar.Type = Scalar.self
+) -> Sequential<Scalar> {
+    var generator = SeededGenerator(seed: seed)
+    var layers: [any Module<Scalar>] = []
+    var channels = configuration.inputShape[0]
+    var height = configuration.inputShape[1], width = configuration.inputShape[2]
+    for (index, outChannels) in configuration.widths.enumerated() {
+        layers.append(Conv2d<Scalar>(inChannels: channels, outChannels: outChannels, kernelSize: 3, padding: 1,
+                                     bias: normalization == .none, using: &generator))
+        channels = outChannels
+        switch normalization {
+        case .none:
+            break
+        case .batchNorm, .syncBatchNorm:
+            layers.append(BatchNorm2d<Scalar>(numFeatures: channels))
+        case .groupNorm:
+            let groups = (1...max(1, min(configuration.groupNormGroups, channels))).last { channels % $0 == 0 }!
+            layers.append(GroupNorm<Scalar>(numGroups: groups, numChannels: channels))
+        case .layerNorm:
+            layers.append(LayerNorm<Scalar>(normalizedShape: [channels, height, width]))
+        case .instanceNorm:
+            layers.append(InstanceNorm2d<Scalar>(numFeatures: channels, affine: true))
+        }
+        layers.append(ReLU<Scalar>())
+        if index == 1 && height >= 2 && width >= 2 {
+            layers.append(MaxPool2d<Scalar>(kernelSize: 2))
+            height /= 2
+            width /= 2
+        }
+    }
+    layers.append(GlobalAvgPool2d<Scalar>())
+    layers.append(Flatten<Scalar>())
+    layers.append(Linear<Scalar>(inFeatures: channels, outFeatures: configuration.classes, using: &generator))
+    let model = Sequential<Scalar>(layers)
+    if normalization == .syncBatchNorm {
+        _ = convertSyncBatchNorm(model, processGroup: processGroup)
+    }
+    return model
+}
