@@ -76,6 +76,17 @@ import Testing
         try check(testCase, as: Float.self, relative: 1e-4, absolute: 2e-5)
     }
 
+    /// The same cases split over threads: the threshold lowered so that small tensors take the
+    /// threaded paths (chunked channels, rows, groups and samples, merged partial sums).
+    @Test(arguments: cases)
+    func threadedFloatMatchesTheReference(_ testCase: Case) throws {
+        try Parallelism.withThreadCount(2) {
+            try Parallelism.withMinimumParallelElements(64) {
+                try check(testCase, as: Float.self, relative: 1e-4, absolute: 2e-5)
+            }
+        }
+    }
+
     @Test(arguments: cases)
     func doubleMatchesTheReference(_ testCase: Case) throws {
         // A mean of 1e4 with a standard deviation of 0.1 has condition number 1e5: the rounding

@@ -30,8 +30,23 @@ public enum Parallelism {
         return try body()
     }
 
-    /// Elements below which a kernel call stays on the calling thread.
-    public static let minimumParallelElements = 1 << 17
+    nonisolated(unsafe) private static var parallelThreshold = 1 << 18
+
+    /// Elements of work below which a kernel call stays on the calling thread: 256K, since waking
+    /// a pool thread costs 10–20 µs here. Tests lower it to reach the threaded paths with small
+    /// tensors.
+    public internal(set) static var minimumParallelElements: Int {
+        get { lock.withLock { parallelThreshold } }
+        set { lock.withLock { parallelThreshold = max(1, newValue) } }
+    }
+
+    /// Runs `body` with ``minimumParallelElements`` set to `elements`, then restores it (tests).
+    static func withMinimumParallelElements<R>(_ elements: Int, _ body: () throws -> R) rethrows -> R {
+        let saved = minimumParallelElements
+        minimumParallelElements = elements
+        defer { minimumParallelElements = saved }
+        return try body()
+    }
 
     /// `NORMKIT_NUM_THREADS` if it is a positive integer, else the active processor count.
     static func defaultThreadCount() -> Int {
@@ -76,8 +91,9 @@ public enum Parallelism {
 
     /// How many chunks `forEachChunk` splits `taskCount` tasks into.
     static func chunkCount(taskCount: Int, elements: Int) -> Int {
-        guard elements >= minimumParallelElements else { return min(taskCount, 1) }
-        return max(min(taskCount, threadCount, elements / (minimumParallelElements / 2)), min(taskCount, 1))
+        let threshold = minimumParallelElements
+        guard elements >= threshold else { return min(taskCount, 1) }
+        return max(min(taskCount, threadCount, elements / max(threshold / 2, 1)), min(taskCount, 1))
     }
 
     /// The `chunk`-th of `chunks` near-equal ranges of `0..<taskCount`.

@@ -303,29 +303,25 @@ extension Kernels {
         _ x: UnsafePointer<S>, rows: Int, columns: Int, shift k: UnsafePointer<S>,
         _ s1: UnsafeMutablePointer<S>, _ s2: UnsafeMutablePointer<S>
     ) {
-        var c = 0
-        while c + 8 <= columns {
-            let kv = load(k, c)
-            var a1 = Vector<S>(), a2 = Vector<S>()
-            var row = x + c
-            for _ in 0..<rows {
-                let d = load(row, 0) - kv
-                a1 += d
-                a2 += d * d
+        forEachStrip(rows: rows, columns: columns, { start, n, c in
+            let k0 = load(k, c), k1 = load(k, c + 8)
+            var a1 = Vector<S>(), a2 = Vector<S>(), b1 = Vector<S>(), b2 = Vector<S>()
+            var row = x + start * columns + c
+            for _ in 0..<n {
+                let u = load(row, 0) - k0, v = load(row, 8) - k1
+                a1 += u; a2 += u * u; b1 += v; b2 += v * v
                 row += columns
             }
-            store(load(s1, c) + a1, s1, c)
-            store(load(s2, c) + a2, s2, c)
-            c += 8
-        }
-        for r in 0..<rows {
+            store(load(s1, c) + a1, s1, c); store(load(s2, c) + a2, s2, c)
+            store(load(s1, c + 8) + b1, s1, c + 8); store(load(s2, c + 8) + b2, s2, c + 8)
+        }, tail: { r, first in
             let row = x + r * columns
-            for t in c..<columns {
+            for t in first..<columns {
                 let d = row[t] - k[t]
                 s1[t] += d
                 s2[t] += d * d
             }
-        }
+        })
     }
 
     /// Adds `rows` rows of `columns` values to the per-column `moments`, in blocks of rows summed
@@ -336,7 +332,7 @@ extension Kernels {
         scratch: UnsafeMutablePointer<S>
     ) {
         let shift = scratch, s1 = scratch + columns, s2 = scratch + 2 * columns
-        let blockRows = max(1, min(64, rowsPerBlock(columns: columns)))
+        let blockRows = 64  // at most 64 values per lane in the scalar type; strips keep their sums in registers
         var start = 0
         while start < rows {
             let n = min(blockRows, rows - start), block = x + start * columns
@@ -362,18 +358,20 @@ extension Kernels {
         }
     }
 
-    /// Calls `body(blockStart, blockRows, column)` for each row block and each strip of 8
-    /// columns, and `tail(row)` for the columns past the last full strip of each row.
+    /// Calls `body(blockStart, blockRows, column)` for each L1-sized block of rows and each strip
+    /// of 16 columns (a 64-byte line of Float), and `tail(row, firstColumn)` for the columns past
+    /// the last full strip of each row. The reductions use it: each strip keeps its sums in
+    /// registers while it walks down the block.
     @inline(__always)
     static func forEachStrip(
-        rows: Int, columns: Int, _ body: (Int, Int, Int) -> Void, tail: (Int) -> Void
+        rows: Int, columns: Int, _ body: (Int, Int, Int) -> Void, tail: (Int, Int) -> Void
     ) {
-        let blockRows = rowsPerBlock(columns: columns), strips = columns / 8
+        let blockRows = rowsPerBlock(columns: columns), strips = columns / 16
         var start = 0
         while start < rows {
             let n = min(blockRows, rows - start)
-            for strip in 0..<strips { body(start, n, strip * 8) }
-            if strips * 8 < columns { for r in start..<start + n { tail(r) } }
+            for strip in 0..<strips { body(start, n, strip * 16) }
+            if strips * 16 < columns { for r in start..<start + n { tail(r, strips * 16) } }
             start += n
         }
     }
@@ -383,17 +381,19 @@ extension Kernels {
     static func columnAffine<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int, _ k: ColumnCoefficients<S>
     ) {
-        forEachStrip(rows: rows, columns: columns, { start, n, c in
-            let hi = load(k.hi, c), a = load(k.a, c), b = load(k.b, c)
-            var xr = x + start * columns + c, yr = y + start * columns + c
-            for _ in 0..<n {
-                store((load(xr, 0) - hi) * a + b, yr, 0)
-                xr += columns; yr += columns
-            }
-        }, tail: { r in
+        // Row by row, so that memory streams in order; the coefficients stay in L1.
+        for r in 0..<rows {
             let xr = x + r * columns, yr = y + r * columns
-            for c in (columns / 8 * 8)..<columns { yr[c] = (xr[c] - k.hi[c]) * k.a[c] + k.b[c] }
-        })
+            var c = 0
+            while c + 8 <= columns {
+                store((load(xr, c) - load(k.hi, c)) * load(k.a, c) + load(k.b, c), yr, c)
+                c += 8
+            }
+            while c < columns {
+                yr[c] = (xr[c] - k.hi[c]) * k.a[c] + k.b[c]
+                c += 1
+            }
+        }
     }
 
     /// Per-column Σ dy and Σ dy·(x − μ) over `rows` rows, summed in blocks of rows and added to
@@ -403,27 +403,27 @@ extension Kernels {
         sumDy: UnsafeMutablePointer<Double>, sumDyD: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<S>
     ) {
         let s1 = scratch, s2 = scratch + columns
-        let blockRows = max(1, min(64, rowsPerBlock(columns: columns)))
+        let blockRows = 64  // at most 64 values per lane in the scalar type; strips keep their sums in registers
         var start = 0
         while start < rows {
             let n = min(blockRows, rows - start)
             s1.update(repeating: 0, count: columns)
             s2.update(repeating: 0, count: columns)
             forEachStrip(rows: n, columns: columns, { first, count, c in
-                let hi = load(k.hi, c)
-                var a1 = Vector<S>(), a2 = Vector<S>()
+                let h0 = load(k.hi, c), h1 = load(k.hi, c + 8)
+                var a1 = Vector<S>(), a2 = Vector<S>(), b1 = Vector<S>(), b2 = Vector<S>()
                 var offset = (start + first) * columns + c
                 for _ in 0..<count {
-                    let g = load(dy + offset, 0)
-                    a1 += g
-                    a2 += g * (load(x + offset, 0) - hi)
+                    let g = load(dy + offset, 0), h = load(dy + offset, 8)
+                    a1 += g; a2 += g * (load(x + offset, 0) - h0)
+                    b1 += h; b2 += h * (load(x + offset, 8) - h1)
                     offset += columns
                 }
-                store(load(s1, c) + a1, s1, c)
-                store(load(s2, c) + a2, s2, c)
-            }, tail: { r in
+                store(load(s1, c) + a1, s1, c); store(load(s2, c) + a2, s2, c)
+                store(load(s1, c + 8) + b1, s1, c + 8); store(load(s2, c + 8) + b2, s2, c + 8)
+            }, tail: { r, firstColumn in
                 let offset = (start + r) * columns
-                for c in (columns / 8 * 8)..<columns {
+                for c in firstColumn..<columns {
                     s1[c] += dy[offset + c]
                     s2[c] += dy[offset + c] * (x[offset + c] - k.hi[c])
                 }
@@ -443,19 +443,20 @@ extension Kernels {
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, rows: Int, columns: Int,
         _ k: ColumnCoefficients<S>
     ) {
-        forEachStrip(rows: rows, columns: columns, { start, n, c in
-            let hi = load(k.hi, c), k1 = load(k.a, c), k2 = load(k.b, c), k3 = load(k.c, c)
-            var offset = start * columns + c
-            for _ in 0..<n {
-                store(k1 * load(dy + offset, 0) - k2 * (load(x + offset, 0) - hi) + k3, dx + offset, 0)
-                offset += columns
-            }
-        }, tail: { r in
+        // Row by row, so that memory streams in order; the coefficients stay in L1.
+        for r in 0..<rows {
             let offset = r * columns
-            for c in (columns / 8 * 8)..<columns {
-                dx[offset + c] = k.a[c] * dy[offset + c] - k.b[c] * (x[offset + c] - k.hi[c]) + k.c[c]
+            let xr = x + offset, gr = dy + offset, dr = dx + offset
+            var c = 0
+            while c + 8 <= columns {
+                store(load(k.a, c) * load(gr, c) - load(k.b, c) * (load(xr, c) - load(k.hi, c)) + load(k.c, c), dr, c)
+                c += 8
             }
-        })
+            while c < columns {
+                dr[c] = k.a[c] * gr[c] - k.b[c] * (xr[c] - k.hi[c]) + k.c[c]
+                c += 1
+            }
+        }
     }
 }
 
