@@ -48,6 +48,8 @@ import Testing
         Case(kind: .batch, shape: [2, 3, 2100], values: .outlierFirst),
         Case(kind: .batch, shape: [130, 9], format: .channelsLast, values: .outlierFirst),
         Case(kind: .batch, shape: [2, 3, 2100], values: .meanJump),
+        Case(kind: .batch, shape: [50, 3, 7, 7], values: .meanJump),
+        Case(kind: .batch, shape: [90, 2, 5, 5], values: .outlierFirst),
         Case(kind: .batch, shape: [3, 7, 9, 11], training: false),
         Case(kind: .batch, shape: [3, 7, 9, 11], format: .channelsLast, training: false),
         Case(kind: .batch, shape: [6, 33], training: false),

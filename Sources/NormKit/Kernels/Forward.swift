@@ -39,7 +39,7 @@ extension Kernels {
                         Parallelism.forEachChunk(taskCount: g.channels, elements: g.elementCount) { channels in
                             for c in channels {
                                 var moments = GroupMoments()
-                                for n in 0..<g.outer { accumulateRange(x + g.offset(sample: n, channel: c, position: 0), g.inner, into: &moments) }
+                                accumulateRuns(x + g.offset(sample: 0, channel: c, position: 0), runs: g.outer, length: g.inner, stride: g.channels * g.inner, into: &moments)
                                 let (mu, r) = record(c, moments)
                                 let split = SplitMean<S>(mu)
                                 let a = S(r * Double(weight?[c] ?? 1)), b = bias?[c] ?? 0
@@ -99,7 +99,7 @@ extension Kernels {
                 Parallelism.forEachChunk(taskCount: g.channels, elements: g.elementCount) { channels in
                     for c in channels {
                         var moments = GroupMoments()
-                        for n in 0..<g.outer { accumulateRange(x + g.offset(sample: n, channel: c, position: 0), g.inner, into: &moments) }
+                        accumulateRuns(x + g.offset(sample: 0, channel: c, position: 0), runs: g.outer, length: g.inner, stride: g.channels * g.inner, into: &moments)
                         out.value.0[c] = moments.mean
                         out.value.1[c] = moments.m2
                     }

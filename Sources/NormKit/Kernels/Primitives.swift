@@ -66,6 +66,38 @@ extension Kernels {
         }
     }
 
+    /// Adds `runs` runs of `length` contiguous elements, `stride` apart (one BatchNorm channel in
+    /// NCHW), to `moments`. Short runs are summed together from one shift and merged once per
+    /// ``blockLength`` elements, so a 7×7 feature map costs no division per run; a long run goes
+    /// through ``accumulateRange(_:_:into:)``.
+    static func accumulateRuns<S: NormScalar>(
+        _ x: UnsafePointer<S>, runs: Int, length: Int, stride: Int, into moments: inout GroupMoments
+    ) {
+        guard length > 0, length < blockLength / 2 else {
+            for run in 0..<runs { accumulateRange(x + run * stride, length, into: &moments) }
+            return
+        }
+        let runsPerBlock = blockLength / length
+        var first = 0
+        while first < runs {
+            let block = first..<min(first + runsPerBlock, runs)
+            let n = block.count * length
+            var shift = moments.count > 0 ? S(moments.mean) : roughMean(x + first * stride, length)
+            var sums = (0.0, 0.0)
+            for pass in 0..<2 {
+                sums = (0, 0)
+                for run in block {
+                    let (t1, t2) = shiftedSums(x + run * stride, length, shift: shift)
+                    sums = (sums.0 + t1, sums.1 + t2)
+                }
+                guard pass == 0, needsNewShift(sums.0, sums.1, count: n) else { break }
+                shift = S(Double(shift) + sums.0 / Double(n))
+            }
+            moments.merge(count: Double(n), mean: Double(shift) + sums.0 / Double(n), m2: blockM2(sums.0, sums.1, count: n))
+            first = block.upperBound
+        }
+    }
+
     /// Whether a block's shifted sums lost more than one bit to cancellation (Σd)² ≈ n·Σd², or
     /// overflowed: then the block is summed again from its own mean.
     @inline(__always)
