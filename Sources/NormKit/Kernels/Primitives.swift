@@ -329,12 +329,36 @@ extension Kernels {
     @inline(__always)
     static func rowsPerBlock(columns: Int) -> Int { max(1, 4096 / max(columns, 1)) }
 
+    /// Rows at least this wide are reduced row by row with the sums in L1: a strip walking down
+    /// such rows would touch a new page per row.
+    static let wideRow = 128
+
     /// s1[c] += Σ_r (x[r, c] − k[c]) and s2[c] += Σ_r (x[r, c] − k[c])² over `rows` rows of
     /// `columns` contiguous values.
     static func columnShiftedSums<S: NormScalar>(
         _ x: UnsafePointer<S>, rows: Int, columns: Int, shift k: UnsafePointer<S>,
         _ s1: UnsafeMutablePointer<S>, _ s2: UnsafeMutablePointer<S>
     ) {
+        if columns >= wideRow {
+            // Wide rows: stream them in order, the sums in L1.
+            for r in 0..<rows {
+                let row = x + r * columns
+                var c = 0
+                while c + 8 <= columns {
+                    let d = load(row, c) - load(k, c)
+                    store(load(s1, c) + d, s1, c)
+                    store(load(s2, c) + d * d, s2, c)
+                    c += 8
+                }
+                while c < columns {
+                    let d = row[c] - k[c]
+                    s1[c] += d
+                    s2[c] += d * d
+                    c += 1
+                }
+            }
+            return
+        }
         forEachStrip(rows: rows, columns: columns, { start, n, c in
             let k0 = load(k, c), k1 = load(k, c + 8)
             var a1 = Vector<S>(), a2 = Vector<S>(), b1 = Vector<S>(), b2 = Vector<S>()
@@ -441,6 +465,23 @@ extension Kernels {
             let n = min(blockRows, rows - start)
             s1.update(repeating: 0, count: columns)
             s2.update(repeating: 0, count: columns)
+            if columns >= wideRow {
+                for r in start..<start + n {
+                    let xr = x + r * columns, gr = dy + r * columns
+                    var c = 0
+                    while c + 8 <= columns {
+                        let g = load(gr, c)
+                        store(load(s1, c) + g, s1, c)
+                        store(load(s2, c) + g * (load(xr, c) - load(k.hi, c)), s2, c)
+                        c += 8
+                    }
+                    while c < columns {
+                        s1[c] += gr[c]
+                        s2[c] += gr[c] * (xr[c] - k.hi[c])
+                        c += 1
+                    }
+                }
+            } else {
             forEachStrip(rows: n, columns: columns, { first, count, c in
                 let h0 = load(k.hi, c), h1 = load(k.hi, c + 8)
                 var a1 = Vector<S>(), a2 = Vector<S>(), b1 = Vector<S>(), b2 = Vector<S>()
@@ -460,6 +501,7 @@ extension Kernels {
                     s2[c] += dy[offset + c] * (x[offset + c] - k.hi[c])
                 }
             })
+            }
             for c in 0..<columns {
                 sumDy[c] += Double(s1[c])
                 // Σdy·(x − μ) = Σdy·(x − hi) − lo·Σdy.
