@@ -24,10 +24,7 @@ public enum Parallelism {
     /// Runs `body` with ``threadCount`` set to `count`, then restores it. For tests and benchmarks:
     /// the setting is process-wide, so calls on other threads meanwhile see it too.
     static func withThreadCount<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
-        let saved = threadCount
-        threadCount = count
-        defer { threadCount = saved }
-        return try body()
+        try with(\.threadCount, count, body)
     }
 
     nonisolated(unsafe) private static var parallelThreshold = 1 << 18
@@ -42,9 +39,15 @@ public enum Parallelism {
 
     /// Runs `body` with ``minimumParallelElements`` set to `elements`, then restores it (tests).
     static func withMinimumParallelElements<R>(_ elements: Int, _ body: () throws -> R) rethrows -> R {
-        let saved = minimumParallelElements
-        minimumParallelElements = elements
-        defer { minimumParallelElements = saved }
+        try with(\.minimumParallelElements, elements, body)
+    }
+
+    /// Runs `body` with the setting at `keyPath` changed to `value`, then restores it.
+    private static func with<R>(_ keyPath: ReferenceWritableKeyPath<Parallelism.Type, Int>, _ value: Int,
+                                _ body: () throws -> R) rethrows -> R {
+        let saved = Parallelism.self[keyPath: keyPath]
+        Parallelism.self[keyPath: keyPath] = value
+        defer { Parallelism.self[keyPath: keyPath] = saved }
         return try body()
     }
 
