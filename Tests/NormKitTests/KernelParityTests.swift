@@ -39,6 +39,8 @@ import Testing
         Case(kind: .batch, shape: [3, 7, 9, 11], format: .channelsLast),
         Case(kind: .batch, shape: [2, 3, 2049], affine: false),
         Case(kind: .batch, shape: [5, 300]),
+        Case(kind: .batch, shape: [9, 521], values: .outlierFirst),
+        Case(kind: .batch, shape: [2, 520, 3, 1], format: .channelsLast),
         Case(kind: .batch, shape: [4, 19, 3, 5], format: .channelsLast, affine: false),
         Case(kind: .batch, shape: [2, 5, 3, 3, 3], format: .channelsLast),
         Case(kind: .batch, shape: [2, 4, 96, 96]),

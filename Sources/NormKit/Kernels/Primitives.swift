@@ -331,7 +331,7 @@ extension Kernels {
 
     /// Rows at least this wide are reduced row by row with the sums in L1: a strip walking down
     /// such rows would touch a new page per row.
-    static let wideRow = 128
+    static let wideRow = 512
 
     /// s1[c] += Σ_r (x[r, c] − k[c]) and s2[c] += Σ_r (x[r, c] − k[c])² over `rows` rows of
     /// `columns` contiguous values.
