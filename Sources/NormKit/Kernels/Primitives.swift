@@ -324,60 +324,31 @@ struct GradientCoefficients<S: NormScalar> {
 
 // MARK: Columns
 extension Kernels {
-    /// Rows per block of the column loops: the block stays in L1 while each strip of 8 columns
-    /// walks down it with its coefficients held in registers.
-    @inline(__always)
-    static func rowsPerBlock(columns: Int) -> Int { max(1, 4096 / max(columns, 1)) }
-
-    /// Rows at least this wide are reduced row by row with the sums in L1: a strip walking down
-    /// such rows would touch a new page per row.
-    static let wideRow = 512
-
     /// s1[c] += Σ_r (x[r, c] − k[c]) and s2[c] += Σ_r (x[r, c] − k[c])² over `rows` rows of
     /// `columns` contiguous values.
     static func columnShiftedSums<S: NormScalar>(
         _ x: UnsafePointer<S>, rows: Int, columns: Int, shift k: UnsafePointer<S>,
         _ s1: UnsafeMutablePointer<S>, _ s2: UnsafeMutablePointer<S>
     ) {
-        if columns >= wideRow {
-            // Wide rows: stream them in order, the sums in L1.
-            for r in 0..<rows {
-                let row = x + r * columns
-                var c = 0
-                while c + 8 <= columns {
-                    let d = load(row, c) - load(k, c)
-                    store(load(s1, c) + d, s1, c)
-                    store(load(s2, c) + d * d, s2, c)
-                    c += 8
-                }
-                while c < columns {
-                    let d = row[c] - k[c]
-                    s1[c] += d
-                    s2[c] += d * d
-                    c += 1
-                }
-            }
-            return
-        }
-        forEachStrip(rows: rows, columns: columns, { start, n, c in
-            let k0 = load(k, c), k1 = load(k, c + 8)
-            var a1 = Vector<S>(), a2 = Vector<S>(), b1 = Vector<S>(), b2 = Vector<S>()
-            var row = x + start * columns + c
-            for _ in 0..<n {
-                let u = load(row, 0) - k0, v = load(row, 8) - k1
-                a1 += u; a2 += u * u; b1 += v; b2 += v * v
-                row += columns
-            }
-            store(load(s1, c) + a1, s1, c); store(load(s2, c) + a2, s2, c)
-            store(load(s1, c + 8) + b1, s1, c + 8); store(load(s2, c + 8) + b2, s2, c + 8)
-        }, tail: { r, first in
+        // Row by row, so that memory streams in order; the sums stay in L1. (Strips of columns
+        // walking down L1 blocks with their sums in registers take fewer instructions, but
+        // measured 20–50% slower on tensors beyond L2: their strided loads stall.)
+        for r in 0..<rows {
             let row = x + r * columns
-            for t in first..<columns {
-                let d = row[t] - k[t]
-                s1[t] += d
-                s2[t] += d * d
+            var c = 0
+            while c + 8 <= columns {
+                let d = load(row, c) - load(k, c)
+                store(load(s1, c) + d, s1, c)
+                store(load(s2, c) + d * d, s2, c)
+                c += 8
             }
-        })
+            while c < columns {
+                let d = row[c] - k[c]
+                s1[c] += d
+                s2[c] += d * d
+                c += 1
+            }
+        }
     }
 
     /// Adds `rows` rows of `columns` values to the per-column `moments`, in blocks of rows summed
@@ -388,7 +359,7 @@ extension Kernels {
         scratch: UnsafeMutablePointer<S>
     ) {
         let shift = scratch, s1 = scratch + columns, s2 = scratch + 2 * columns
-        let blockRows = 64  // at most 64 values per lane in the scalar type; strips keep their sums in registers
+        let blockRows = 64  // at most 64 values per lane in the scalar type
         var start = 0
         while start < rows {
             let n = min(blockRows, rows - start), block = x + start * columns
@@ -410,24 +381,6 @@ extension Kernels {
                 let t1 = Double(s1[c]), t2 = Double(s2[c])
                 moments[c].merge(count: Double(n), mean: Double(shift[c]) + t1 / Double(n), m2: blockM2(t1, t2, count: n))
             }
-            start += n
-        }
-    }
-
-    /// Calls `body(blockStart, blockRows, column)` for each L1-sized block of rows and each strip
-    /// of 16 columns (a 64-byte line of Float), and `tail(row, firstColumn)` for the columns past
-    /// the last full strip of each row. The reductions use it: each strip keeps its sums in
-    /// registers while it walks down the block.
-    @inline(__always)
-    static func forEachStrip(
-        rows: Int, columns: Int, _ body: (Int, Int, Int) -> Void, tail: (Int, Int) -> Void
-    ) {
-        let blockRows = rowsPerBlock(columns: columns), strips = columns / 16
-        var start = 0
-        while start < rows {
-            let n = min(blockRows, rows - start)
-            for strip in 0..<strips { body(start, n, strip * 16) }
-            if strips * 16 < columns { for r in start..<start + n { tail(r, strips * 16) } }
             start += n
         }
     }
@@ -459,48 +412,26 @@ extension Kernels {
         sumDy: UnsafeMutablePointer<Double>, sumDyD: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<S>
     ) {
         let s1 = scratch, s2 = scratch + columns
-        let blockRows = 64  // at most 64 values per lane in the scalar type; strips keep their sums in registers
+        let blockRows = 64  // at most 64 values per lane in the scalar type
         var start = 0
         while start < rows {
             let n = min(blockRows, rows - start)
             s1.update(repeating: 0, count: columns)
             s2.update(repeating: 0, count: columns)
-            if columns >= wideRow {
-                for r in start..<start + n {
-                    let xr = x + r * columns, gr = dy + r * columns
-                    var c = 0
-                    while c + 8 <= columns {
-                        let g = load(gr, c)
-                        store(load(s1, c) + g, s1, c)
-                        store(load(s2, c) + g * (load(xr, c) - load(k.hi, c)), s2, c)
-                        c += 8
-                    }
-                    while c < columns {
-                        s1[c] += gr[c]
-                        s2[c] += gr[c] * (xr[c] - k.hi[c])
-                        c += 1
-                    }
+            for r in start..<start + n {
+                let xr = x + r * columns, gr = dy + r * columns
+                var c = 0
+                while c + 8 <= columns {
+                    let g = load(gr, c)
+                    store(load(s1, c) + g, s1, c)
+                    store(load(s2, c) + g * (load(xr, c) - load(k.hi, c)), s2, c)
+                    c += 8
                 }
-            } else {
-            forEachStrip(rows: n, columns: columns, { first, count, c in
-                let h0 = load(k.hi, c), h1 = load(k.hi, c + 8)
-                var a1 = Vector<S>(), a2 = Vector<S>(), b1 = Vector<S>(), b2 = Vector<S>()
-                var offset = (start + first) * columns + c
-                for _ in 0..<count {
-                    let g = load(dy + offset, 0), h = load(dy + offset, 8)
-                    a1 += g; a2 += g * (load(x + offset, 0) - h0)
-                    b1 += h; b2 += h * (load(x + offset, 8) - h1)
-                    offset += columns
+                while c < columns {
+                    s1[c] += gr[c]
+                    s2[c] += gr[c] * (xr[c] - k.hi[c])
+                    c += 1
                 }
-                store(load(s1, c) + a1, s1, c); store(load(s2, c) + a2, s2, c)
-                store(load(s1, c + 8) + b1, s1, c + 8); store(load(s2, c + 8) + b2, s2, c + 8)
-            }, tail: { r, firstColumn in
-                let offset = (start + r) * columns
-                for c in firstColumn..<columns {
-                    s1[c] += dy[offset + c]
-                    s2[c] += dy[offset + c] * (x[offset + c] - k.hi[c])
-                }
-            })
             }
             for c in 0..<columns {
                 sumDy[c] += Double(s1[c])
