@@ -33,26 +33,19 @@ import Testing
         let world = try LocalProcessGroup.world(size: ranks, timeout: 60)
         let batches = batches()
         let shard = globalBatch / ranks
-        let box = StatesBox(count: ranks)
-        let threads = world.map { group in
-            startThread {
-                box.store(Result {
-                    let model: Sequential<Double> = makeNetwork(normalization, configuration, seed: 9, processGroup: group)
-                    let optimizer = SGD<Double>(learningRate: 0.1, momentum: 0.9, weightDecay: 1e-3)
-                    let loss = SoftmaxCrossEntropy<Double>()
-                    for batch in batches {
-                        let rows = (group.rank * shard)..<((group.rank + 1) * shard)
-                        let x = try Tensor(shape: [shard, 1, 6, 6],
-                                           scalars: Array(batch.x.scalars[(rows.lowerBound * 36)..<(rows.upperBound * 36)]))
-                        try trainingStep(model, input: x, labels: Array(batch.labels[rows]), loss: loss,
-                                         optimizer: optimizer, group: group)
-                    }
-                    return model.stateDict()
-                }, at: group.rank)
+        return try LocalProcessGroup.run(ranks: world) { group in
+            let model: Sequential<Double> = makeNetwork(normalization, configuration, seed: 9, processGroup: group)
+            let optimizer = SGD<Double>(learningRate: 0.1, momentum: 0.9, weightDecay: 1e-3)
+            let loss = SoftmaxCrossEntropy<Double>()
+            for batch in batches {
+                let rows = (group.rank * shard)..<((group.rank + 1) * shard)
+                let x = try Tensor(shape: [shard, 1, 6, 6],
+                                   scalars: Array(batch.x.scalars[(rows.lowerBound * 36)..<(rows.upperBound * 36)]))
+                try trainingStep(model, input: x, labels: Array(batch.labels[rows]), loss: loss,
+                                 optimizer: optimizer, group: group)
             }
+            return model.stateDict()
         }
-        for thread in threads { thread.wait() }
-        return try box.values().map { try $0.get() }
     }
 
     func compare(_ states: [[String: Tensor<Double>]], _ reference: [String: Tensor<Double>], _ context: String) {
@@ -89,24 +82,3 @@ import Testing
         #expect(gap > 1e-6)
     }
 }
-
-final class StatesBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var results: [Result<[String: Tensor<Double>], any Error>?]
-
-    init(count: Int) { results = Array(repeating: nil, count: count) }
-
-    func store(_ result: Result<[String: Tensor<Double>], any Error>, at index: Int) {
-        lock.lock()
-        results[index] = result
-        lock.unlock()
-    }
-
-    func values() -> [Result<[String: Tensor<Double>], any Error>] {
-        lock.lock()
-        defer { lock.unlock() }
-        return results.map { $0! }
-    }
-}
-
-import Foundation

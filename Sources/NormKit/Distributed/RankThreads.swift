@@ -46,8 +46,9 @@ extension LocalProcessGroup {
     }
 
     /// Runs `body(i)` for i in `0..<count`, each on a `Thread` of its own, and returns the
-    /// outcomes in order once all have finished. (Tests use it for ranks that skip a call.)
-    static func onThreads<T: Sendable>(
+    /// outcomes in order once all have finished. (Tests use it for ranks that skip a call, and
+    /// the lab for its pool of grid workers.)
+    package static func onThreads<T: Sendable>(
         count: Int, _ body: @escaping @Sendable (Int) throws -> T
     ) -> [Result<T, any Error>] {
         let results = RankResults<T>(count: count)

@@ -127,17 +127,14 @@ public func runLab(_ configuration: LabConfiguration, data: ImageDataset, execut
     case let .local(ranks, jobs):
         let results = ResultsBox(count: runs.count)
         let queue = WorkQueue(count: runs.count)
-        let workers = (0..<max(1, min(jobs, runs.count))).map { _ in
-            startThread {
-                while let index = queue.next() {
-                    let run = runs[index]
-                    progress?.setLabel(run.label)
-                    let options = configuration.options(for: run, data: data)
-                    results.store(Result { try trainLocally(options, data: data, ranks: ranks, onEpoch: tick) }, at: index)
-                }
+        _ = LocalProcessGroup.onThreads(count: max(1, min(jobs, runs.count))) { _ in
+            while let index = queue.next() {
+                let run = runs[index]
+                progress?.setLabel(run.label)
+                let options = configuration.options(for: run, data: data)
+                results.store(Result { try trainLocally(options, data: data, ranks: ranks, onEpoch: tick) }, at: index)
             }
         }
-        for worker in workers { worker.wait() }
         return try zip(runs, results.values()).map { run, result in
             RunRecord(key: run, ranks: ranks, result: try result.get())
         }
@@ -151,17 +148,10 @@ public func trainLocally(_ options: TrainingOptions, data: ImageDataset, ranks: 
         return try trainAndEvaluate(options, data: data, as: Float.self, onEpoch: onEpoch)!
     }
     let world = try LocalProcessGroup.world(size: ranks, timeout: 120)
-    let results = ResultsBox(count: ranks)
-    let threads = world.map { group in
-        startThread {
-            results.store(Result {
-                try trainAndEvaluate(options, data: data, group: group, as: Float.self, onEpoch: onEpoch)
-                    ?? RunResult(testAccuracy: 0, finalLoss: 0, seconds: 0, steps: 0)
-            }, at: group.rank)
-        }
+    let all = LocalProcessGroup.runCatching(ranks: world) { group in
+        try trainAndEvaluate(options, data: data, group: group, as: Float.self, onEpoch: onEpoch)
+            ?? RunResult(testAccuracy: 0, finalLoss: 0, seconds: 0, steps: 0)
     }
-    for thread in threads { thread.wait() }
-    let all = results.values()
     // A rank that failed makes its peers fail too (timeouts or broken group): report the first cause.
     for result in all { if case let .failure(error) = result, !(error is NormError && isPeerFailure(error)) { throw error } }
     return try all[0].get()
@@ -179,36 +169,6 @@ extension RunKey {
 }
 
 // MARK: Threads
-
-/// A started Foundation `Thread` (ranks must not share a width-limited pool) that can be joined.
-final class JoinableThread: @unchecked Sendable {
-    private let done = NSCondition()
-    private var finished = false
-
-    func finish() {
-        done.lock()
-        finished = true
-        done.broadcast()
-        done.unlock()
-    }
-
-    func wait() {
-        done.lock()
-        while !finished { done.wait() }
-        done.unlock()
-    }
-}
-
-func startThread(_ body: @escaping @Sendable () -> Void) -> JoinableThread {
-    let handle = JoinableThread()
-    let thread = Thread {
-        body()
-        handle.finish()
-    }
-    thread.stackSize = 8 << 20
-    thread.start()
-    return handle
-}
 
 /// Results written from several threads.
 final class ResultsBox: @unchecked Sendable {

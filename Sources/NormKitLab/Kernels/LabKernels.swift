@@ -124,28 +124,13 @@ enum LabKernels {
         let count = g.patchSize * g.positions
         return [S](unsafeUninitializedCapacity: count) { columns, initialized in
             input.withUnsafeBufferPointer { x in
-                for c in 0..<g.inChannels {
-                    for i in 0..<g.kernelHeight {
-                        for j in 0..<g.kernelWidth {
-                            let row = (c * g.kernelHeight + i) * g.kernelWidth + j
-                            var target = columns.baseAddress! + row * g.positions
-                            for n in 0..<g.batch {
-                                let source = x.baseAddress! + (n * g.inChannels + c) * g.height * g.width
-                                for y in 0..<g.outHeight {
-                                    let iy = y * g.stride - g.padding + i
-                                    if iy < 0 || iy >= g.height {
-                                        target.update(repeating: 0, count: g.outWidth)
-                                    } else {
-                                        let line = source + iy * g.width
-                                        for x in 0..<g.outWidth {
-                                            let ix = x * g.stride - g.padding + j
-                                            target[x] = ix >= 0 && ix < g.width ? line[ix] : 0
-                                        }
-                                    }
-                                    target += g.outWidth
-                                }
-                            }
-                        }
+                forEachPatchLine(g) { columnOffset, imageLine, j in
+                    let target = columns.baseAddress! + columnOffset
+                    guard let imageLine else { return target.update(repeating: 0, count: g.outWidth) }
+                    let line = x.baseAddress! + imageLine
+                    for column in 0..<g.outWidth {
+                        let ix = column * g.stride - g.padding + j
+                        target[column] = ix >= 0 && ix < g.width ? line[ix] : 0
                     }
                 }
             }
@@ -159,31 +144,40 @@ enum LabKernels {
         var input = [S](repeating: 0, count: g.inputCount)
         input.withUnsafeMutableBufferPointer { dx in
             columns.withUnsafeBufferPointer { columns in
-                for c in 0..<g.inChannels {
-                    for i in 0..<g.kernelHeight {
-                        for j in 0..<g.kernelWidth {
-                            let row = (c * g.kernelHeight + i) * g.kernelWidth + j
-                            var source = columns.baseAddress! + row * g.positions
-                            for n in 0..<g.batch {
-                                let target = dx.baseAddress! + (n * g.inChannels + c) * g.height * g.width
-                                for y in 0..<g.outHeight {
-                                    let iy = y * g.stride - g.padding + i
-                                    if iy >= 0 && iy < g.height {
-                                        let line = target + iy * g.width
-                                        for x in 0..<g.outWidth {
-                                            let ix = x * g.stride - g.padding + j
-                                            if ix >= 0 && ix < g.width { line[ix] += source[x] }
-                                        }
-                                    }
-                                    source += g.outWidth
-                                }
-                            }
-                        }
+                forEachPatchLine(g) { columnOffset, imageLine, j in
+                    guard let imageLine else { return }
+                    let source = columns.baseAddress! + columnOffset, line = dx.baseAddress! + imageLine
+                    for column in 0..<g.outWidth {
+                        let ix = column * g.stride - g.padding + j
+                        if ix >= 0 && ix < g.width { line[ix] += source[column] }
                     }
                 }
             }
         }
         return input
+    }
+
+    /// The walk im2col and col2im share: for every patch row (c, i, j), sample n and output row y,
+    /// `body(columnOffset, imageLine, j)` with the offset of that run of `outWidth` entries in the
+    /// column matrix, and the offset of input row y·stride − padding + i of channel c in sample n,
+    /// or `nil` when that row lies in the padding.
+    @inline(__always)
+    static func forEachPatchLine(_ g: ConvolutionGeometry, _ body: (Int, Int?, Int) -> Void) {
+        for c in 0..<g.inChannels {
+            for i in 0..<g.kernelHeight {
+                for j in 0..<g.kernelWidth {
+                    var columnOffset = ((c * g.kernelHeight + i) * g.kernelWidth + j) * g.positions
+                    for n in 0..<g.batch {
+                        let plane = (n * g.inChannels + c) * g.height * g.width
+                        for y in 0..<g.outHeight {
+                            let iy = y * g.stride - g.padding + i
+                            body(columnOffset, iy >= 0 && iy < g.height ? plane + iy * g.width : nil, j)
+                            columnOffset += g.outWidth
+                        }
+                    }
+                }
+            }
+        }
     }
 
     // MARK: Linear
