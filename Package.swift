@@ -74,15 +74,18 @@ let package = Package(
         ),
         // Test helpers (assertClose, a seeded RNG, fixtures, finite differences) live in
         // Tests/NormKitTests/Support.
+        // assertClose, Tolerance and assertThrows, shared by both test targets.
+        .target(name: "NormKitTestSupport", dependencies: ["NormKit"], path: "Tests/NormKitTestSupport"),
         .testTarget(
             name: "NormKitTests",
-            dependencies: ["NormKit", "normkit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["NormKit", "NormKitTestSupport", "normkit",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             resources: [.copy("Fixtures")]
         ),
         // Gradient checks of the lab's layers, the data-parallel step, `normkit lab --quick`.
         .testTarget(
             name: "NormKitLabTests",
-            dependencies: ["NormKit", "NormKitLab", "normkit"]
+            dependencies: ["NormKit", "NormKitLab", "NormKitTestSupport", "normkit"]
         ),
     ]
 )

@@ -1,28 +1,15 @@
 import Foundation
 import NormKit
+import NormKitTestSupport
 import Testing
 @testable import NormKitLab
 
-/// |a − e| ≤ absolute + relative·|e|, elementwise; one failure naming the first bad index.
+/// ``assertClose(_:_:_:_:sourceLocation:)`` with the tolerance spelled out.
 func expectClose<A: Sequence, B: Sequence>(
     _ actual: A, _ expected: B, absolute: Double, relative: Double, _ context: @autoclosure () -> String,
     sourceLocation: SourceLocation = #_sourceLocation
 ) where A.Element: BinaryFloatingPoint, B.Element: BinaryFloatingPoint {
-    let a = actual.map { Double($0) }, e = expected.map { Double($0) }
-    guard a.count == e.count else {
-        Issue.record("\(context()): \(a.count) values, expected \(e.count)", sourceLocation: sourceLocation)
-        return
-    }
-    var worst = 0.0
-    var firstBad: Int?
-    for i in a.indices where !(abs(a[i] - e[i]) <= absolute + relative * abs(e[i])) {
-        firstBad = firstBad ?? i
-        worst = max(worst, abs(a[i] - e[i]).isNaN ? .infinity : abs(a[i] - e[i]))
-    }
-    if let i = firstBad {
-        Issue.record("\(context()): element \(i) is \(a[i]), expected \(e[i]); worst error \(worst)",
-                     sourceLocation: sourceLocation)
-    }
+    assertClose(actual, expected, Tolerance(absolute: absolute, relative: relative), context(), sourceLocation: sourceLocation)
 }
 
 /// A seeded normal tensor.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NormKit
+import NormKitTestSupport
 
 /// Sequential(BN2d(3), Sequential(BN2d(3, momentum nil), BN2d(3, no affine)), BN2d(3, untracked)).
 func syncNestedModel() -> Sequential<Double> {

@@ -1,6 +1,7 @@
 import Testing
 @testable import normkit
 @testable import NormKit
+import NormKitTestSupport
 
 /// The numbers `normkit demo` prints, against PyTorch's for the same example.
 @Suite struct DemoTests {

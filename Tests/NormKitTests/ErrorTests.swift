@@ -1,5 +1,6 @@
 import Testing
 @testable import NormKit
+import NormKitTestSupport
 
 /// Every error path: the typed error, its message, and a layer left exactly as it was.
 @Suite struct ErrorTests {

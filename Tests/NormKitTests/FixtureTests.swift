@@ -1,5 +1,6 @@
 import Testing
 @testable import NormKit
+import NormKitTestSupport
 
 /// Every layer, option combination and mode against PyTorch, elementwise, in Float and Double.
 @Suite struct TorchReferenceTests {

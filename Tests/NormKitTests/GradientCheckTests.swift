@@ -1,5 +1,6 @@
 import Testing
 @testable import NormKit
+import NormKitTestSupport
 
 /// Finite-difference checks in Double of every layer, mode and option: the analytic input,
 /// weight and bias gradients against central differences of Σ g·y for a random g.

@@ -1,5 +1,6 @@
 import Testing
 @testable import NormKit
+import NormKitTestSupport
 
 /// Everything a throwing or degenerate call must leave as it was.
 struct LayerSnapshot<Scalar: NormScalar>: Equatable {

@@ -1,5 +1,6 @@
 import Testing
 @testable import NormKit
+import NormKitTestSupport
 
 /// The fast kernels (SIMD, blocked statistics, threads, both memory formats) against the plain
 /// ``ReferenceKernels`` on seeded cases: odd sizes that leave SIMD tails, channel counts of 1 and

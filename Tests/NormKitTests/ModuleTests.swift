@@ -1,5 +1,6 @@
 import Testing
 @testable import NormKit
+import NormKitTestSupport
 
 /// The module contract: PyTorch's state-dict keys, modes, gradient accumulation, empty batches.
 @Suite struct ModuleTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import NormKit
+import NormKitTestSupport
 
 /// Symmetries between the layers, and the engine against a naive reference on seeded random
 /// shapes, including odd sizes.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NormKit
+import NormKitTestSupport
 
 /// A layer's whole state, to check that a throwing call changed nothing.
 struct SyncLayerState<S: NormScalar>: Equatable, Sendable {

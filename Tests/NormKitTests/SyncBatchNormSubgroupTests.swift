@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NormKit
+import NormKitTestSupport
 
 @Suite struct SyncBatchNormSubgroupTests {
     /// Ranks {0, 3} and {1, 2} of a world of 4 each synchronize among themselves only, like

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NormKit
+import NormKitTestSupport
 
 /// What one rank saw in a run of training steps followed by an eval step.
 struct SyncRankRecord<S: NormScalar>: Sendable {

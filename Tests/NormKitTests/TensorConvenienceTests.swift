@@ -1,5 +1,6 @@
 import Testing
 @testable import NormKit
+import NormKitTestSupport
 
 /// Filling and reading tensors: literals, nested arrays, random initializers, in-place access
 /// and PyTorch-style printing.

@@ -1,20 +1,28 @@
+import NormKit
 import Testing
-@testable import NormKit
+
+// Shared by NormKitTests and NormKitLabTests: elementwise comparison and typed-error checks.
+
 
 /// Tolerances for elementwise comparison: |a − e| ≤ absolute + relative·|e|.
-struct Tolerance: Sendable {
-    var absolute: Double
-    var relative: Double
+public struct Tolerance: Sendable {
+    public var absolute: Double
+    public var relative: Double
+
+    public init(absolute: Double, relative: Double) {
+        self.absolute = absolute
+        self.relative = relative
+    }
 
     /// The tolerance for comparing a scalar type's results against a reference of the same type.
-    static func forType<Scalar: NormScalar>(_: Scalar.Type) -> Tolerance {
+    public static func forType<Scalar: NormScalar>(_: Scalar.Type) -> Tolerance {
         Scalar.self == Float.self ? Tolerance(absolute: 2e-5, relative: 2e-4) : Tolerance(absolute: 1e-11, relative: 1e-9)
     }
 }
 
 /// Compares two sequences elementwise and records one failure naming the first bad index,
 /// the worst error and `context` (the case and quantity being compared).
-func assertClose<A: Sequence, B: Sequence>(
+public func assertClose<A: Sequence, B: Sequence>(
     _ actual: A, _ expected: B, _ tolerance: Tolerance, _ context: @autoclosure () -> String,
     sourceLocation: SourceLocation = #_sourceLocation
 ) where A.Element: BinaryFloatingPoint, B.Element: BinaryFloatingPoint {
@@ -41,7 +49,7 @@ func assertClose<A: Sequence, B: Sequence>(
 }
 
 /// Compares two tensors (or two absent tensors) elementwise: shapes must match, then values.
-func assertClose<S: NormScalar>(
+public func assertClose<S: NormScalar>(
     _ actual: Tensor<S>?, _ expected: Tensor<S>?, _ tolerance: Tolerance, _ context: @autoclosure () -> String,
     sourceLocation: SourceLocation = #_sourceLocation
 ) {
@@ -57,7 +65,7 @@ func assertClose<S: NormScalar>(
 }
 
 /// Asserts that `body` throws exactly `expected`.
-func assertThrows<T>(
+public func assertThrows<T>(
     _ expected: NormError, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> T
 ) {
     do {
