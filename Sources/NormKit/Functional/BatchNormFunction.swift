@@ -30,9 +30,7 @@ extension Functional {
     ) throws -> RunningNormalizationResult<Scalar> {
         let geometry = try channelGeometry(of: input, operation: "batch_norm", grouping: .perChannel)
         let channels = geometry.channels
-        for (tensor, name) in [(runningMean, "running_mean"), (runningVar, "running_var"), (weight, "weight"), (bias, "bias")] {
-            try checkPerChannel(tensor, named: name, shape: [channels])
-        }
+        try checkPerChannelArguments(runningMean, runningVar, weight, bias, channels: channels)
         guard (runningMean == nil) == (runningVar == nil) else {
             throw NormError.invalidArgument(name: "running_mean and running_var", expected: "both given or both nil",
                                             actual: runningMean == nil ? "only running_var" : "only running_mean")
@@ -67,15 +65,11 @@ extension Functional {
         weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, eps: Double = 1e-5
     ) throws {
         let geometry = try channelGeometry(of: input, operation: "batch_norm", grouping: .perChannel)
-        for (tensor, name) in [(runningMean, "running_mean"), (runningVar, "running_var"), (weight, "weight"), (bias, "bias")] {
-            try checkPerChannel(tensor, named: name, shape: [geometry.channels])
-        }
-        let saved = SavedStatistics<Scalar>(
-            mean: Kernels.doubles(runningMean.storage), invstd: constantInverseStandardDeviation(runningVar, eps: eps),
-            usesBatchStatistics: false, geometry: geometry, centered: true, inputShape: input.shape)
+        try checkPerChannelArguments(runningMean, runningVar, weight, bias, channels: geometry.channels)
         let owned = input
         input = Tensor(uncheckedShape: [0], scalars: [])
-        input = normalize(owned, saved: saved, weight: weight, bias: bias, inPlace: true).output
+        input = normalizeWithRunningStatistics(owned, geometry: geometry, runningMean: runningMean, runningVar: runningVar,
+                                               weight: weight, bias: bias, eps: eps, inPlace: true).output
     }
 
     /// Sees an `(N, C, *)` input as (N, C, ∏ *) in its memory format's layout.

@@ -135,6 +135,17 @@ extension Functional {
         }
     }
 
+    /// Checks the running statistics, weight and bias of BatchNorm and InstanceNorm: each `[C]`
+    /// or absent.
+    static func checkPerChannelArguments<Scalar: NormScalar>(
+        _ runningMean: Tensor<Scalar>?, _ runningVar: Tensor<Scalar>?, _ weight: Tensor<Scalar>?, _ bias: Tensor<Scalar>?,
+        channels: Int
+    ) throws {
+        for (tensor, name) in [(runningMean, "running_mean"), (runningVar, "running_var"), (weight, "weight"), (bias, "bias")] {
+            try checkPerChannel(tensor, named: name, shape: [channels])
+        }
+    }
+
     /// The engine's layout for an input of `format`.
     static func layout(of format: MemoryFormat) -> NormalizationGeometry.Layout {
         format == .channelsLast ? .channelsLast : .channelsFirst
@@ -159,14 +170,14 @@ extension Functional {
 
     /// Forward through the engine with per-channel constant statistics (running statistics).
     static func normalizeWithRunningStatistics<Scalar: NormScalar>(
-        _ input: Tensor<Scalar>, geometry: NormalizationGeometry,
+        _ input: __owned Tensor<Scalar>, geometry: NormalizationGeometry,
         runningMean: Tensor<Scalar>, runningVar: Tensor<Scalar>,
-        weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, eps: Double
+        weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, eps: Double, inPlace: Bool = false
     ) -> NormalizationResult<Scalar> {
         let saved = SavedStatistics<Scalar>(
             mean: Kernels.doubles(runningMean.storage), invstd: constantInverseStandardDeviation(runningVar, eps: eps),
             usesBatchStatistics: false, geometry: geometry, centered: true, inputShape: input.shape)
-        return normalize(input, saved: saved, weight: weight, bias: bias)
+        return normalize(input, saved: saved, weight: weight, bias: bias, inPlace: inPlace)
     }
 
     /// 1/√(r_σ² + ε) per channel for normalizing with running statistics. Where it is infinite

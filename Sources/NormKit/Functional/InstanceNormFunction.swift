@@ -31,9 +31,7 @@ extension Functional {
         let channels = input.rank >= 2 ? input.shape[1] : 0
         let geometry = try channelGeometry(of: input, operation: "instance_norm", grouping: .perSample(groups: channels))
         let outer = geometry.outer
-        for (tensor, name) in [(runningMean, "running_mean"), (runningVar, "running_var"), (weight, "weight"), (bias, "bias")] {
-            try checkPerChannel(tensor, named: name, shape: [channels])
-        }
+        try checkPerChannelArguments(runningMean, runningVar, weight, bias, channels: channels)
         // PyTorch's `_verify_spatial_size` (∏ spatial == 1), for inputs with at least one instance;
         // an empty input (no samples, no channels, or a zero spatial size) returns empty.
         if input.shape[0] > 0 && channels > 0 && input.shape.dropFirst(2).allSatisfy({ $0 == 1 }) {
