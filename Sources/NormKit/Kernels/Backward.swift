@@ -66,11 +66,7 @@ extension Kernels {
                     let split = SplitMean<S>(mean[c]), r = invstd[c]
                     var t = (0.0, 0.0)
                     if needSums {
-                        for n in 0..<g.outer {
-                            let offset = g.offset(sample: n, channel: c, position: 0)
-                            let s = gradientSumsOfRange(x + offset, dy + offset, g.inner, mean: split)
-                            t = (t.0 + s.0, t.1 + s.1)
-                        }
+                        t = channelGradientSums(x, dy, geometry: g, channel: c, mean: split)
                         sums!.sumGradOutput[c] = t.0
                         sums!.sumGradOutputTimesNormalized[c] = r * t.1
                     }
@@ -182,18 +178,28 @@ extension Kernels {
         let partials = Parallelism.mapChunks(taskCount: g.channels, elements: 2 * g.elementCount) { channels in
             var sums = BackwardSums.zeros(channels: g.channels)
             for c in channels {
-                let split = SplitMean<S>(mean[c])
-                for n in 0..<g.outer {
-                    let offset = g.offset(sample: n, channel: c, position: 0)
-                    let s = gradientSumsOfRange(x + offset, dy + offset, g.inner, mean: split)
-                    sums.sumGradOutput[c] += s.0
-                    sums.sumGradOutputTimesNormalized[c] += invstd[c] * s.1
-                }
+                let s = channelGradientSums(x, dy, geometry: g, channel: c, mean: SplitMean<S>(mean[c]))
+                sums.sumGradOutput[c] = s.0
+                sums.sumGradOutputTimesNormalized[c] = invstd[c] * s.1
             }
             return sums
         }
         var total = BackwardSums.zeros(channels: g.channels)
         for partial in partials { total.add(partial) }
+        return total
+    }
+
+    /// Σdy and Σdy·(x − μ) of channel `c` of a row-major per-channel geometry, over its N runs.
+    @inline(__always)
+    static func channelGradientSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, geometry g: NormalizationGeometry, channel c: Int, mean: SplitMean<S>
+    ) -> (Double, Double) {
+        var total = (0.0, 0.0)
+        for n in 0..<g.outer {
+            let offset = g.offset(sample: n, channel: c, position: 0)
+            let s = gradientSumsOfRange(x + offset, dy + offset, g.inner, mean: mean)
+            total = (total.0 + s.0, total.1 + s.1)
+        }
         return total
     }
 

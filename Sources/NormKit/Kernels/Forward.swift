@@ -38,9 +38,7 @@ extension Kernels {
                     case (.perChannel, _):
                         Parallelism.forEachChunk(taskCount: g.channels, elements: g.elementCount) { channels in
                             for c in channels {
-                                var moments = GroupMoments()
-                                accumulateRuns(x + g.offset(sample: 0, channel: c, position: 0), runs: g.outer, length: g.inner, stride: g.channels * g.inner, into: &moments)
-                                let (mu, r) = record(c, moments)
+                                let (mu, r) = record(c, channelMoments(x, geometry: g, channel: c))
                                 let split = SplitMean<S>(mu)
                                 let a = S(r * Double(weight?[c] ?? 1)), b = bias?[c] ?? 0
                                 for n in 0..<g.outer {
@@ -98,8 +96,7 @@ extension Kernels {
                 let out = UncheckedSendable((meanOut, m2Out))
                 Parallelism.forEachChunk(taskCount: g.channels, elements: g.elementCount) { channels in
                     for c in channels {
-                        var moments = GroupMoments()
-                        accumulateRuns(x + g.offset(sample: 0, channel: c, position: 0), runs: g.outer, length: g.inner, stride: g.channels * g.inner, into: &moments)
+                        let moments = channelMoments(x, geometry: g, channel: c)
                         out.value.0[c] = moments.mean
                         out.value.1[c] = moments.m2
                     }
@@ -107,6 +104,15 @@ extension Kernels {
             }
         }
         return Moments(count: g.elementsPerStatistic, mean: mean, m2: m2)
+    }
+
+    /// The moments of channel `c` of a row-major per-channel geometry: its N runs of `inner`.
+    @inline(__always)
+    static func channelMoments<S: NormScalar>(_ x: UnsafePointer<S>, geometry g: NormalizationGeometry, channel c: Int) -> GroupMoments {
+        var moments = GroupMoments()
+        accumulateRuns(x + g.offset(sample: 0, channel: c, position: 0), runs: g.outer, length: g.inner,
+                       stride: g.channels * g.inner, into: &moments)
+        return moments
     }
 
     /// Per-channel moments of data stored as rows of `channels` values (channels-last, or inner
