@@ -188,8 +188,11 @@ import NormKitTestSupport
     @Test func threadCountDoesNotChangeResultsBeyondRounding() throws {
         var random = SeededGenerator(seed: 3)
         let x = Tensor<Double>.randomNormal(shape: [2, 4, 96, 96], using: &random).withMemoryFormat(.channelsLast)
-        let one = try Parallelism.withThreadCount(1) { try Functional.batchNorm(x, runningMean: nil, runningVar: nil, weight: nil, bias: nil, training: true) }
-        let two = try Parallelism.withThreadCount(2) { try Functional.batchNorm(x, runningMean: nil, runningVar: nil, weight: nil, bias: nil, training: true) }
+        let normalize = { try Functional.batchNorm(x, runningMean: nil, runningVar: nil, weight: nil, bias: nil, training: true) }
+        #expect(Parallelism.withThreadCount(2) { Parallelism.withMinimumParallelElements(64) {
+            Parallelism.chunkCount(taskCount: x.shape[0] * 96 * 96, elements: x.count) } } == 2, "the split is real")
+        let one = try Parallelism.withThreadCount(1) { try normalize() }
+        let two = try Parallelism.withThreadCount(2) { try Parallelism.withMinimumParallelElements(64) { try normalize() } }
         assertClose(one.output.scalars, two.output.scalars, Tolerance(absolute: 1e-13, relative: 1e-12), "1 vs 2 threads")
     }
 
