@@ -25,8 +25,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // Core library: builds with the toolchain alone.
-        .target(name: "NormKit"),
+        // Core library: builds with the toolchain alone. Its element loops are C
+        // (CNormKitKernels), compiled for the baseline, AVX2 and AVX-512 with `target`
+        // attributes and chosen at run time: no compiler flags, so SwiftPM accepts the package
+        // as a dependency.
+        .target(name: "CNormKitKernels"),
+        .target(name: "NormKit", dependencies: ["CNormKitKernels"]),
         // The MPI backend, behind the `MPI` trait: a system library for <mpi.h> and libmpi, a
         // tiny C shim for the handles that are macros (MPI_COMM_WORLD, MPI_DOUBLE, MPI_SUM, …),
         // and the Swift library. Every target dependency on MPI is conditional on the trait.

@@ -72,10 +72,9 @@ extension Kernels {
                     }
                     let coefficients = channelCoefficients(c, mode: mode, invstd: r, gamma: gamma(c), local: (t.0, r * t.1), count: count)
                     let k = GradientCoefficients(k1: S(coefficients.0), k2: S(coefficients.1), k3: S(coefficients.2))
-                    for n in 0..<g.outer {
-                        let offset = g.offset(sample: n, channel: c, position: 0)
-                        inputGradientRange(x + offset, dy + offset, dx + offset, g.inner, mean: split, k)
-                    }
+                    let offset = g.offset(sample: 0, channel: c, position: 0)
+                    inputGradientRuns(x + offset, dy + offset, dx + offset, runs: g.outer, length: g.inner,
+                                      stride: g.channels * g.inner, mean: split, k)
                 }
                 return sums
             }
@@ -194,13 +193,8 @@ extension Kernels {
     static func channelGradientSums<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, geometry g: NormalizationGeometry, channel c: Int, mean: SplitMean<S>
     ) -> (Double, Double) {
-        var total = (0.0, 0.0)
-        for n in 0..<g.outer {
-            let offset = g.offset(sample: n, channel: c, position: 0)
-            let s = gradientSumsOfRange(x + offset, dy + offset, g.inner, mean: mean)
-            total = (total.0 + s.0, total.1 + s.1)
-        }
-        return total
+        let offset = g.offset(sample: 0, channel: c, position: 0)
+        return gradientSumsOfRuns(x + offset, dy + offset, runs: g.outer, length: g.inner, stride: g.channels * g.inner, mean: mean)
     }
 
     /// The backward pass of one statistic group stored as a contiguous range: its sums, then
@@ -236,7 +230,7 @@ extension Kernels {
         }
         if mode.usesBatchStatistics || sums != nil {
             for i in 0..<width {
-                let s = gradientSumsOfRange(xs + i * g.inner, gs + i * g.inner, g.inner, mean: split)
+                let s = gradientSumsOfRuns(xs + i * g.inner, gs + i * g.inner, length: g.inner, mean: split)
                 let gamma = Double(weight?[first + i] ?? 1)
                 sumG += gamma * s.0; sumGD += gamma * s.1
                 if sums != nil {
@@ -247,8 +241,8 @@ extension Kernels {
         }
         for i in 0..<width {
             let k = mode.coefficients(invstd: r, gamma: Double(weight?[first + i] ?? 1), sumG: sumG, sumGXhat: r * sumGD, count: count)
-            inputGradientRange(xs + i * g.inner, gs + i * g.inner, ds + i * g.inner, g.inner, mean: split,
-                               GradientCoefficients(k1: S(k.0), k2: S(k.1), k3: S(k.2)))
+            inputGradientRuns(xs + i * g.inner, gs + i * g.inner, ds + i * g.inner, length: g.inner, mean: split,
+                              GradientCoefficients(k1: S(k.0), k2: S(k.1), k3: S(k.2)))
         }
     }
 

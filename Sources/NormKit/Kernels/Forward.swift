@@ -40,11 +40,9 @@ extension Kernels {
                             for c in channels {
                                 let (mu, r) = record(c, channelMoments(x, geometry: g, channel: c))
                                 let split = SplitMean<S>(mu)
-                                let a = S(r * Double(weight?[c] ?? 1)), b = bias?[c] ?? 0
-                                for n in 0..<g.outer {
-                                    let offset = g.offset(sample: n, channel: c, position: 0)
-                                    affineRange(x + offset, y + offset, g.inner, mean: split, scale: a, offset: b)
-                                }
+                                let offset = g.offset(sample: 0, channel: c, position: 0)
+                                affineRuns(x + offset, y + offset, runs: g.outer, length: g.inner, stride: g.channels * g.inner,
+                                           mean: split, scale: S(r * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0)
                             }
                         }
                     case (.perSample, _) where g.layout == .channelsFirst || g.inner == 1:
@@ -167,8 +165,8 @@ extension Kernels {
         }
         for i in 0..<width {
             let c = firstChannel + i
-            affineRange(x + i * g.inner, y + i * g.inner, g.inner, mean: split, scale: S(invstd * Double(weight?[c] ?? 1)),
-                        offset: bias?[c] ?? 0)
+            affineRuns(x + i * g.inner, y + i * g.inner, length: g.inner, mean: split, scale: S(invstd * Double(weight?[c] ?? 1)),
+                       offset: bias?[c] ?? 0)
         }
     }
 
@@ -183,8 +181,8 @@ extension Kernels {
             Parallelism.forEachChunk(taskCount: g.outer * g.channels, elements: g.elementCount) { tasks in
                 for task in tasks {
                     let c = task % g.channels, offset = task * g.inner
-                    affineRange(x + offset, y + offset, g.inner, mean: SplitMean(mean[c]),
-                                scale: S(invstd[c] * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0)
+                    affineRuns(x + offset, y + offset, length: g.inner, mean: SplitMean(mean[c]),
+                               scale: S(invstd[c] * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0)
                 }
             }
         case .perChannel:

@@ -1,0 +1,95 @@
+// NormKit's element loops, compiled once per instruction set and chosen at run time.
+//
+// The library may not pass compiler flags (SwiftPM refuses `unsafeFlags` in dependencies), so a
+// default x86-64 build would get SSE2 only. Instead each loop is compiled three times from one
+// body (kernels_body.h): for the baseline, for AVX2 + FMA + F16C, and for AVX-512, each under a
+// `target` attribute; `nk_kernels()` returns the table of the best set this CPU and its OS
+// support (cpuid and xgetbv), or the one `NORMKIT_SIMD=baseline|avx2|avx512` asks for. Other
+// architectures (arm64) get the baseline table, in NEON.
+//
+// Every function works on raw pointers, allocates nothing and validates nothing: NormKit's Swift
+// kernels (Sources/NormKit/Kernels) own the blocking, the statistics' numerics and the threads.
+// Lanes accumulate in the element type over at most the calls' element counts; totals come
+// back in double.
+#ifndef CNORMKITKERNELS_H
+#define CNORMKITKERNELS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Two sums in double.
+typedef struct nk_pair {
+    double first;
+    double second;
+} nk_pair;
+
+/// The instruction sets a table can be compiled for, in increasing order.
+typedef enum nk_isa {
+    NK_ISA_BASELINE = 0,
+    NK_ISA_AVX2 = 1,
+    NK_ISA_AVX512 = 2,
+} nk_isa;
+
+// One table per element type. Notation: a *range* is `runs` runs of `length` contiguous
+// elements, `stride` elements apart (one run when the data is contiguous); *columns* are `rows`
+// rows of `columns` contiguous values with one coefficient per column.
+#define NK_DECLARE_TABLE(T, SUFFIX)                                                                      \
+    typedef struct nk_kernels_##SUFFIX {                                                                 \
+        /* {Σ(x − k), Σ(x − k)²} over a range. */                                                        \
+        nk_pair (*shifted_sums)(const T *x, long runs, long length, long stride, T k);                   \
+        /* y = (x − hi)·a + b over a range (y may be x). */                                              \
+        void (*affine_range)(const T *x, T *y, long runs, long length, long stride, T hi, T a, T b);     \
+        /* y_i = ((x_i − hi) − lo)·r·w_i + b_i over one row; w and b may be NULL (1 and 0). */           \
+        void (*affine_row)(const T *x, T *y, long n, T hi, T lo, T r, const T *w, const T *b);           \
+        /* {Σg, Σg·(x − hi)} with g = dy (times w_i when w is not NULL) over a range. */                 \
+        nk_pair (*gradient_sums)(const T *x, const T *dy, long runs, long length, long stride, T hi,     \
+                                 const T *w);                                                            \
+        /* gradient_sums over one row with μ = hi + lo, returning {Σg, Σg·(x − μ)}, and adding          \
+           dy_i to sum_dy[i] and dy_i·(x_i − μ)·r to sum_dy_xhat[i]. */                                   \
+        nk_pair (*row_gradient_sums)(const T *x, const T *dy, long n, T hi, T lo, T r, const T *w,        \
+                                     T *sum_dy, T *sum_dy_xhat);                                         \
+        /* dx = k1·dy − k2·(x − hi) + k3 over a range. */                                                \
+        void (*input_gradient_range)(const T *x, const T *dy, T *dx, long runs, long length, long stride, \
+                                     T hi, T k1, T k2, T k3);                                            \
+        /* dx_i = k1·w_i·dy_i − k2·(x_i − hi) + k3 over one row. */                                      \
+        void (*input_gradient_row)(const T *x, const T *dy, T *dx, long n, T hi, T k1, T k2, T k3,       \
+                                   const T *w);                                                          \
+        /* s1[c] += Σ_r (x[r,c] − k[c]), s2[c] += Σ_r (x[r,c] − k[c])². */                               \
+        void (*column_shifted_sums)(const T *x, long rows, long columns, const T *k, T *s1, T *s2);      \
+        /* y[r,c] = (x[r,c] − hi[c])·a[c] + b[c]. */                                                     \
+        void (*column_affine)(const T *x, T *y, long rows, long columns, const T *hi, const T *a,        \
+                              const T *b);                                                               \
+        /* s1[c] += Σ_r dy[r,c], s2[c] += Σ_r dy[r,c]·(x[r,c] − hi[c]). */                               \
+        void (*column_gradient_sums)(const T *x, const T *dy, long rows, long columns, const T *hi,      \
+                                     T *s1, T *s2);                                                      \
+        /* dx[r,c] = k1[c]·dy[r,c] − k2[c]·(x[r,c] − hi[c]) + k3[c]. */                                  \
+        void (*column_input_gradient)(const T *x, const T *dy, T *dx, long rows, long columns,           \
+                                      const T *hi, const T *k1, const T *k2, const T *k3);               \
+    } nk_kernels_##SUFFIX;
+
+NK_DECLARE_TABLE(float, f32)
+NK_DECLARE_TABLE(double, f64)
+
+/// Both element types' loops, compiled for one instruction set.
+typedef struct nk_kernels {
+    nk_isa isa;
+    nk_kernels_f32 f32;
+    nk_kernels_f64 f64;
+} nk_kernels;
+
+/// The table in use; selected on first use (see the top of this file).
+const nk_kernels *nk_kernels_active(void);
+
+/// The best instruction set this CPU and OS support.
+nk_isa nk_isa_supported(void);
+
+/// Switches every later call to `isa`, or to the best supported set below it; returns the set
+/// now in use.
+nk_isa nk_isa_select(nk_isa isa);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,17 @@
+// One instruction set's table: included by each nk_isa_*.c file with NK_ISA (an nk_isa value),
+// NK_TABLE (the table's name) and NK_LANES defined, under that file's target attribute.
+#include "CNormKitKernels.h"
+
+#define NK_T float
+#define NK_SUFFIX f32
+#include "kernels_body.h"
+#undef NK_T
+#undef NK_SUFFIX
+
+#define NK_T double
+#define NK_SUFFIX f64
+#include "kernels_body.h"
+#undef NK_T
+#undef NK_SUFFIX
+
+const nk_kernels NK_TABLE = {.isa = NK_ISA, .f32 = table_f32, .f64 = table_f64};

@@ -1,0 +1,72 @@
+// Chooses the table: the best instruction set that both the CPU (cpuid) and the OS (xgetbv:
+// the OS saves the vector registers) support, lowered by NORMKIT_SIMD when it is set.
+#include "CNormKitKernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+extern const nk_kernels nk_kernels_baseline;
+#if defined(__x86_64__)
+extern const nk_kernels nk_kernels_avx2;
+extern const nk_kernels nk_kernels_avx512;
+#include <cpuid.h>
+
+static unsigned long long nk_xgetbv(void) {
+    unsigned int lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+
+static nk_isa nk_detect(void) {
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return NK_ISA_BASELINE;
+    const int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
+    if (!(osxsave && avx && fma && f16c)) return NK_ISA_BASELINE;
+    const unsigned long long xcr0 = nk_xgetbv();
+    if ((xcr0 & 0x6) != 0x6) return NK_ISA_BASELINE;  // XMM and YMM state
+    if (__get_cpuid_max(0, 0) < 7) return NK_ISA_BASELINE;
+    __cpuid_count(7, 0, a, b, c, d);
+    const int avx2 = (b >> 5) & 1;
+    if (!avx2) return NK_ISA_BASELINE;
+    const int avx512 = ((b >> 16) & 1) && ((b >> 17) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);  // F, DQ, BW, VL
+    if (avx512 && (xcr0 & 0xe6) == 0xe6) return NK_ISA_AVX512;  // and opmask, ZMM state
+    return NK_ISA_AVX2;
+}
+#else
+static nk_isa nk_detect(void) { return NK_ISA_BASELINE; }
+#endif
+
+static const nk_kernels *nk_table_for(nk_isa isa) {
+#if defined(__x86_64__)
+    if (isa == NK_ISA_AVX512) return &nk_kernels_avx512;
+    if (isa == NK_ISA_AVX2) return &nk_kernels_avx2;
+#endif
+    (void)isa;
+    return &nk_kernels_baseline;
+}
+
+static const nk_kernels *nk_active = 0;
+
+nk_isa nk_isa_supported(void) { return nk_detect(); }
+
+nk_isa nk_isa_select(nk_isa isa) {
+    const nk_isa best = nk_detect();
+    const nk_isa chosen = isa < best ? isa : best;
+    __atomic_store_n(&nk_active, nk_table_for(chosen), __ATOMIC_RELEASE);
+    return chosen;
+}
+
+static nk_isa nk_requested(void) {
+    const char *value = getenv("NORMKIT_SIMD");
+    if (!value) return NK_ISA_AVX512;
+    if (strcmp(value, "baseline") == 0 || strcmp(value, "sse2") == 0 || strcmp(value, "neon") == 0) return NK_ISA_BASELINE;
+    if (strcmp(value, "avx2") == 0) return NK_ISA_AVX2;
+    return NK_ISA_AVX512;
+}
+
+const nk_kernels *nk_kernels_active(void) {
+    const nk_kernels *table = __atomic_load_n(&nk_active, __ATOMIC_ACQUIRE);
+    if (table) return table;
+    nk_isa_select(nk_requested());
+    return __atomic_load_n(&nk_active, __ATOMIC_ACQUIRE);
+}

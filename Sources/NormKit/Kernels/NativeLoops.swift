@@ -1,0 +1,205 @@
+internal import CNormKitKernels
+
+/// The element loops, in C (`Sources/CNormKitKernels`), compiled once per instruction set and
+/// chosen at run time: the library may pass no compiler flags, so Swift SIMD code would run as
+/// SSE2 on every x86-64 CPU, while C functions can carry `target("avx2")` attributes. The
+/// functions here pass pointers through, picking the `Float` or `Double` table with a type
+/// test that the specialized callers fold away.
+///
+/// Notation, as in the C header: a *range* is `runs` runs of `length` contiguous elements,
+/// `stride` apart; *columns* are `rows` rows of `columns` values with one coefficient per column.
+enum NativeLoops {
+    /// The instruction set the loops run in: chosen from the CPU, lowered by `NORMKIT_SIMD`.
+    static var instructionSet: InstructionSet {
+        InstructionSet(rawValue: Int(nk_kernels_active().pointee.isa.rawValue)) ?? .baseline
+    }
+
+    /// Runs `body` with the loops switched to `set` (or the best supported set below it), then
+    /// switches back. For tests: every caller in the process sees the switch.
+    static func withInstructionSet<R>(_ set: InstructionSet, _ body: () throws -> R) rethrows -> R {
+        let previous = instructionSet
+        _ = nk_isa_select(nk_isa(rawValue: UInt32(set.rawValue)))
+        defer { _ = nk_isa_select(nk_isa(rawValue: UInt32(previous.rawValue))) }
+        return try body()
+    }
+
+    /// The best set this CPU and OS support, ignoring `NORMKIT_SIMD`.
+    static var supportedInstructionSet: InstructionSet {
+        InstructionSet(rawValue: Int(nk_isa_supported().rawValue)) ?? .baseline
+    }
+
+    @inline(__always)
+    private static func tables() -> UnsafePointer<nk_kernels> { nk_kernels_active() }
+
+    @inline(__always)
+    private static func isFloat<S: NormScalar>(_: S.Type) -> Bool {
+        if S.self == Float.self { return true }
+        assert(S.self == Double.self, "NormKit's loops serve Float and Double")
+        return false
+    }
+
+    static func shiftedSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, runs: Int, length: Int, stride: Int, shift k: S
+    ) -> (Double, Double) {
+        let t = tables()
+        let sums = isFloat(S.self)
+            ? t.pointee.f32.shifted_sums(x.as(), runs, length, stride, k.as())
+            : t.pointee.f64.shifted_sums(x.as(), runs, length, stride, k.as())
+        return (sums.first, sums.second)
+    }
+
+    static func affineRange<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, runs: Int, length: Int, stride: Int, hi: S, a: S, b: S
+    ) {
+        let t = tables()
+        if isFloat(S.self) {
+            t.pointee.f32.affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as())
+        } else {
+            t.pointee.f64.affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as())
+        }
+    }
+
+    static func affineRow<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ count: Int, hi: S, lo: S, invstd r: S,
+        weight: UnsafePointer<S>?, bias: UnsafePointer<S>?
+    ) {
+        let t = tables()
+        if isFloat(S.self) {
+            t.pointee.f32.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as())
+        } else {
+            t.pointee.f64.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as())
+        }
+    }
+
+    static func gradientSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, runs: Int, length: Int, stride: Int, hi: S, weight: UnsafePointer<S>?
+    ) -> (Double, Double) {
+        let t = tables()
+        let sums = isFloat(S.self)
+            ? t.pointee.f32.gradient_sums(x.as(), dy.as(), runs, length, stride, hi.as(), weight?.as())
+            : t.pointee.f64.gradient_sums(x.as(), dy.as(), runs, length, stride, hi.as(), weight?.as())
+        return (sums.first, sums.second)
+    }
+
+    static func rowGradientSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, hi: S, lo: S, invstd r: S, weight: UnsafePointer<S>?,
+        sumDy: UnsafeMutablePointer<S>, sumDyXhat: UnsafeMutablePointer<S>
+    ) -> (Double, Double) {
+        let t = tables()
+        let sums = isFloat(S.self)
+            ? t.pointee.f32.row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(),
+                                              sumDy.as(), sumDyXhat.as())
+            : t.pointee.f64.row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(),
+                                              sumDy.as(), sumDyXhat.as())
+        return (sums.first, sums.second)
+    }
+
+    static func inputGradientRange<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, runs: Int, length: Int, stride: Int,
+        hi: S, _ k: GradientCoefficients<S>
+    ) {
+        let t = tables()
+        if isFloat(S.self) {
+            t.pointee.f32.input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as())
+        } else {
+            t.pointee.f64.input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as())
+        }
+    }
+
+    static func inputGradientRow<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int, hi: S,
+        _ k: GradientCoefficients<S>, weight: UnsafePointer<S>?
+    ) {
+        let t = tables()
+        if isFloat(S.self) {
+            t.pointee.f32.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as())
+        } else {
+            t.pointee.f64.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as())
+        }
+    }
+
+    static func columnShiftedSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, rows: Int, columns: Int, shift k: UnsafePointer<S>, _ s1: UnsafeMutablePointer<S>,
+        _ s2: UnsafeMutablePointer<S>
+    ) {
+        let t = tables()
+        if isFloat(S.self) {
+            t.pointee.f32.column_shifted_sums(x.as(), rows, columns, k.as(), s1.as(), s2.as())
+        } else {
+            t.pointee.f64.column_shifted_sums(x.as(), rows, columns, k.as(), s1.as(), s2.as())
+        }
+    }
+
+    static func columnAffine<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int, hi: UnsafePointer<S>,
+        a: UnsafePointer<S>, b: UnsafePointer<S>
+    ) {
+        let t = tables()
+        if isFloat(S.self) {
+            t.pointee.f32.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as())
+        } else {
+            t.pointee.f64.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as())
+        }
+    }
+
+    static func columnGradientSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, rows: Int, columns: Int, hi: UnsafePointer<S>,
+        _ s1: UnsafeMutablePointer<S>, _ s2: UnsafeMutablePointer<S>
+    ) {
+        let t = tables()
+        if isFloat(S.self) {
+            t.pointee.f32.column_gradient_sums(x.as(), dy.as(), rows, columns, hi.as(), s1.as(), s2.as())
+        } else {
+            t.pointee.f64.column_gradient_sums(x.as(), dy.as(), rows, columns, hi.as(), s1.as(), s2.as())
+        }
+    }
+
+    static func columnInputGradient<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, rows: Int, columns: Int,
+        hi: UnsafePointer<S>, k1: UnsafePointer<S>, k2: UnsafePointer<S>, k3: UnsafePointer<S>
+    ) {
+        let t = tables()
+        if isFloat(S.self) {
+            t.pointee.f32.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as())
+        } else {
+            t.pointee.f64.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as())
+        }
+    }
+}
+
+/// The instruction sets NormKit's loops are compiled for, in increasing order.
+public enum InstructionSet: Int, Sendable, Comparable, CustomStringConvertible {
+    /// SSE2 on x86-64 (what a default build targets), NEON on arm64.
+    case baseline = 0
+    /// AVX2 with FMA and F16C (x86-64-v3): 256-bit vectors.
+    case avx2 = 1
+    /// AVX-512 F, VL, BW and DQ: 512-bit vectors.
+    case avx512 = 2
+
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+
+    public var description: String {
+        switch self {
+        case .baseline: "baseline"
+        case .avx2: "avx2"
+        case .avx512: "avx512"
+        }
+    }
+}
+
+extension UnsafePointer {
+    /// The same address as a pointer to the concrete scalar type the caller has tested for.
+    @inline(__always)
+    fileprivate func `as`<T>() -> UnsafePointer<T> { UnsafeRawPointer(self).assumingMemoryBound(to: T.self) }
+}
+
+extension UnsafeMutablePointer {
+    @inline(__always)
+    fileprivate func `as`<T>() -> UnsafeMutablePointer<T> { UnsafeMutableRawPointer(self).assumingMemoryBound(to: T.self) }
+}
+
+extension NormScalar {
+    /// The same value as the concrete scalar type the caller has tested for (same size).
+    @inline(__always)
+    fileprivate func `as`<T>() -> T { unsafeBitCast(self, to: T.self) }
+}
