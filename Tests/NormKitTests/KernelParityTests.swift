@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import NormKit
 import NormKitTestSupport
@@ -89,6 +90,32 @@ import NormKitTestSupport
             try Parallelism.withMinimumParallelElements(64) {
                 try check(testCase, as: Float.self, relative: 1e-4, absolute: 2e-5)
             }
+        }
+    }
+
+    /// The same cases in the loops of every instruction set below the best one (the other tests
+    /// run the best): on an AVX-512 machine the AVX2 and baseline loops, in Float and Double.
+    /// The switch is process-wide, so these tests take turns; tests running meanwhile get
+    /// another valid set.
+    @Test(arguments: cases)
+    func everyInstructionSetMatchesTheReference(_ testCase: Case) throws {
+        for set in InstructionSet.allCases where set < InstructionSet.supported {
+            try Self.instructionSetSwitch.withLock {
+                try NativeLoops.withInstructionSet(set) {
+                    #expect(InstructionSet.active == set)
+                    try check(testCase, as: Float.self, relative: 1e-4, absolute: 2e-5)
+                    try check(testCase, as: Double.self, relative: 1e-10, absolute: testCase.values == .largeMean ? 1e-9 : 1e-12)
+                }
+            }
+        }
+    }
+
+    static let instructionSetSwitch = NSLock()
+
+    @Test func selectingASetAboveTheSupportedOneGivesTheSupportedOne() {
+        Self.instructionSetSwitch.withLock {
+            NativeLoops.withInstructionSet(.avx512) { #expect(InstructionSet.active == InstructionSet.supported) }
+            NativeLoops.withInstructionSet(.baseline) { #expect(InstructionSet.active == .baseline) }
         }
     }
 

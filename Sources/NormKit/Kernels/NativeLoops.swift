@@ -167,14 +167,27 @@ enum NativeLoops {
     }
 }
 
-/// The instruction sets NormKit's loops are compiled for, in increasing order.
-public enum InstructionSet: Int, Sendable, Comparable, CustomStringConvertible {
+/// The instruction sets NormKit's element loops are compiled for, in increasing order.
+///
+/// Every loop exists once per set; NormKit runs the best one the CPU and the OS support
+/// (``active``), so a default release build, which targets SSE2 only, still runs AVX2 or AVX-512
+/// loops where they exist. The environment variable `NORMKIT_SIMD` (`baseline`, `avx2` or
+/// `avx512`) lowers the choice, for example to compare the sets with `normkit bench`; it is read
+/// once, on the first kernel call. Results differ between sets only by rounding (FMA and
+/// lane order).
+public enum InstructionSet: Int, Sendable, Comparable, CaseIterable, CustomStringConvertible {
     /// SSE2 on x86-64 (what a default build targets), NEON on arm64.
     case baseline = 0
     /// AVX2 with FMA and F16C (x86-64-v3): 256-bit vectors.
     case avx2 = 1
     /// AVX-512 F, VL, BW and DQ: 512-bit vectors.
     case avx512 = 2
+
+    /// The set NormKit's loops run in: ``supported``, lowered by `NORMKIT_SIMD` when it is set.
+    public static var active: InstructionSet { NativeLoops.instructionSet }
+
+    /// The best set this CPU and its OS support.
+    public static var supported: InstructionSet { NativeLoops.supportedInstructionSet }
 
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 
