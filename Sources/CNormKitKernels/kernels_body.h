@@ -14,6 +14,18 @@ typedef NK_T NK_V __attribute__((ext_vector_type(NK_LANES)));
 // the baseline file would change the ABI).
 #define NK_LOAD(p) ({ NK_V nk_v_; __builtin_memcpy(&nk_v_, (p), sizeof nk_v_); nk_v_; })
 #define NK_STORE(p, v) ({ NK_V nk_s_ = (v); __builtin_memcpy((p), &nk_s_, sizeof nk_s_); })
+// A store that bypasses the caches when `stream` is set (output too large to stay cached: no read
+// for ownership of each line, and the caches keep the input); it needs an aligned address, so
+// streaming loops first run NK_PEEL scalar elements. Only runs of at least NK_STREAM_MIN_LENGTH
+// elements stream: short runs and rows (LayerNorm, channels-last) measured slower streamed.
+#define NK_STREAM_MIN_LENGTH 2048
+#define NK_PUT(stream, p, v)                                          \
+    ({                                                                \
+        if (stream) __builtin_nontemporal_store((v), (NK_V *)(p));    \
+        else NK_STORE((p), (v));                                      \
+    })
+#define NK_PEEL(stream, q, n) \
+    ((stream) ? NK_MIN((long)((sizeof(NK_V) - (unsigned long)(q) % sizeof(NK_V)) % sizeof(NK_V) / sizeof(NK_T)), (n)) : 0)
 #define NK_LANE_SUM(v) ({ NK_V nk_l_ = (v); NK_T nk_t_ = 0; for (int l = 0; l < NK_LANES; l++) nk_t_ += nk_l_[l]; nk_t_; })
 #define NK_SPLAT(value) ((NK_V)(value))
 
@@ -42,20 +54,23 @@ static nk_pair NK_FN(shifted_sums)(const NK_T *x, long runs, long length, long s
 }
 
 static void NK_FN(affine_range)(const NK_T *x, NK_T *y, long runs, long length, long stride, NK_T hi, NK_T a,
-                                NK_T b) {
+                                NK_T b, int stream) {
+    stream = stream && length >= NK_STREAM_MIN_LENGTH;
     NK_V hv = NK_SPLAT(hi), av = NK_SPLAT(a), bv = NK_SPLAT(b);
     for (long run = 0; run < runs; run++) {
         const NK_T *p = x + run * stride;
         NK_T *q = y + run * stride;
         long i = 0;
+        for (const long peel = NK_PEEL(stream, q, length); i < peel; i++) q[i] = (p[i] - hi) * a + b;
         for (; i + 2 * NK_LANES <= length; i += 2 * NK_LANES) {
             NK_V u = NK_LOAD(p + i), v = NK_LOAD(p + i + NK_LANES);
-            NK_STORE(q + i, (u - hv) * av + bv);
-            NK_STORE(q + i + NK_LANES, (v - hv) * av + bv);
+            NK_PUT(stream, q + i, (u - hv) * av + bv);
+            NK_PUT(stream, q + i + NK_LANES, (v - hv) * av + bv);
         }
-        for (; i + NK_LANES <= length; i += NK_LANES) NK_STORE(q + i, (NK_LOAD(p + i) - hv) * av + bv);
+        for (; i + NK_LANES <= length; i += NK_LANES) NK_PUT(stream, q + i, (NK_LOAD(p + i) - hv) * av + bv);
         for (; i < length; i++) q[i] = (p[i] - hi) * a + b;
     }
+    NK_FENCE(stream);
 }
 
 static void NK_FN(affine_row)(const NK_T *x, NK_T *y, long n, NK_T hi, NK_T lo, NK_T r, const NK_T *w,
@@ -65,17 +80,15 @@ static void NK_FN(affine_row)(const NK_T *x, NK_T *y, long n, NK_T hi, NK_T lo, 
     if (w && b) {
         for (; i + NK_LANES <= n; i += NK_LANES)
             NK_STORE(y + i, ((NK_LOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i) + NK_LOAD(b + i));
-        for (; i < n; i++) y[i] = ((x[i] - hi) - lo) * r * w[i] + b[i];
     } else if (w) {
         for (; i + NK_LANES <= n; i += NK_LANES) NK_STORE(y + i, ((NK_LOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i));
-        for (; i < n; i++) y[i] = ((x[i] - hi) - lo) * r * w[i];
     } else {
         for (; i + NK_LANES <= n; i += NK_LANES) {
             NK_V v = ((NK_LOAD(x + i) - hv) - lv) * rv;
             NK_STORE(y + i, b ? v + NK_LOAD(b + i) : v);
         }
-        for (; i < n; i++) y[i] = ((x[i] - hi) - lo) * r + (b ? b[i] : 0);
     }
+    for (; i < n; i++) y[i] = ((x[i] - hi) - lo) * r * (w ? w[i] : 1) + (b ? b[i] : 0);
 }
 
 static nk_pair NK_FN(gradient_sums)(const NK_T *x, const NK_T *dy, long runs, long length, long stride, NK_T hi,
@@ -139,26 +152,29 @@ static nk_pair NK_FN(row_gradient_sums)(const NK_T *x, const NK_T *dy, long n, N
 }
 
 static void NK_FN(input_gradient_range)(const NK_T *x, const NK_T *dy, NK_T *dx, long runs, long length,
-                                        long stride, NK_T hi, NK_T k1, NK_T k2, NK_T k3) {
+                                        long stride, NK_T hi, NK_T k1, NK_T k2, NK_T k3, int stream) {
+    stream = stream && length >= NK_STREAM_MIN_LENGTH;
     NK_V hv = NK_SPLAT(hi), k1v = NK_SPLAT(k1), k2v = NK_SPLAT(k2), k3v = NK_SPLAT(k3);
     for (long run = 0; run < runs; run++) {
         long offset = run * stride, i = 0;
         const NK_T *p = x + offset, *g = dy + offset;
         NK_T *q = dx + offset;
+        for (const long peel = NK_PEEL(stream, q, length); i < peel; i++) q[i] = k1 * g[i] - k2 * (p[i] - hi) + k3;
         for (; i + 2 * NK_LANES <= length; i += 2 * NK_LANES) {
-            NK_STORE(q + i, k1v * NK_LOAD(g + i) - k2v * (NK_LOAD(p + i) - hv) + k3v);
-            NK_STORE(q + i + NK_LANES, k1v * NK_LOAD(g + i + NK_LANES) - k2v * (NK_LOAD(p + i + NK_LANES) - hv) + k3v);
+            NK_PUT(stream, q + i, k1v * NK_LOAD(g + i) - k2v * (NK_LOAD(p + i) - hv) + k3v);
+            NK_PUT(stream, q + i + NK_LANES, k1v * NK_LOAD(g + i + NK_LANES) - k2v * (NK_LOAD(p + i + NK_LANES) - hv) + k3v);
         }
         for (; i + NK_LANES <= length; i += NK_LANES)
-            NK_STORE(q + i, k1v * NK_LOAD(g + i) - k2v * (NK_LOAD(p + i) - hv) + k3v);
+            NK_PUT(stream, q + i, k1v * NK_LOAD(g + i) - k2v * (NK_LOAD(p + i) - hv) + k3v);
         for (; i < length; i++) q[i] = k1 * g[i] - k2 * (p[i] - hi) + k3;
     }
+    NK_FENCE(stream);
 }
 
 static void NK_FN(input_gradient_row)(const NK_T *x, const NK_T *dy, NK_T *dx, long n, NK_T hi, NK_T k1, NK_T k2,
                                       NK_T k3, const NK_T *w) {
     if (!w) {
-        NK_FN(input_gradient_range)(x, dy, dx, 1, n, n, hi, k1, k2, k3);
+        NK_FN(input_gradient_range)(x, dy, dx, 1, n, n, hi, k1, k2, k3, 0);
         return;
     }
     NK_V hv = NK_SPLAT(hi), k1v = NK_SPLAT(k1), k2v = NK_SPLAT(k2), k3v = NK_SPLAT(k3);
@@ -250,4 +266,6 @@ static const NK_PASTE(nk_kernels, NK_SUFFIX) NK_FN(table) = {
 #undef NK_LOAD
 #undef NK_STORE
 #undef NK_LANE_SUM
+#undef NK_PUT
+#undef NK_PEEL
 #undef NK_SPLAT

@@ -2,6 +2,14 @@
 // NK_TABLE (the table's name) and NK_LANES defined, under that file's target attribute.
 #include "CNormKitKernels.h"
 
+#define NK_MIN(a, b) ((a) < (b) ? (a) : (b))
+// Streaming stores are weakly ordered: fence them before the caller's threads meet.
+#if defined(__x86_64__)
+#define NK_FENCE(stream) ({ if (stream) __builtin_ia32_sfence(); })
+#else
+#define NK_FENCE(stream) ((void)(stream))
+#endif
+
 #define NK_T float
 #define NK_SUFFIX f32
 #include "kernels_body.h"

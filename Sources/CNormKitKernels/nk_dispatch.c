@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern const nk_kernels nk_kernels_baseline;
 #if defined(__x86_64__)
@@ -69,4 +70,13 @@ const nk_kernels *nk_kernels_active(void) {
     if (table) return table;
     nk_isa_select(nk_requested());
     return __atomic_load_n(&nk_active, __ATOMIC_ACQUIRE);
+}
+
+long nk_last_level_cache_bytes(void) {
+    long bytes = 0;
+#if defined(_SC_LEVEL3_CACHE_SIZE)
+    bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (bytes <= 0) bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    return bytes > 0 ? bytes : 32L << 20;
 }

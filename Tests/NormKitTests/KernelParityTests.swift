@@ -93,6 +93,16 @@ import NormKitTestSupport
         }
     }
 
+    /// The same cases with every run of 2,048 elements or more stored past the caches, as
+    /// tensors larger than the last-level cache are.
+    @Test(arguments: cases)
+    func streamedOutputsMatchTheReference(_ testCase: Case) throws {
+        try NativeLoops.withStreamingThreshold(0) {
+            try check(testCase, as: Float.self, relative: 1e-4, absolute: 2e-5)
+            try check(testCase, as: Double.self, relative: 1e-10, absolute: testCase.values == .largeMean ? 1e-9 : 1e-12)
+        }
+    }
+
     /// The same cases in the loops of every instruction set below the best one (the other tests
     /// run the best): on an AVX-512 machine the AVX2 and baseline loops, in Float and Double.
     /// The switch is process-wide, so these tests take turns; tests running meanwhile get

@@ -33,13 +33,16 @@ typedef enum nk_isa {
 
 // One table per element type. Notation: a *range* is `runs` runs of `length` contiguous
 // elements, `stride` elements apart (one run when the data is contiguous); *columns* are `rows`
-// rows of `columns` contiguous values with one coefficient per column.
+// rows of `columns` contiguous values with one coefficient per column. The two range writers
+// take `stream`: nonzero stores runs of 2,048 elements or more past the caches (for outputs too
+// large to stay cached).
 #define NK_DECLARE_TABLE(T, SUFFIX)                                                                      \
     typedef struct nk_kernels_##SUFFIX {                                                                 \
         /* {Σ(x − k), Σ(x − k)²} over a range. */                                                        \
         nk_pair (*shifted_sums)(const T *x, long runs, long length, long stride, T k);                   \
         /* y = (x − hi)·a + b over a range (y may be x). */                                              \
-        void (*affine_range)(const T *x, T *y, long runs, long length, long stride, T hi, T a, T b);     \
+        void (*affine_range)(const T *x, T *y, long runs, long length, long stride, T hi, T a, T b,      \
+                             int stream);                                                        \
         /* y_i = ((x_i − hi) − lo)·r·w_i + b_i over one row; w and b may be NULL (1 and 0). */           \
         void (*affine_row)(const T *x, T *y, long n, T hi, T lo, T r, const T *w, const T *b);           \
         /* {Σg, Σg·(x − hi)} with g = dy (times w_i when w is not NULL) over a range. */                 \
@@ -51,7 +54,7 @@ typedef enum nk_isa {
                                      T *sum_dy, T *sum_dy_xhat);                                         \
         /* dx = k1·dy − k2·(x − hi) + k3 over a range. */                                                \
         void (*input_gradient_range)(const T *x, const T *dy, T *dx, long runs, long length, long stride, \
-                                     T hi, T k1, T k2, T k3);                                            \
+                                     T hi, T k1, T k2, T k3, int stream);                                \
         /* dx_i = k1·w_i·dy_i − k2·(x_i − hi) + k3 over one row. */                                      \
         void (*input_gradient_row)(const T *x, const T *dy, T *dx, long n, T hi, T k1, T k2, T k3,       \
                                    const T *w);                                                          \
@@ -80,6 +83,9 @@ typedef struct nk_kernels {
 
 /// The table in use; selected on first use (see the top of this file).
 const nk_kernels *nk_kernels_active(void);
+
+/// The size of the last-level cache in bytes (32 MiB where the OS does not say).
+long nk_last_level_cache_bytes(void);
 
 /// The best instruction set this CPU and OS support.
 nk_isa nk_isa_supported(void);

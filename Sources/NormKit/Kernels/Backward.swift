@@ -55,6 +55,7 @@ extension Kernels {
         mean: [Double], invstd: [Double], weight: UnsafePointer<S>?, mode: GradientMode, channelSums: Bool
     ) -> BackwardSums? {
         let needSums = channelSums || (mode.usesBatchStatistics && !isGlobal(mode))
+        let stream = NativeLoops.streams(bytes: 3 * g.elementCount * MemoryLayout<S>.stride)
         let gamma = { (c: Int) in Double(weight?[c] ?? 1) }
         let partials: [BackwardSums?]
         switch g.grouping {
@@ -74,7 +75,7 @@ extension Kernels {
                     let k = GradientCoefficients(k1: S(coefficients.0), k2: S(coefficients.1), k3: S(coefficients.2))
                     let offset = g.offset(sample: 0, channel: c, position: 0)
                     inputGradientRuns(x + offset, dy + offset, dx + offset, runs: g.outer, length: g.inner,
-                                      stride: g.channels * g.inner, mean: split, k)
+                                      stride: g.channels * g.inner, mean: split, k, stream: stream)
                 }
                 return sums
             }
@@ -100,7 +101,7 @@ extension Kernels {
                 let scratch = GroupScratch<S>(channels: g.inner == 1 && channelSums ? g.channels : 0)
                 for task in tasks {
                     groupBackward(x, dy, dx, geometry: g, task: task, mean: mean[task], invstd: invstd[task], weight: weight,
-                                  mode: mode, sums: &sums, scratch: scratch)
+                                  mode: mode, sums: &sums, scratch: scratch, stream: stream)
                 }
                 if sums != nil { scratch.flush(into: &sums!) }
                 return sums
@@ -203,7 +204,7 @@ extension Kernels {
     static func groupBackward<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
         task: Int, mean: Double, invstd r: Double, weight: UnsafePointer<S>?, mode: GradientMode,
-        sums: inout BackwardSums?, scratch: GroupScratch<S>
+        sums: inout BackwardSums?, scratch: GroupScratch<S>, stream: Bool
     ) {
         let groups = g.groupsPerSample, width = g.channelsPerGroup, count = g.elementsPerStatistic
         let first = (task % groups) * width
@@ -242,7 +243,7 @@ extension Kernels {
         for i in 0..<width {
             let k = mode.coefficients(invstd: r, gamma: Double(weight?[first + i] ?? 1), sumG: sumG, sumGXhat: r * sumGD, count: count)
             inputGradientRuns(xs + i * g.inner, gs + i * g.inner, ds + i * g.inner, length: g.inner, mean: split,
-                              GradientCoefficients(k1: S(k.0), k2: S(k.1), k3: S(k.2)))
+                              GradientCoefficients(k1: S(k.0), k2: S(k.1), k3: S(k.2)), stream: stream)
         }
     }
 

@@ -16,6 +16,7 @@ extension Kernels {
         let statistics = g.statisticCount
         var mean = [Double](repeating: 0, count: statistics), m2 = mean, invstd = mean
         let count = g.elementsPerStatistic
+        let stream = NativeLoops.streams(bytes: 2 * g.elementCount * MemoryLayout<S>.stride)
         if case .perChannel = g.grouping, !g.channelRunsAreContiguous {
             let moments = columnMoments(x, geometry: g)
             invstd = moments.inverseStandardDeviation(eps: eps)
@@ -42,7 +43,8 @@ extension Kernels {
                                 let split = SplitMean<S>(mu)
                                 let offset = g.offset(sample: 0, channel: c, position: 0)
                                 affineRuns(x + offset, y + offset, runs: g.outer, length: g.inner, stride: g.channels * g.inner,
-                                           mean: split, scale: S(r * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0)
+                                           mean: split, scale: S(r * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0,
+                                           stream: stream)
                             }
                         }
                     case (.perSample, _) where g.layout == .channelsFirst || g.inner == 1:
@@ -59,7 +61,7 @@ extension Kernels {
                                 }
                                 let (mu, r) = record(task, moments)
                                 normalizeGroup(x + base, y + base, geometry: g, firstChannel: first, mean: mu, invstd: r,
-                                               weight: weight, bias: bias)
+                                               weight: weight, bias: bias, stream: stream)
                             }
                         }
                     case (.perSample, _):
@@ -155,7 +157,7 @@ extension Kernels {
     @inline(__always)
     static func normalizeGroup<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry, firstChannel: Int,
-        mean: Double, invstd: Double, weight: UnsafePointer<S>?, bias: UnsafePointer<S>?
+        mean: Double, invstd: Double, weight: UnsafePointer<S>?, bias: UnsafePointer<S>?, stream: Bool
     ) {
         let split = SplitMean<S>(mean), width = g.channelsPerGroup
         if g.inner == 1 {
@@ -166,7 +168,7 @@ extension Kernels {
         for i in 0..<width {
             let c = firstChannel + i
             affineRuns(x + i * g.inner, y + i * g.inner, length: g.inner, mean: split, scale: S(invstd * Double(weight?[c] ?? 1)),
-                       offset: bias?[c] ?? 0)
+                       offset: bias?[c] ?? 0, stream: stream)
         }
     }
 
@@ -176,13 +178,14 @@ extension Kernels {
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
         mean: [Double], invstd: [Double], weight: UnsafePointer<S>?, bias: UnsafePointer<S>?
     ) {
+        let stream = NativeLoops.streams(bytes: 2 * g.elementCount * MemoryLayout<S>.stride)
         switch g.grouping {
         case .perChannel where g.channelRunsAreContiguous:
             Parallelism.forEachChunk(taskCount: g.outer * g.channels, elements: g.elementCount) { tasks in
                 for task in tasks {
                     let c = task % g.channels, offset = task * g.inner
                     affineRuns(x + offset, y + offset, length: g.inner, mean: SplitMean(mean[c]),
-                               scale: S(invstd[c] * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0)
+                               scale: S(invstd[c] * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0, stream: stream)
                 }
             }
         case .perChannel:
@@ -203,7 +206,7 @@ extension Kernels {
                     let first = (task % groups) * width
                     let base = g.offset(sample: task / groups, channel: first, position: 0)
                     normalizeGroup(x + base, y + base, geometry: g, firstChannel: first, mean: mean[task],
-                                   invstd: invstd[task], weight: weight, bias: bias)
+                                   invstd: invstd[task], weight: weight, bias: bias, stream: stream)
                 }
             }
         case .perSample:

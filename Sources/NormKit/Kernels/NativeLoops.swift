@@ -1,4 +1,5 @@
 internal import CNormKitKernels
+import Foundation
 
 /// The element loops, in C (`Sources/CNormKitKernels`), compiled once per instruction set and
 /// chosen at run time: the library may pass no compiler flags, so Swift SIMD code would run as
@@ -28,6 +29,31 @@ enum NativeLoops {
         InstructionSet(rawValue: Int(nk_isa_supported().rawValue)) ?? .baseline
     }
 
+    /// Whether a kernel that moves `bytes` (inputs plus output) stores long runs of its output
+    /// past the caches: when they would not hold it anyway. Streaming saves the read for
+    /// ownership of every output line (a third of the traffic of y = f(x)); below the last-level
+    /// cache's size the output stays cached for the next layer. Measured on 32×64×56×56
+    /// BatchNorm2d: forward 1.44×, backward 1.35×, eval 1.14× faster; rows and channels-last
+    /// columns measured slower streamed, so only the range loops stream.
+    static func streams(bytes: Int) -> Bool { bytes > streamingThreshold }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var threshold = nk_last_level_cache_bytes()
+
+    /// The last-level cache's size, or what a test sets with ``withStreamingThreshold(_:_:)``.
+    static var streamingThreshold: Int {
+        get { lock.withLock { threshold } }
+        set { lock.withLock { threshold = newValue } }
+    }
+
+    /// Runs `body` with streaming from `bytes` on (0 streams every long run), then restores it.
+    static func withStreamingThreshold<R>(_ bytes: Int, _ body: () throws -> R) rethrows -> R {
+        let previous = streamingThreshold
+        streamingThreshold = bytes
+        defer { streamingThreshold = previous }
+        return try body()
+    }
+
     @inline(__always)
     private static func tables() -> UnsafePointer<nk_kernels> { nk_kernels_active() }
 
@@ -49,13 +75,14 @@ enum NativeLoops {
     }
 
     static func affineRange<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, runs: Int, length: Int, stride: Int, hi: S, a: S, b: S
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, runs: Int, length: Int, stride: Int, hi: S, a: S, b: S,
+        stream: Bool
     ) {
         let t = tables()
         if isFloat(S.self) {
-            t.pointee.f32.affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as())
+            t.pointee.f32.affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as(), stream.flag)
         } else {
-            t.pointee.f64.affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as())
+            t.pointee.f64.affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as(), stream.flag)
         }
     }
 
@@ -96,13 +123,13 @@ enum NativeLoops {
 
     static func inputGradientRange<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, runs: Int, length: Int, stride: Int,
-        hi: S, _ k: GradientCoefficients<S>
+        hi: S, _ k: GradientCoefficients<S>, stream: Bool
     ) {
         let t = tables()
         if isFloat(S.self) {
-            t.pointee.f32.input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as())
+            t.pointee.f32.input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), stream.flag)
         } else {
-            t.pointee.f64.input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as())
+            t.pointee.f64.input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), stream.flag)
         }
     }
 
@@ -198,6 +225,11 @@ public enum InstructionSet: Int, Sendable, Comparable, CaseIterable, CustomStrin
         case .avx512: "avx512"
         }
     }
+}
+
+extension Bool {
+    @inline(__always)
+    fileprivate var flag: Int32 { self ? 1 : 0 }
 }
 
 extension UnsafePointer {

@@ -106,10 +106,11 @@ extension Kernels {
     @inline(__always)
     static func affineRuns<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, runs: Int = 1, length: Int, stride: Int = 0,
-        mean: SplitMean<S>, scale a: S, offset b: S
+        mean: SplitMean<S>, scale a: S, offset b: S, stream: Bool
     ) {
         // ((x − hi) − lo)·a + b = (x − hi)·a + (b − lo·a): x − hi is exact near the mean.
-        NativeLoops.affineRange(x, y, runs: runs, length: length, stride: stride, hi: mean.hi, a: a, b: b - mean.lo * a)
+        NativeLoops.affineRange(x, y, runs: runs, length: length, stride: stride, hi: mean.hi, a: a, b: b - mean.lo * a,
+                                stream: stream)
     }
 
     /// y_i = ((x_i − μ_hi) − μ_lo)·invstd·w_i + b_i over one row whose affine parameters vary
@@ -159,11 +160,11 @@ extension Kernels {
     @inline(__always)
     static func inputGradientRuns<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, runs: Int = 1, length: Int,
-        stride: Int = 0, mean: SplitMean<S>, _ k: GradientCoefficients<S>
+        stride: Int = 0, mean: SplitMean<S>, _ k: GradientCoefficients<S>, stream: Bool
     ) {
         // −k2·((x − hi) − lo) + k3 = −k2·(x − hi) + (k3 + k2·lo).
         let shifted = GradientCoefficients(k1: k.k1, k2: k.k2, k3: k.k3 + k.k2 * mean.lo)
-        NativeLoops.inputGradientRange(x, dy, dx, runs: runs, length: length, stride: stride, hi: mean.hi, shifted)
+        NativeLoops.inputGradientRange(x, dy, dx, runs: runs, length: length, stride: stride, hi: mean.hi, shifted, stream: stream)
     }
 
     /// dx_i = k1·w_i·dy_i − k2·((x_i − μ_hi) − μ_lo) + k3 over one row whose weight varies per
