@@ -18,10 +18,11 @@ extension Functional {
     ///     (inferred; it must divide both C and Cin), the weight row of input channel i and
     ///     column j belongs to output channel (i / (Cin/groups))·(C/groups) + j.
     ///   - convBias: `[C]`, or `nil` for a convolution without bias (b = 0).
-    ///   - runningMean, runningVar: the BatchNorm's running statistics r_μ and r_σ², `[C]`.
+    ///   - runningMean: the BatchNorm's running mean r_μ, `[C]`; C is its length.
+    ///   - runningVar: the BatchNorm's running variance r_σ², `[C]`.
     ///   - eps: ε, added to the running variance; default 1e-5.
-    ///   - weight, bias: the BatchNorm's γ and β, `[C]`, or `nil` without affine parameters
-    ///     (γ = 1, β = 0).
+    ///   - weight: the BatchNorm's γ, `[C]`, or `nil` without affine parameters (γ = 1).
+    ///   - bias: the BatchNorm's β, `[C]`, or `nil` without affine parameters (β = 0).
     ///   - transposed: whether `convWeight` belongs to a transposed convolution
     ///     (`ConvTranspose1d/2d/3d`); default `false`.
     /// - Returns: the folded weight, with `convWeight`'s shape and memory format, and the folded
@@ -95,9 +96,11 @@ extension Functional {
     /// - Parameters:
     ///   - linearWeight: `[out, in]`, the layout of PyTorch's `nn.Linear.weight`.
     ///   - linearBias: `[out]`, or `nil` (b = 0).
-    ///   - runningMean, runningVar: `[C]` with C = out or C = 1.
+    ///   - runningMean: the BatchNorm's running mean r_μ, `[C]` with C = out or C = 1.
+    ///   - runningVar: the BatchNorm's running variance r_σ², `[C]`.
     ///   - eps: ε; default 1e-5.
-    ///   - weight, bias: γ and β, `[C]`, or `nil` (γ = 1, β = 0; PyTorch's function requires them).
+    ///   - weight: γ, `[C]`, or `nil` (γ = 1; PyTorch's function requires it).
+    ///   - bias: β, `[C]`, or `nil` (β = 0; PyTorch's function requires it).
     /// - Returns: the folded weight `[out, in]` and the folded bias `[out]` (PyTorch returns a
     ///   `[1]` bias when C = 1 and there is no linear bias; `[out]` is what it broadcasts to).
     /// - Throws: ``NormError/invalidArgument(name:expected:actual:)`` when `linearWeight` is not
