@@ -85,6 +85,8 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
         return self
     }
 
+    /// The message, worded like PyTorch's for the same mistake, with what was expected and
+    /// what was given: `BatchNorm2d: expected 4D input (got 3D input)`.
     public var description: String {
         switch self {
         case let .invalidShape(shape):
