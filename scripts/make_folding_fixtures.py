@@ -93,19 +93,29 @@ def check_linear(case, w, b, fused_w, fused_b, bn, eps):
     assert torch.allclose(F.linear(x, fused_w, fused_b), expected, atol=1e-10, rtol=1e-10), case["name"]
 
 
+def new_case(name, kind, w32, b32, bn32, eps, reference, transposed=False, groups=1):
+    """A case's inputs in float32, and an empty "expected" for each dtype to fill."""
+    return {"name": name, "kind": kind, "transposed": transposed, "groups": groups, "eps": eps,
+            "reference": reference, "layer_weight": tensor_json(w32), "layer_bias": tensor_json(b32),
+            "batch_norm": {k: tensor_json(v) for k, v in bn32.items()}, "expected": {}}
+
+
+def in_each_dtype(w32, b32, bn32):
+    """The same float32 values as float32 and as float64: (key, dtype, weight, bias, batch norm)."""
+    for dtype, key in ((torch.float32, "float32"), (torch.float64, "float64")):
+        yield key, dtype, w32.to(dtype), cast(b32, dtype), {k: cast(v, dtype) for k, v in bn32.items()}
+
+
 def conv_case(name, weight_shape, channels, bias=True, groups=1, transposed=False, affine=True, eps=1e-5):
     w32 = 0.3 * torch.randn(weight_shape)
     b32 = 0.5 * torch.randn(channels) if bias else None
     bn32 = batch_norm_state(channels, affine)
-    case = {"name": name, "kind": "conv", "transposed": transposed, "groups": groups, "eps": eps,
-            "reference": "torch.nn.utils.fusion.fuse_conv_bn_weights",
-            "layer_weight": tensor_json(w32), "layer_bias": tensor_json(b32),
-            "batch_norm": {k: tensor_json(v) for k, v in bn32.items()}, "expected": {}}
-    for dtype, key in ((torch.float32, "float32"), (torch.float64, "float64")):
-        w, b = w32.to(dtype), cast(b32, dtype)
-        bn = {k: cast(v, dtype) for k, v in bn32.items()}
-        if transposed and groups > 1:
-            case["reference"] = "per-group fold (torch's fuse_conv_bn_weights fails for groups > 1)"
+    per_group = transposed and groups > 1
+    reference = ("per-group fold (torch's fuse_conv_bn_weights fails for groups > 1)" if per_group
+                 else "torch.nn.utils.fusion.fuse_conv_bn_weights")
+    case = new_case(name, "conv", w32, b32, bn32, eps, reference, transposed, groups)
+    for key, dtype, w, b, bn in in_each_dtype(w32, b32, bn32):
+        if per_group:
             fused_w, fused_b = grouped_transposed_fold(w, b, bn, eps)
         else:
             fused_w, fused_b = fuse_conv_bn_weights(w, b, bn["running_mean"], bn["running_var"], eps,
@@ -120,13 +130,9 @@ def linear_case(name, outputs, inputs, channels, bias=True, affine=True, eps=1e-
     w32 = 0.3 * torch.randn(outputs, inputs)
     b32 = 0.5 * torch.randn(outputs) if bias else None
     bn32 = batch_norm_state(channels, affine)
-    case = {"name": name, "kind": "linear", "transposed": False, "groups": 1, "eps": eps,
-            "reference": "torch.nn.utils.fusion.fuse_linear_bn_weights",
-            "layer_weight": tensor_json(w32), "layer_bias": tensor_json(b32),
-            "batch_norm": {k: tensor_json(v) for k, v in bn32.items()}, "expected": {}}
-    for dtype, key in ((torch.float32, "float32"), (torch.float64, "float64")):
-        w, b = w32.to(dtype), cast(b32, dtype)
-        bn = {k: cast(v, dtype) for k, v in bn32.items()}
+    reference = "torch.nn.utils.fusion.fuse_linear_bn_weights" + ("" if affine else " with weight ones and bias zeros")
+    case = new_case(name, "linear", w32, b32, bn32, eps, reference)
+    for key, dtype, w, b, bn in in_each_dtype(w32, b32, bn32):
         gamma = bn["weight"] if affine else torch.ones(channels, dtype=dtype)
         beta = bn["bias"] if affine else torch.zeros(channels, dtype=dtype)
         fused_w, fused_b = fuse_linear_bn_weights(w, b, bn["running_mean"], bn["running_var"], eps, gamma, beta)
@@ -134,8 +140,6 @@ def linear_case(name, outputs, inputs, channels, bias=True, affine=True, eps=1e-
         if dtype == torch.float64:
             check_linear(case, w, b, fused_w, fused_b, bn, eps)
         case["expected"][key] = {"weight": tensor_json(fused_w), "bias": tensor_json(fused_b)}
-    if not affine:
-        case["reference"] += " with weight ones and bias zeros"
     return case
 
 

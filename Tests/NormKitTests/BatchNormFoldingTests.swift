@@ -4,21 +4,13 @@ import NormKitTestSupport
 
 /// BatchNorm folding against PyTorch's `torch.nn.utils.fusion`, elementwise in Float and Double.
 @Suite struct BatchNormFoldingFixtureTests {
-    @Test(arguments: FoldingFixture.all)
-    func functionalMatchesTorchInDouble(_ fixture: FoldingFixture) throws {
-        try check(fixture, as: Double.self, against: "float64", tolerance: .forType(Double.self))
-    }
-
-    @Test(arguments: FoldingFixture.all)
-    func functionalMatchesTorchInFloat(_ fixture: FoldingFixture) throws {
-        try check(fixture, as: Float.self, against: "float32", tolerance: .forType(Float.self))
-    }
-
-    /// The layer overloads read the same statistics from an eval-mode BatchNorm2d.
-    @Test(arguments: FoldingFixture.all)
-    func layerOverloadsMatchTorch(_ fixture: FoldingFixture) throws {
-        try check(fixture, as: Double.self, against: "float64", tolerance: .forType(Double.self), throughLayer: true)
-        try check(fixture, as: Float.self, against: "float32", tolerance: .forType(Float.self), throughLayer: true)
+    /// The functional forms, given the statistics, and the layer overloads, which read the same
+    /// statistics from an eval-mode BatchNorm2d: Double against torch's float64 results, Float
+    /// against its float32 ones.
+    @Test(arguments: FoldingFixture.all, [false, true])
+    func matchesTorch(_ fixture: FoldingFixture, throughLayer: Bool) throws {
+        try check(fixture, as: Double.self, against: "float64", tolerance: .forType(Double.self), throughLayer: throughLayer)
+        try check(fixture, as: Float.self, against: "float32", tolerance: .forType(Float.self), throughLayer: throughLayer)
     }
 
     /// A channels-last convolution weight folds to the same values, and stays channels-last.
@@ -31,7 +23,7 @@ import NormKitTestSupport
     }
 
     func check<Scalar: NormScalar>(
-        _ fixture: FoldingFixture, as _: Scalar.Type, against dtype: String, tolerance: Tolerance, throughLayer: Bool = false
+        _ fixture: FoldingFixture, as _: Scalar.Type, against dtype: String, tolerance: Tolerance, throughLayer: Bool
     ) throws {
         let folded = try fold(fixture, weight: fixture.layerWeight.tensor(Scalar.self), as: Scalar.self, throughLayer: throughLayer)
         let expected = fixture.expected[dtype]!
