@@ -48,7 +48,9 @@ import NormKit
 public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
     // @unchecked: `communicator` is an immutable MPI handle, which MPI itself synchronizes
     // (MPI_THREAD_MULTIPLE) or MPIRuntime serializes; `broken` is only used under `lock`.
+    /// This process's rank in the communicator (`MPI_Comm_rank`), in `0..<size`.
     public let rank: Int
+    /// The number of ranks (`MPI_Comm_size`).
     public let size: Int
     /// Seconds a collective waits for the other ranks before it throws and breaks the group.
     public let timeout: Double
@@ -133,18 +135,28 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {
         return broken != nil
     }
 
+    /// Replaces `buffer` on every rank by the elementwise sum of all ranks' buffers: the header,
+    /// then `MPI_Iallreduce(MPI_IN_PLACE, …, MPI_FLOAT, MPI_SUM)`.
+    /// - Throws: ``NormError/collectiveMismatch(operation:expected:actual:)`` when ranks pass
+    ///   different counts or call another collective, the timeout and broken-group errors, and
+    ///   ``NormError/mpiError(function:code:message:)``.
     public func allReduceSum(_ buffer: inout [Float]) throws {
         try allReduce(&buffer, .float32, type: normkit_mpi_float())
     }
 
+    /// The `Double` form of ``allReduceSum(_:)-([Float])`` (`MPI_DOUBLE`); the same errors.
     public func allReduceSum(_ buffer: inout [Double]) throws {
         try allReduce(&buffer, .float64, type: normkit_mpi_double())
     }
 
+    /// Every rank's buffer concatenated in rank order, `size × buffer.count` elements: the
+    /// header, then `MPI_Iallgather`. Every rank must pass the same count.
+    /// - Throws: as ``allReduceSum(_:)-([Float])``.
     public func allGather(_ buffer: [Float]) throws -> [Float] {
         try gather(buffer, .allGather, .float32, type: normkit_mpi_float())
     }
 
+    /// The `Double` form of ``allGather(_:)-([Float])``; the same errors.
     public func allGather(_ buffer: [Double]) throws -> [Double] {
         try gather(buffer, .allGather, .float64, type: normkit_mpi_double())
     }

@@ -49,14 +49,14 @@ public protocol ProcessGroup: AnyObject, Sendable {
 }
 
 extension ProcessGroup {
-    /// The elementwise sum of every rank's `buffer`; see ``allReduceSum(_:)-(inout [Double])``.
+    /// The elementwise sum of every rank's `buffer`; see ``allReduceSum(_:)-([Double])``.
     public func allReducedSum(_ buffer: [Double]) throws -> [Double] {
         var result = buffer
         try allReduceSum(&result)
         return result
     }
 
-    /// The elementwise sum of every rank's `buffer`; see ``allReduceSum(_:)-(inout [Float])``.
+    /// The elementwise sum of every rank's `buffer`; see ``allReduceSum(_:)-([Float])``.
     public func allReducedSum(_ buffer: [Float]) throws -> [Float] {
         var result = buffer
         try allReduceSum(&result)

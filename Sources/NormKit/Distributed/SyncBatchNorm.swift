@@ -68,6 +68,18 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
     /// The global element count per channel of the last forward pass, when it synchronized.
     private var lastGlobalCount: Int?
 
+    /// Creates a SyncBatchNorm over `(N, C, *)` inputs whose statistics span `processGroup`.
+    ///
+    /// - Parameters:
+    ///   - numFeatures: C, the size of the input's dimension 1; the same on every rank.
+    ///   - eps: ε, added to the variance before the square root; default 1e-5.
+    ///   - momentum: m of r ← (1 − m)·r + m·s; default 0.1; `nil` for the cumulative average.
+    ///   - affine: whether γ (ones) and β (zeros), shape `[C]`, are learnable; default `true`.
+    ///   - trackRunningStats: whether the layer keeps running statistics; default `true`.
+    ///   - processGroup: the ranks to synchronize with, this layer's rank among them; default
+    ///     `nil`, a group of one rank.
+    ///
+    /// A negative `numFeatures` becomes ``NormalizationLayer/configurationError``.
     public convenience init(numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
                             trackRunningStats: Bool = true, processGroup: (any ProcessGroup)? = nil) {
         self.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine,

@@ -13,8 +13,10 @@ extension Functional {
     /// - Parameters:
     ///   - input: `(N, C)` or `(N, C, L)`, `(N, C, H, W)`, `(N, C, D, H, W)`, … (rank ≥ 2), row-major
     ///     or channels-last; the output has the input's memory format.
-    ///   - runningMean, runningVar: `[C]`, or both `nil`.
-    ///   - weight, bias: `[C]` or `nil` (γ = 1, β = 0).
+    ///   - runningMean: the running mean, `[C]`, or `nil` (then `runningVar` must be `nil` too).
+    ///   - runningVar: the running (unbiased) variance, `[C]`, or `nil` with `runningMean`.
+    ///   - weight: γ, `[C]`, or `nil` (γ = 1).
+    ///   - bias: β, `[C]`, or `nil` (β = 0).
     ///   - training: use batch statistics and update the running ones.
     ///   - momentum: m, the factor of the running-statistics update; default 0.1.
     ///   - eps: ε, added to the variance; default 1e-5.

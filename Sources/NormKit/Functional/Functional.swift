@@ -42,23 +42,32 @@ public struct SavedStatistics<Scalar: NormScalar>: Sendable {
 
 /// A forward pass's result: the output and what its backward pass needs.
 public struct NormalizationResult<Scalar: NormScalar>: Sendable {
+    /// y, with the input's shape and memory format.
     public let output: Tensor<Scalar>
+    /// What ``Functional/normalizationBackward(gradOutput:input:saved:weight:needsAffineGradients:)`` needs.
     public let saved: SavedStatistics<Scalar>
 }
 
 /// A BatchNorm or InstanceNorm forward result, with the running statistics after the update
 /// (`nil` where no running statistics were given or none were updated).
 public struct RunningNormalizationResult<Scalar: NormScalar>: Sendable {
+    /// y, with the input's shape and memory format.
     public let output: Tensor<Scalar>
+    /// What ``Functional/normalizationBackward(gradOutput:input:saved:weight:needsAffineGradients:)`` needs.
     public let saved: SavedStatistics<Scalar>
+    /// The running mean after r ← (1 − m)·r + m·s, `[C]`; the one given when nothing moved.
     public let runningMean: Tensor<Scalar>?
+    /// The running (unbiased) variance after the update, `[C]`; the one given when nothing moved.
     public let runningVar: Tensor<Scalar>?
 }
 
 /// The gradients of a normalization: of its input, and of its weight and bias when it has them.
 public struct NormalizationGradients<Scalar: NormScalar>: Sendable {
+    /// ∂L/∂x, with the input's shape and memory format.
     public let input: Tensor<Scalar>
+    /// ∂L/∂γ = Σ dy·x̂, the weight's shape; `nil` without a weight or when not requested.
     public let weight: Tensor<Scalar>?
+    /// ∂L/∂β = Σ dy, the weight's shape; `nil` when not requested.
     public let bias: Tensor<Scalar>?
 }
 

@@ -8,7 +8,8 @@ extension Functional {
     /// - Parameters:
     ///   - input: `(N, C, *)`, rank ≥ 2, row-major or channels-last.
     ///   - numGroups: G, which must divide C.
-    ///   - weight, bias: `[C]` or `nil`.
+    ///   - weight: γ, `[C]`, or `nil` (γ = 1).
+    ///   - bias: β, `[C]`, or `nil` (β = 0).
     ///   - eps: ε; default 1e-5.
     /// - Throws: ``NormError/rankTooSmall(layer:minimum:actual:)``,
     ///   ``NormError/groupsDoNotDivideChannels(groups:channels:)``, and

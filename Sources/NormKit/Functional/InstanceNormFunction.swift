@@ -11,8 +11,10 @@ extension Functional {
     /// - Parameters:
     ///   - input: `(N, C, L)`, `(N, C, H, W)`, `(N, C, D, H, W)`, … (rank ≥ 2), row-major or
     ///     channels-last.
-    ///   - runningMean, runningVar: `[C]`, or both `nil`.
-    ///   - weight, bias: `[C]` or `nil`.
+    ///   - runningMean: the running mean, `[C]`, or `nil` (then `runningVar` must be `nil` too).
+    ///   - runningVar: the running (unbiased) variance, `[C]`, or `nil` with `runningMean`.
+    ///   - weight: γ, `[C]`, or `nil` (γ = 1).
+    ///   - bias: β, `[C]`, or `nil` (β = 0).
     ///   - useInputStatistics: normalize with each instance's own statistics; default `true`.
     ///   - momentum: m; default 0.1.
     ///   - eps: ε; default 1e-5.

@@ -8,7 +8,8 @@ extension Functional {
     /// - Parameters:
     ///   - input: `(*, normalizedShape…)`; the output has the input's memory format.
     ///   - normalizedShape: the trailing shape to normalize over; not empty.
-    ///   - weight, bias: of shape `normalizedShape`, or `nil`.
+    ///   - weight: γ, of shape `normalizedShape`, or `nil` (γ = 1).
+    ///   - bias: β, of shape `normalizedShape`, or `nil` (β = 0).
     ///   - eps: ε; default 1e-5.
     /// - Throws: ``NormError/normalizedShapeMismatch(normalizedShape:inputShape:)`` and
     ///   ``NormError/argumentShapeMismatch(argument:expected:actual:)``.

@@ -7,8 +7,8 @@
 /// **Every loop over elements runs in code compiled for a concrete scalar type inside NormKit.**
 /// Generic code (``Tensor``, ``Functional``, the layers) does O(1) work per call, plus O(C)
 /// bookkeeping in `Double`, and reaches the element loops only through one protocol requirement,
-/// ``NormScalar/_runKernel(_:)``. `Float` and `Double` implement it with one line, `call.run()`;
-/// inside that line the type is concrete, so the optimizer specializes ``KernelCall/run()`` and
+/// `NormScalar._runKernel(_:)`. `Float` and `Double` implement it with one line, `call.run()`;
+/// inside that line the type is concrete, so the optimizer specializes `KernelCall.run()` and
 /// every kernel it reaches. A call from any module costs one witness-table call per kernel, with
 /// no `@inlinable` surface and no flags on the user's side. `normkit bench`, another module,
 /// measures exactly this, and `scripts/instruction-budget.sh` guards it in CI.

@@ -25,7 +25,11 @@ public class BatchNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
     public let numFeatures: Int
     /// m of r ← (1 − m)·r + m·s; `nil` for the cumulative moving average.
     public let momentum: Double?
+    /// Whether γ and β are learnable parameters (``NormalizationLayer/weight`` and
+    /// ``NormalizationLayer/bias`` are `nil` without them).
     public let affine: Bool
+    /// Whether the layer keeps `running_mean`, `running_var` and `num_batches_tracked`; without
+    /// them it normalizes with batch statistics in eval mode too.
     public let trackRunningStats: Bool
     /// The input ranks this layer accepts.
     let acceptedRanks: [Int]
@@ -76,6 +80,18 @@ public class BatchNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
 
 /// BatchNorm over `(N, C)` or `(N, C, L)` inputs. See ``BatchNorm``.
 public final class BatchNorm1d<Scalar: NormScalar>: BatchNorm<Scalar> {
+    /// Creates a BatchNorm1d layer with C = `numFeatures` channels, accepting `(N, C)` or `(N, C, L)` inputs.
+    ///
+    /// - Parameters:
+    ///   - numFeatures: C, the size of the input's dimension 1.
+    ///   - eps: ε, added to the variance before the square root; default 1e-5.
+    ///   - momentum: m of r ← (1 − m)·r + m·s; default 0.1; `nil` for the cumulative average.
+    ///   - affine: whether γ (ones) and β (zeros), shape `[C]`, are learnable parameters; default `true`.
+    ///   - trackRunningStats: whether the layer keeps running statistics (zeros and ones) and
+    ///     normalizes with them in eval mode; default `true`.
+    ///
+    /// The constructor does not throw: a negative `numFeatures` becomes the layer's
+    /// ``NormalizationLayer/configurationError``, which every call then throws.
     public init(numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
                 trackRunningStats: Bool = true) {
         super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine,
@@ -85,6 +101,18 @@ public final class BatchNorm1d<Scalar: NormScalar>: BatchNorm<Scalar> {
 
 /// BatchNorm over `(N, C, H, W)` inputs. See ``BatchNorm``.
 public final class BatchNorm2d<Scalar: NormScalar>: BatchNorm<Scalar> {
+    /// Creates a BatchNorm2d layer with C = `numFeatures` channels, accepting `(N, C, H, W)` inputs.
+    ///
+    /// - Parameters:
+    ///   - numFeatures: C, the size of the input's dimension 1.
+    ///   - eps: ε, added to the variance before the square root; default 1e-5.
+    ///   - momentum: m of r ← (1 − m)·r + m·s; default 0.1; `nil` for the cumulative average.
+    ///   - affine: whether γ (ones) and β (zeros), shape `[C]`, are learnable parameters; default `true`.
+    ///   - trackRunningStats: whether the layer keeps running statistics (zeros and ones) and
+    ///     normalizes with them in eval mode; default `true`.
+    ///
+    /// The constructor does not throw: a negative `numFeatures` becomes the layer's
+    /// ``NormalizationLayer/configurationError``, which every call then throws.
     public init(numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
                 trackRunningStats: Bool = true) {
         super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine,
@@ -94,6 +122,18 @@ public final class BatchNorm2d<Scalar: NormScalar>: BatchNorm<Scalar> {
 
 /// BatchNorm over `(N, C, D, H, W)` inputs. See ``BatchNorm``.
 public final class BatchNorm3d<Scalar: NormScalar>: BatchNorm<Scalar> {
+    /// Creates a BatchNorm3d layer with C = `numFeatures` channels, accepting `(N, C, D, H, W)` inputs.
+    ///
+    /// - Parameters:
+    ///   - numFeatures: C, the size of the input's dimension 1.
+    ///   - eps: ε, added to the variance before the square root; default 1e-5.
+    ///   - momentum: m of r ← (1 − m)·r + m·s; default 0.1; `nil` for the cumulative average.
+    ///   - affine: whether γ (ones) and β (zeros), shape `[C]`, are learnable parameters; default `true`.
+    ///   - trackRunningStats: whether the layer keeps running statistics (zeros and ones) and
+    ///     normalizes with them in eval mode; default `true`.
+    ///
+    /// The constructor does not throw: a negative `numFeatures` becomes the layer's
+    /// ``NormalizationLayer/configurationError``, which every call then throws.
     public init(numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = true,
                 trackRunningStats: Bool = true) {
         super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine,

@@ -17,8 +17,21 @@ public final class GroupNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
     public let numGroups: Int
     /// C, the number of channels.
     public let numChannels: Int
+    /// Whether γ and β, shape `[C]`, are learnable parameters.
     public let affine: Bool
 
+    /// Creates a GroupNorm layer over `(N, C, *)` inputs.
+    ///
+    /// - Parameters:
+    ///   - numGroups: G, the number of groups; it must divide `numChannels`.
+    ///   - numChannels: C, the size of the input's dimension 1.
+    ///   - eps: ε, added to the variance before the square root; default 1e-5.
+    ///   - affine: whether γ (ones) and β (zeros), shape `[C]`, are learnable; default `true`.
+    ///
+    /// The constructor does not throw: G not dividing C throws
+    /// ``NormError/groupsDoNotDivideChannels(groups:channels:)`` from the first forward pass (PyTorch
+    /// raises in the constructor), and a negative `numChannels` becomes
+    /// ``NormalizationLayer/configurationError``.
     public init(numGroups: Int, numChannels: Int, eps: Double = 1e-5, affine: Bool = true) {
         self.numGroups = numGroups
         self.numChannels = numChannels

@@ -21,8 +21,11 @@
 public class InstanceNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
     /// C, the number of channels.
     public let numFeatures: Int
+    /// m of r ← (1 − m)·r + m·s; `nil` counts as 0, as in PyTorch.
     public let momentum: Double?
+    /// Whether γ and β are learnable parameters.
     public let affine: Bool
+    /// Whether training updates running statistics that eval mode normalizes with.
     public let trackRunningStats: Bool
     /// The rank of an input without a batch dimension.
     let unbatchedRank: Int
@@ -66,6 +69,18 @@ public class InstanceNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
 
 /// InstanceNorm over `(N, C, L)` or `(C, L)` inputs. See ``InstanceNorm``.
 public final class InstanceNorm1d<Scalar: NormScalar>: InstanceNorm<Scalar> {
+    /// Creates a InstanceNorm1d layer with C = `numFeatures` channels, accepting `(N, C, L)` or `(C, L)` inputs.
+    ///
+    /// - Parameters:
+    ///   - numFeatures: C, the size of the channel dimension (dimension 1, or 0 without a batch).
+    ///   - eps: ε, added to the variance before the square root; default 1e-5.
+    ///   - momentum: m of r ← (1 − m)·r + m·s for the running statistics; default 0.1; `nil`
+    ///     counts as 0 (the running statistics never move), as in PyTorch.
+    ///   - affine: whether γ (ones) and β (zeros), shape `[C]`, are learnable; default `false`.
+    ///   - trackRunningStats: whether training updates running statistics that eval mode then
+    ///     normalizes with; default `false`.
+    ///
+    /// A negative `numFeatures` becomes ``NormalizationLayer/configurationError``.
     public init(numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = false,
                 trackRunningStats: Bool = false) {
         super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine,
@@ -75,6 +90,18 @@ public final class InstanceNorm1d<Scalar: NormScalar>: InstanceNorm<Scalar> {
 
 /// InstanceNorm over `(N, C, H, W)` or `(C, H, W)` inputs. See ``InstanceNorm``.
 public final class InstanceNorm2d<Scalar: NormScalar>: InstanceNorm<Scalar> {
+    /// Creates a InstanceNorm2d layer with C = `numFeatures` channels, accepting `(N, C, H, W)` or `(C, H, W)` inputs.
+    ///
+    /// - Parameters:
+    ///   - numFeatures: C, the size of the channel dimension (dimension 1, or 0 without a batch).
+    ///   - eps: ε, added to the variance before the square root; default 1e-5.
+    ///   - momentum: m of r ← (1 − m)·r + m·s for the running statistics; default 0.1; `nil`
+    ///     counts as 0 (the running statistics never move), as in PyTorch.
+    ///   - affine: whether γ (ones) and β (zeros), shape `[C]`, are learnable; default `false`.
+    ///   - trackRunningStats: whether training updates running statistics that eval mode then
+    ///     normalizes with; default `false`.
+    ///
+    /// A negative `numFeatures` becomes ``NormalizationLayer/configurationError``.
     public init(numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = false,
                 trackRunningStats: Bool = false) {
         super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine,
@@ -84,6 +111,18 @@ public final class InstanceNorm2d<Scalar: NormScalar>: InstanceNorm<Scalar> {
 
 /// InstanceNorm over `(N, C, D, H, W)` or `(C, D, H, W)` inputs. See ``InstanceNorm``.
 public final class InstanceNorm3d<Scalar: NormScalar>: InstanceNorm<Scalar> {
+    /// Creates a InstanceNorm3d layer with C = `numFeatures` channels, accepting `(N, C, D, H, W)` or `(C, D, H, W)` inputs.
+    ///
+    /// - Parameters:
+    ///   - numFeatures: C, the size of the channel dimension (dimension 1, or 0 without a batch).
+    ///   - eps: ε, added to the variance before the square root; default 1e-5.
+    ///   - momentum: m of r ← (1 − m)·r + m·s for the running statistics; default 0.1; `nil`
+    ///     counts as 0 (the running statistics never move), as in PyTorch.
+    ///   - affine: whether γ (ones) and β (zeros), shape `[C]`, are learnable; default `false`.
+    ///   - trackRunningStats: whether training updates running statistics that eval mode then
+    ///     normalizes with; default `false`.
+    ///
+    /// A negative `numFeatures` becomes ``NormalizationLayer/configurationError``.
     public init(numFeatures: Int, eps: Double = 1e-5, momentum: Double? = 0.1, affine: Bool = false,
                 trackRunningStats: Bool = false) {
         super.init(numFeatures: numFeatures, eps: eps, momentum: momentum, affine: affine,

@@ -10,11 +10,24 @@
 ///   (β = 0 learnable, only with `elementwiseAffine`).
 /// - Errors: ``NormError/normalizedShapeMismatch(normalizedShape:inputShape:)``.
 public final class LayerNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
+    /// The trailing dimensions normalized over, and the shape of γ and β.
     public let normalizedShape: [Int]
+    /// Whether γ (and β, unless built with `bias: false`) are learnable parameters.
     public let elementwiseAffine: Bool
     /// Whether β was asked for (it exists only with `elementwiseAffine`).
     let hasBias: Bool
 
+    /// Creates a LayerNorm over the trailing dimensions `normalizedShape` of `(*, normalizedShape…)` inputs.
+    ///
+    /// - Parameters:
+    ///   - normalizedShape: the trailing dimensions normalized over (PyTorch's `normalized_shape`;
+    ///     an `Int` there is `[n]` here).
+    ///   - eps: ε, added to the variance before the square root; default 1e-5.
+    ///   - elementwiseAffine: whether γ (ones, shape `normalizedShape`) is learnable; default `true`.
+    ///   - bias: whether β (zeros) is learnable too; default `true`; ignored without `elementwiseAffine`.
+    ///
+    /// A `normalizedShape` with a negative size or an element count past `Int.max` becomes
+    /// ``NormalizationLayer/configurationError``.
     public init(normalizedShape: [Int], eps: Double = 1e-5, elementwiseAffine: Bool = true, bias: Bool = true) {
         self.normalizedShape = normalizedShape
         self.elementwiseAffine = elementwiseAffine
@@ -44,11 +57,22 @@ public final class LayerNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
 ///   `elementwiseAffine` true (γ = 1 learnable).
 /// - Errors: ``NormError/normalizedShapeMismatch(normalizedShape:inputShape:)``.
 public final class RMSNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
+    /// The trailing dimensions normalized over, and the shape of γ.
     public let normalizedShape: [Int]
+    /// Whether γ is a learnable parameter.
     public let elementwiseAffine: Bool
     /// ε as configured; `nil` means `Scalar.ulpOfOne`.
     public let configuredEps: Double?
 
+    /// Creates an RMSNorm over the trailing dimensions `normalizedShape` of `(*, normalizedShape…)` inputs.
+    ///
+    /// - Parameters:
+    ///   - normalizedShape: the trailing dimensions normalized over.
+    ///   - eps: ε, added to the mean square; default `nil`, which means `Scalar.ulpOfOne`
+    ///     (PyTorch's `eps=None`: `torch.finfo(dtype).eps`).
+    ///   - elementwiseAffine: whether γ (ones, shape `normalizedShape`) is learnable; default `true`.
+    ///
+    /// An invalid `normalizedShape` becomes ``NormalizationLayer/configurationError``.
     public init(normalizedShape: [Int], eps: Double? = nil, elementwiseAffine: Bool = true) {
         self.normalizedShape = normalizedShape
         self.elementwiseAffine = elementwiseAffine

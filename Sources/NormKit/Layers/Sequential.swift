@@ -25,10 +25,14 @@ public final class Sequential<Scalar: NormScalar>: Module {
     /// The chained modules, in forward order.
     public private(set) var layers: [any Module<Scalar>]
 
+    /// Chains `layers` in forward order; with no layers, forward and backward return their
+    /// argument. The children keep their own modes until `train(_:)` or `eval()` on the
+    /// container sets them all.
     public init(_ layers: [any Module<Scalar>]) {
         self.layers = layers
     }
 
+    /// Chains the modules given, in forward order, as ``init(_:)-([Module<Scalar>])``.
     public convenience init(_ layers: any Module<Scalar>...) {
         self.init(layers)
     }
@@ -108,6 +112,8 @@ public final class Sequential<Scalar: NormScalar>: Module {
         }
     }
 
+    /// Runs every child in order on the previous child's output: y = f_{k−1}(… f_0(x)). The
+    /// shapes are whatever each child accepts and returns.
     /// - Throws: the first child error, as ``NormError/inSubmodule(path:module:underlying:)``.
     public func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
         var x = input
@@ -121,6 +127,9 @@ public final class Sequential<Scalar: NormScalar>: Module {
         return x
     }
 
+    /// Returns ∂L/∂x for the last forward pass: each child's ``Module/backward(_:)`` in reverse
+    /// order, from its own last forward pass; `gradOutput` has the shape of the last output.
+    /// Parameter gradients accumulate in the children.
     /// - Throws: the first child error, as ``NormError/inSubmodule(path:module:underlying:)``;
     ///   ``NormError/invalidArgument(name:expected:actual:)`` before any child runs when one module
     ///   instance occurs twice in the tree: each layer keeps only its last forward pass, so the

@@ -22,7 +22,8 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
     case groupsDoNotDivideChannels(groups: Int, channels: Int)
     /// The trailing dimensions of the input are not the layer's normalized shape.
     case normalizedShapeMismatch(normalizedShape: [Int], inputShape: [Int])
-    /// A constructor argument is out of its domain (for example zero features).
+    /// An argument is out of its domain: a constructor's (a negative number of features), a
+    /// parameter name, or a tensor of a ``Functional`` call whose shape or values do not fit.
     case invalidArgument(name: String, expected: String, actual: String)
     /// `backward` was called before any forward pass.
     case backwardBeforeForward(layer: String)
@@ -69,6 +70,13 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
     /// state-dict prefix without the trailing dot (`"1.0"`), `module` its type name
     /// (`"BatchNorm2d"`). Containers nested in containers give one flat path.
     indirect case inSubmodule(path: String, module: String, underlying: NormError)
+    /// BatchNorm folding (``fuseConvBatchNorm(convWeight:convBias:batchNorm:transposed:)``) was
+    /// given a layer in training mode: a fold bakes in the running statistics that eval mode
+    /// normalizes with, so it is only valid in eval mode (PyTorch asserts "Fusion only for eval!").
+    case foldingNeedsEvalMode(layer: String)
+    /// BatchNorm folding was given a layer built with `trackRunningStats: false`: it normalizes
+    /// every batch with that batch's own statistics, which no fixed weight and bias reproduce.
+    case foldingNeedsRunningStatistics(layer: String)
 
     /// The error itself, or, for ``inSubmodule(path:module:underlying:)``, the error the module
     /// threw: what to match on when it does not matter where in a model the error arose.
@@ -77,6 +85,8 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
         return self
     }
 
+    /// The message, worded like PyTorch's for the same mistake, with what was expected and
+    /// what was given: `BatchNorm2d: expected 4D input (got 3D input)`.
     public var description: String {
         switch self {
         case let .invalidShape(shape):
@@ -151,6 +161,12 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(argument) should have shape \(expected) (got \(actual))"
         case let .raggedArray(dimension, expected, actual):
             return "expected sequence of length \(expected) at dim \(dimension) (got \(actual))"
+        case let .foldingNeedsEvalMode(layer):
+            return "\(layer): fusion only for eval: folding uses the running statistics, so the layer must be in "
+                + "eval mode (call train(false) first; got a layer in training mode)"
+        case let .foldingNeedsRunningStatistics(layer):
+            return "\(layer): folding needs running statistics (running_mean and running_var), but the layer was "
+                + "built with trackRunningStats: false and normalizes each batch with its own statistics"
         case let .inSubmodule(path, module, underlying):
             let message = underlying.description
             return message.hasPrefix(module + ":") ? "\(path): \(message)" : "\(path): \(module): \(message)"

@@ -9,8 +9,11 @@
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
+    /// A generator whose sequence is fixed by `seed`: the same seed gives the same numbers on
+    /// every platform.
     public init(seed: UInt64) { state = seed }
 
+    /// The next 64 random bits (SplitMix64: the state advances by 0x9E3779B97F4A7C15 and is mixed).
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
