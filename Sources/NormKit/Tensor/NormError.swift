@@ -69,6 +69,8 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
     /// state-dict prefix without the trailing dot (`"1.0"`), `module` its type name
     /// (`"BatchNorm2d"`). Containers nested in containers give one flat path.
     indirect case inSubmodule(path: String, module: String, underlying: NormError)
+    /// Bytes that are not a safetensors file NormKit can read (or tensors it cannot write as one).
+    case invalidSafeTensors(SafeTensorsProblem)
 
     /// The error itself, or, for ``inSubmodule(path:module:underlying:)``, the error the module
     /// threw: what to match on when it does not matter where in a model the error arose.
@@ -154,6 +156,8 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .inSubmodule(path, module, underlying):
             let message = underlying.description
             return message.hasPrefix(module + ":") ? "\(path): \(message)" : "\(path): \(module): \(message)"
+        case let .invalidSafeTensors(problem):
+            return "Invalid safetensors data: \(problem)"
         }
     }
 }
