@@ -4,13 +4,13 @@ import NormKitTestSupport
 
 /// Everything a throwing or degenerate call must leave as it was.
 struct LayerSnapshot<Scalar: NormScalar>: Equatable {
-    var state: [String: Tensor<Scalar>]
+    var state: StateDict
     var gradients: [String: Tensor<Scalar>]
     var numBatchesTracked: Int?
     var isTraining: Bool
 
     init(_ module: any Module<Scalar>) {
-        state = module.stateDict()
+        state = module.typedStateDict()
         gradients = module.gradients()
         numBatchesTracked = (module as? NormalizationLayer<Scalar>)?.numBatchesTracked
         isTraining = module.isTraining
@@ -76,7 +76,7 @@ func expectThrowsLeavingUnchanged<Scalar: NormScalar, T>(
         let x = try Tensor<Double>(shape: [0, 1 << 32, 1 << 32], scalars: [])
         expectThrowsLeavingUnchanged(norm, error) { try norm(x) }
         expectThrowsLeavingUnchanged(norm, error) { try norm.backward(x) }
-        expectThrowsLeavingUnchanged(norm, error) { try norm.loadStateDict([:], strict: false) }
+        expectThrowsLeavingUnchanged(norm, error) { try norm.loadStateDict(StateDict(), strict: false) }
         expectThrowsLeavingUnchanged(norm, error) { try norm.setParameter(named: "weight", to: .zeros(shape: [1])) }
         #expect(error.description.contains("[4294967296, 4294967296]"))
         // The functional form checks the product too, with or without a layer.
@@ -370,7 +370,7 @@ func expectThrowsLeavingUnchanged<Scalar: NormScalar, T>(
         // A child that cannot be configured says so under its path; state-dict errors keep PyTorch's full keys.
         let broken = Sequential<Float>(BatchNorm1d(numFeatures: 1), Sequential<Float>(LayerNorm(normalizedShape: [-1])))
         expectThrowsLeavingUnchanged(broken, .inSubmodule(path: "1.0", module: "LayerNorm", underlying: .invalidShape([-1]))) {
-            try broken.loadStateDict([:], strict: false)
+            try broken.loadStateDict(StateDict(), strict: false)
         }
         expectThrowsLeavingUnchanged(model, .stateShapeMismatch(key: "1.0.weight", expected: [2], actual: [3])) {
             try model.loadStateDict(["1.0.weight": .ones(shape: [3])], strict: false)

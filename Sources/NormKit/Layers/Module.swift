@@ -21,8 +21,10 @@ public protocol Module<Scalar>: AnyObject {
     func namedParameters() -> [(name: String, value: Tensor<Scalar>)]
 
     /// The non-learnable state, by their state-dict names (`running_mean`, `running_var`,
-    /// `num_batches_tracked`, …). `num_batches_tracked` is a shape-`[]` tensor.
-    func namedBuffers() -> [(name: String, value: Tensor<Scalar>)]
+    /// `num_batches_tracked`, …), each in its own dtype as PyTorch keeps buffers:
+    /// `num_batches_tracked` is a shape-`[]` `I64` entry, the running statistics are in the
+    /// module's scalar type.
+    func namedBuffers() -> [(name: String, value: StateTensor)]
 
     /// The accumulated gradients of the parameters, by parameter name. They start at zero and
     /// every ``backward(_:)`` adds to them until ``zeroGrad()``.
@@ -32,10 +34,13 @@ public protocol Module<Scalar>: AnyObject {
     func zeroGrad()
 
     /// Validates a state dict against this module without changing anything, and returns what a
-    /// load would do. ``loadStateDict(_:strict:)`` commits it.
+    /// load would do. `loadStateDict(_:strict:)` commits it.
+    ///
+    /// Entries of any ``DType`` load into floating-point parameters and statistics, converted as
+    /// PyTorch's `param.copy_(entry)` converts them (see ``StateTensor/tensor(as:)``).
     /// - Throws: ``NormError/stateShapeMismatch(key:expected:actual:)`` and
     ///   ``NormError/invalidStateValue(key:expected:actual:)``.
-    func planStateDictLoad(_ stateDict: [String: Tensor<Scalar>]) throws -> StateDictLoadPlan
+    func planStateDictLoad(_ stateDict: StateDict) throws -> StateDictLoadPlan
 
     /// The forward pass.
     func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar>
@@ -81,27 +86,51 @@ extension Module {
     /// Sets eval mode on this module and all its descendants; same as `train(false)`.
     public func eval() { train(false) }
 
-    /// Parameters and buffers under PyTorch's names, ready for `loadStateDict` here or in PyTorch.
-    public func stateDict() -> [String: Tensor<Scalar>] {
-        var result: [String: Tensor<Scalar>] = [:]
-        for (name, value) in namedParameters() + namedBuffers() { result[name] = value }
+    /// Parameters and buffers under PyTorch's names, each in its own dtype: parameters and
+    /// running statistics in the module's scalar type (`F32` or `F64`), `num_batches_tracked` as
+    /// `I64`, exactly as PyTorch's `state_dict()` holds them. Save it with ``SafeTensors``, or
+    /// the module itself with ``save(to:metadata:)``.
+    public func typedStateDict() -> StateDict {
+        var result: StateDict = [:]
+        for (name, value) in namedParameters() { result[name] = StateTensor(value) }
+        for (name, value) in namedBuffers() { result[name] = value }
         return result
     }
 
-    /// Copies parameters and buffers from a state dict.
+    /// Parameters and buffers under PyTorch's names, all converted to `Scalar`: the
+    /// ``typedStateDict()`` for code that computes with the values. `num_batches_tracked`
+    /// becomes a `Scalar` too, exact up to 2²⁴ for `Float`; keep counts exactly with
+    /// ``typedStateDict()``.
+    public func stateDict() -> [String: Tensor<Scalar>] {
+        typedStateDict().mapValues { $0.tensor(as: Scalar.self) }
+    }
+
+    /// Copies parameters and buffers from a state dict, converting each entry's dtype to the
+    /// module's as PyTorch's `load_state_dict` does.
     ///
     /// Everything is validated before anything is written: a load that throws leaves the module
     /// exactly as it was. With `strict` (the default), missing and unexpected keys are an error;
-    /// without it they are ignored.
+    /// without it they are loaded around and returned, as PyTorch's `_IncompatibleKeys`.
+    /// - Returns: the keys the module needs that `stateDict` lacks and the keys it does not
+    ///   know, each sorted; both empty after a strict load.
     /// - Throws: ``NormError/stateDictKeyMismatch(missing:unexpected:)`` in strict mode, and the
     ///   errors of ``planStateDictLoad(_:)``.
-    public func loadStateDict(_ stateDict: [String: Tensor<Scalar>], strict: Bool = true) throws {
+    @discardableResult
+    public func loadStateDict(_ stateDict: StateDict, strict: Bool = true) throws -> IncompatibleKeys {
         let plan = try planStateDictLoad(stateDict)
-        if strict && !(plan.missingKeys.isEmpty && plan.unexpectedKeys.isEmpty) {
-            throw NormError.stateDictKeyMismatch(missing: plan.missingKeys.sorted(),
-                                                 unexpected: plan.unexpectedKeys.sorted())
+        let keys = IncompatibleKeys(missingKeys: plan.missingKeys.sorted(), unexpectedKeys: plan.unexpectedKeys.sorted())
+        if strict && !keys.isEmpty {
+            throw NormError.stateDictKeyMismatch(missing: keys.missingKeys, unexpected: keys.unexpectedKeys)
         }
         plan.commit()
+        return keys
+    }
+
+    /// `loadStateDict(_:strict:)` from tensors of the module's scalar type (a
+    /// `num_batches_tracked` among them must hold a whole number).
+    @discardableResult
+    public func loadStateDict(_ stateDict: [String: Tensor<Scalar>], strict: Bool = true) throws -> IncompatibleKeys {
+        try loadStateDict(stateDict.mapValues { StateTensor($0) }, strict: strict)
     }
 
     /// Replaces one learnable parameter, by its state-dict name (`weight`, `0.bias`, …), with a
@@ -123,7 +152,29 @@ extension Module {
             _ = try planStateDictLoad([:])   // a module that cannot load at all says why first
             throw NormError.invalidArgument(name: "parameter name", expected: "one of \(names)", actual: "\"\(name)\"")
         }
-        try planStateDictLoad([name: value]).commit()
+        try planStateDictLoad([name: StateTensor(value)]).commit()
+    }
+}
+
+/// What a non-strict load left out, as PyTorch's `_IncompatibleKeys`: keys the module needs that
+/// the state dict lacks, and keys of the state dict the module does not know.
+public struct IncompatibleKeys: Equatable, Sendable, CustomStringConvertible {
+    /// Keys the module needs that the state dict lacks, sorted. Their values were left as they were.
+    public var missingKeys: [String]
+    /// Keys of the state dict the module does not know, sorted. They were ignored.
+    public var unexpectedKeys: [String]
+
+    public init(missingKeys: [String] = [], unexpectedKeys: [String] = []) {
+        self.missingKeys = missingKeys
+        self.unexpectedKeys = unexpectedKeys
+    }
+
+    /// Whether every key matched.
+    public var isEmpty: Bool { missingKeys.isEmpty && unexpectedKeys.isEmpty }
+
+    public var description: String {
+        isEmpty ? "<All keys matched successfully>"
+            : "IncompatibleKeys(missingKeys: \(missingKeys), unexpectedKeys: \(unexpectedKeys))"
     }
 }
 

@@ -127,11 +127,11 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
         [("weight", weight), ("bias", bias)].compactMap { name, value in value.map { (name, $0) } }
     }
 
-    public func namedBuffers() -> [(name: String, value: Tensor<Scalar>)] {
+    public func namedBuffers() -> [(name: String, value: StateTensor)] {
         var buffers = [("running_mean", runningMean), ("running_var", runningVar)]
-            .compactMap { name, value in value.map { (name, $0) } }
+            .compactMap { name, value in value.map { (name, StateTensor($0)) } }
         if let numBatchesTracked {
-            buffers.append(("num_batches_tracked", Tensor(repeating: Scalar(numBatchesTracked), shape: [])))
+            buffers.append(("num_batches_tracked", StateTensor(int64: Int64(numBatchesTracked))))
         }
         return buffers
     }
@@ -151,14 +151,6 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
     /// Keys a state dict may carry that this layer drops without reporting them as unexpected.
     var ignoredStateDictKeys: Set<String> { [] }
 
-    /// Validates every entry and returns a plan that writes them all.
-    ///
-    /// A missing `num_batches_tracked` is not reported and keeps the current count, as PyTorch
-    /// does for checkpoints written before the buffer existed.
-    ///
-    /// `num_batches_tracked` must be an integer in 0 ... ``RunningStatistics/maxTrackedBatches``,
-    /// so that committing it cannot fail. Parameters of rank 3 or more are stored row-major
-    /// whatever their memory format.
     /// ``Module/setParameter(named:to:)`` without a state-dict plan: the same checks and errors.
     public func setParameter(named name: String, to value: Tensor<Scalar>) throws {
         if let configurationError { throw configurationError }
@@ -176,28 +168,40 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
         if name == "weight" { weight = value.withMemoryFormat(.contiguous) } else { bias = value.withMemoryFormat(.contiguous) }
     }
 
-    public func planStateDictLoad(_ stateDict: [String: Tensor<Scalar>]) throws -> StateDictLoadPlan {
+    /// Validates every entry and returns a plan that writes them all.
+    ///
+    /// A missing `num_batches_tracked` is not reported and keeps the current count, as PyTorch
+    /// does for checkpoints written before the buffer existed.
+    ///
+    /// `num_batches_tracked` must be an integer in 0 ... ``RunningStatistics/maxTrackedBatches``,
+    /// so that committing it cannot fail: an `I64`, or a floating-point entry holding a whole
+    /// number (PyTorch would truncate a fraction; NormKit refuses it). Every other entry is
+    /// converted to `Scalar` as ``StateTensor/tensor(as:)`` says, row-major.
+    public func planStateDictLoad(_ stateDict: StateDict) throws -> StateDictLoadPlan {
         if let configurationError { throw configurationError }
-        let own = namedParameters() + namedBuffers()
-        let known = Set(own.map(\.name))
+        let own = namedParameters().map { ($0.name, $0.value.shape) } + namedBuffers().map { ($0.name, $0.value.shape) }
+        let known = Set(own.map(\.0))
         var accepted: [String: Tensor<Scalar>] = [:]
+        var acceptedCount: Int?
         var missing: [String] = []
-        for (name, current) in own {
+        for (name, currentShape) in own {
             guard let value = stateDict[name] else {
                 if name != "num_batches_tracked" { missing.append(name) }
                 continue
             }
-            guard value.shape == current.shape else {
-                throw NormError.stateShapeMismatch(key: name, expected: current.shape, actual: value.shape)
+            guard value.shape == currentShape else {
+                throw NormError.stateShapeMismatch(key: name, expected: currentShape, actual: value.shape)
             }
             if name == "num_batches_tracked" {
-                let count = Double(value.scalars[0])
-                guard count >= 0, count.rounded() == count, count <= Double(RunningStatistics.maxTrackedBatches) else {
-                    throw NormError.invalidStateValue(key: name, expected: "an integer in 0...\(RunningStatistics.maxTrackedBatches)",
-                                                      actual: "\(value.scalars[0])")
+                let limit = RunningStatistics.maxTrackedBatches
+                guard let count = value.count(at: 0, limit: limit) else {
+                    throw NormError.invalidStateValue(key: name, expected: "an integer in 0...\(limit)",
+                                                      actual: value.description(at: 0))
                 }
+                acceptedCount = count
+            } else {
+                accepted[name] = value.tensor(as: Scalar.self)
             }
-            accepted[name] = value.withMemoryFormat(.contiguous)
         }
         let unexpected = stateDict.keys.filter { !known.contains($0) && !ignoredStateDictKeys.contains($0) }
         return StateDictLoadPlan(missingKeys: missing, unexpectedKeys: unexpected) { [self] in
@@ -206,10 +210,10 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
                 case "weight": weight = value
                 case "bias": bias = value
                 case "running_mean": runningMean = value
-                case "running_var": runningVar = value
-                default: numBatchesTracked = Int(value.scalars[0])
+                default: runningVar = value
                 }
             }
+            if let acceptedCount { numBatchesTracked = acceptedCount }
         }
     }
 

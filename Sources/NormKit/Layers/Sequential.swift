@@ -48,7 +48,7 @@ public final class Sequential<Scalar: NormScalar>: Module {
         children.flatMap { child in child.module.namedParameters().map { ("\(child.name).\($0.name)", $0.value) } }
     }
 
-    public func namedBuffers() -> [(name: String, value: Tensor<Scalar>)] {
+    public func namedBuffers() -> [(name: String, value: StateTensor)] {
         children.flatMap { child in child.module.namedBuffers().map { ("\(child.name).\($0.name)", $0.value) } }
     }
 
@@ -76,18 +76,18 @@ public final class Sequential<Scalar: NormScalar>: Module {
         guard names.contains(name) else {
             throw NormError.invalidArgument(name: "parameter name", expected: "one of \(names)", actual: "\"\(name)\"")
         }
-        try planStateDictLoad([name: value]).commit()
+        try planStateDictLoad([name: StateTensor(value)]).commit()
     }
 
     /// Plans every child's load from the keys under its prefix; keys under no child's prefix are
     /// unexpected. Throws the first child error, with the key given its full prefixed name.
-    public func planStateDictLoad(_ stateDict: [String: Tensor<Scalar>]) throws -> StateDictLoadPlan {
+    public func planStateDictLoad(_ stateDict: StateDict) throws -> StateDictLoadPlan {
         var plans: [StateDictLoadPlan] = []
         var missing: [String] = [], unexpected: [String] = []
         var claimed = Set<String>()
         for child in children {
             let prefix = child.name + "."
-            var own: [String: Tensor<Scalar>] = [:]
+            var own: StateDict = [:]
             for (key, value) in stateDict where key.hasPrefix(prefix) {
                 own[String(key.dropFirst(prefix.count))] = value
                 claimed.insert(key)

@@ -77,6 +77,8 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
     /// BatchNorm folding was given a layer built with `trackRunningStats: false`: it normalizes
     /// every batch with that batch's own statistics, which no fixed weight and bias reproduce.
     case foldingNeedsRunningStatistics(layer: String)
+    /// Bytes that are not a safetensors file NormKit can read (or tensors it cannot write as one).
+    case invalidSafeTensors(SafeTensorsProblem)
 
     /// The error itself, or, for ``inSubmodule(path:module:underlying:)``, the error the module
     /// threw: what to match on when it does not matter where in a model the error arose.
@@ -170,6 +172,8 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .inSubmodule(path, module, underlying):
             let message = underlying.description
             return message.hasPrefix(module + ":") ? "\(path): \(message)" : "\(path): \(module): \(message)"
+        case let .invalidSafeTensors(problem):
+            return "Invalid safetensors data: \(problem)"
         }
     }
 }

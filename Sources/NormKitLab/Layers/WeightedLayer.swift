@@ -35,7 +35,7 @@ public class WeightedLayer<Scalar: LabScalar>: Module {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
 
-    public func namedBuffers() -> [(name: String, value: Tensor<Scalar>)] { [] }
+    public func namedBuffers() -> [(name: String, value: StateTensor)] { [] }
 
     public func gradients() -> [String: Tensor<Scalar>] {
         var result = ["weight": weightGradient]
@@ -48,9 +48,10 @@ public class WeightedLayer<Scalar: LabScalar>: Module {
         biasGradient = biasGradient.map { LabDispatch.zeros($0.shape) }
     }
 
-    /// Validates the entries it knows; a partial state dict is allowed (missing keys are reported
-    /// in the plan, and strict loading turns them into an error).
-    public func planStateDictLoad(_ stateDict: [String: Tensor<Scalar>]) throws -> StateDictLoadPlan {
+    /// Validates the entries it knows, converted to `Scalar` whatever their dtype; a partial state
+    /// dict is allowed (missing keys are reported in the plan, and strict loading turns them into
+    /// an error).
+    public func planStateDictLoad(_ stateDict: StateDict) throws -> StateDictLoadPlan {
         var accepted: [String: Tensor<Scalar>] = [:]
         var missing: [String] = []
         for (name, current) in namedParameters() {
@@ -61,7 +62,7 @@ public class WeightedLayer<Scalar: LabScalar>: Module {
             guard value.shape == current.shape else {
                 throw NormError.stateShapeMismatch(key: name, expected: current.shape, actual: value.shape)
             }
-            accepted[name] = value.withMemoryFormat(.contiguous)
+            accepted[name] = value.tensor(as: Scalar.self)
         }
         let known = Set(namedParameters().map(\.name))
         let unexpected = stateDict.keys.filter { !known.contains($0) }
@@ -114,10 +115,10 @@ public protocol ParameterFreeModule: Module {}
 
 extension ParameterFreeModule {
     public func namedParameters() -> [(name: String, value: Tensor<Scalar>)] { [] }
-    public func namedBuffers() -> [(name: String, value: Tensor<Scalar>)] { [] }
+    public func namedBuffers() -> [(name: String, value: StateTensor)] { [] }
     public func gradients() -> [String: Tensor<Scalar>] { [:] }
     public func zeroGrad() {}
-    public func planStateDictLoad(_ stateDict: [String: Tensor<Scalar>]) throws -> StateDictLoadPlan {
+    public func planStateDictLoad(_ stateDict: StateDict) throws -> StateDictLoadPlan {
         StateDictLoadPlan(unexpectedKeys: Array(stateDict.keys)) {}
     }
 }
