@@ -54,6 +54,11 @@ import NormKitTestSupport
         Case(kind: .batch, shape: [2, 3, 2100], values: .meanJump),
         Case(kind: .batch, shape: [50, 3, 7, 7], values: .meanJump),
         Case(kind: .batch, shape: [90, 2, 5, 5], values: .outlierFirst),
+        // Rows of 1 to 4 full vectors keep their column sums in registers (C = 16, 32, 48, 64).
+        Case(kind: .batch, shape: [3, 32, 5, 7], format: .channelsLast),
+        Case(kind: .batch, shape: [70, 48]),
+        Case(kind: .batch, shape: [2, 64, 9, 9], format: .channelsLast, values: .largeMean),
+        Case(kind: .group(4), shape: [2, 16, 9, 7], format: .channelsLast),
         Case(kind: .batch, shape: [3, 7, 9, 11], training: false),
         Case(kind: .batch, shape: [3, 7, 9, 11], format: .channelsLast, training: false),
         Case(kind: .batch, shape: [6, 33], training: false),
