@@ -210,7 +210,7 @@ extension Kernels {
         scratch: UnsafeMutablePointer<S>
     ) {
         let shift = scratch, s1 = scratch + columns, s2 = scratch + 2 * columns
-        let blockRows = 64  // at most 64 values per lane in the scalar type
+        let blockRows = 128  // at most 128 values per lane in the scalar type, as in a range block
         var start = 0
         while start < rows {
             let n = min(blockRows, rows - start), block = x + start * columns
@@ -251,7 +251,7 @@ extension Kernels {
         sumDy: UnsafeMutablePointer<Double>, sumDyD: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<S>
     ) {
         let s1 = scratch, s2 = scratch + columns
-        let blockRows = 64  // at most 64 values per lane in the scalar type
+        let blockRows = 64  // at most 64 values per lane (128 measured 1.3× slower on BatchNorm1d 4096×1024)
         var start = 0
         while start < rows {
             let n = min(blockRows, rows - start)
