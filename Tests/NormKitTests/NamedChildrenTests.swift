@@ -162,4 +162,36 @@ import NormKitTestSupport
         #expect((block[1] as? BasicBlock)?.bn1 is SyncBatchNorm<Float>)
         #expect(converted.typedStateDict() == copy.typedStateDict())
     }
+
+    /// The README's named-children snippet, on a file with its norm entries and torchvision's
+    /// convolution and linear keys.
+    @Test func readmeResNetSnippetRuns() throws {
+        func block(_ channels: Int, downsample: Bool) throws -> Sequential<Float> {
+            var children: [(String, any Module<Float>)] = [
+                ("bn1", BatchNorm2d(numFeatures: channels)), ("bn2", BatchNorm2d(numFeatures: channels))]
+            if downsample {   // torchvision's downsample = Sequential(conv1x1, BatchNorm2d): the norm is "1"
+                children.append(("downsample", try Sequential<Float>(named: [("1", BatchNorm2d(numFeatures: channels))])))
+            }
+            return try Sequential<Float>(named: children)
+        }
+        let norms = try Sequential<Float>(named: [
+            ("bn1", BatchNorm2d(numFeatures: 64)),
+            ("layer1", Sequential<Float>(block(64, downsample: false), block(64, downsample: false))),
+            ("layer2", Sequential<Float>(block(128, downsample: true), block(128, downsample: false))),
+        ])
+
+        let convKeys = ["conv1.weight", "fc.bias", "fc.weight", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight"]
+        var file = norms.typedStateDict()
+        #expect(file["layer2.0.downsample.1.running_mean"]?.shape == [128])
+        for key in convKeys { file[key] = StateTensor(Tensor<Float>.zeros(shape: [1])) }
+        file["layer2.1.bn2.running_var"] = StateTensor(Tensor<Float>(repeating: 4, shape: [128]))
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("normkit-readme-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try SafeTensors(tensors: file).write(to: url)
+
+        let keys = try norms.load(from: url, strict: false)
+        #expect(keys.missingKeys == [] && keys.unexpectedKeys == convKeys)
+        #expect(norms["layer2"] is Sequential<Float>)
+        #expect(norms.stateDict()["layer2.1.bn2.running_var"]?.scalars.allSatisfy { $0 == 4 } == true)
+    }
 }

@@ -15,7 +15,7 @@ public protocol Module<Scalar>: AnyObject {
     var isTraining: Bool { get set }
 
     /// The direct submodules with their names (`"0"`, `"1"`, … in a ``Sequential``, or the names
-    /// given to ``Sequential/init(named:)-([(String,Module<Scalar>)])`` or a ``ModuleContainer``).
+    /// given to ``Sequential/init(named:)-8eqr5`` or a ``ModuleContainer``).
     /// State-dict keys nest these names with dots: `"layer1.0.bn1.running_mean"`.
     var children: [(name: String, module: any Module<Scalar>)] { get }
 

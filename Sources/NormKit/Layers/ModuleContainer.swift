@@ -12,7 +12,7 @@
 ///   ``replaceChildren(_:)``.
 ///
 /// Child names follow PyTorch's `add_module` rules: non-empty, without `.`, unique among the
-/// children (see ``Sequential/init(named:)-([(String,Module<Scalar>)])``, which checks them).
+/// children (see ``Sequential/init(named:)-8eqr5``, which checks them).
 ///
 /// ```swift
 /// final class BasicBlock: ModuleContainer {

@@ -4,7 +4,7 @@
 /// - Forward: y = f_{k−1}(… f_1(f_0(x))), in the children's order.
 /// - Backward: the children's backward passes in reverse order, each from its own last forward.
 /// - Names: built with ``init(_:)-([Module<Scalar>])``, child `i` is `"i"`; built with
-///   ``init(named:)-([(String,Module<Scalar>)])``, each child has the name given. A child's
+///   ``init(named:)-8eqr5``, each child has the name given. A child's
 ///   state lives under its name and a dot: `"0.weight"`, `"1.running_mean"`, and, for a
 ///   Sequential nested as `"layer1"`, `"layer1.0.bn1.running_mean"` — PyTorch's state-dict keys
 ///   (see ``ModuleContainer``).
@@ -32,7 +32,7 @@ public final class Sequential<Scalar: NormScalar>: ModuleContainer {
     /// The chained modules, in forward order.
     public private(set) var layers: [any Module<Scalar>]
     /// The children's names, in forward order: `"0"`, `"1"`, … or the names given to
-    /// ``init(named:)-([(String,Module<Scalar>)])``.
+    /// ``init(named:)-8eqr5``.
     public let names: [String]
 
     /// Chains `layers` in forward order, naming them `"0"`, `"1"`, …; with no layers, forward
@@ -59,9 +59,9 @@ public final class Sequential<Scalar: NormScalar>: ModuleContainer {
         self.names = children.map(\.0)
     }
 
-    /// ``init(named:)-([(String,Module<Scalar>)])`` from a dictionary literal, whose order it
+    /// ``init(named:)-8eqr5`` from a dictionary literal, whose order it
     /// keeps: `try Sequential(named: ["bn1": BatchNorm2d(numFeatures: 8), "bn2": …])`.
-    /// - Throws: as ``init(named:)-([(String,Module<Scalar>)])``.
+    /// - Throws: as ``init(named:)-8eqr5``.
     public convenience init(named children: KeyValuePairs<String, any Module<Scalar>>) throws {
         try self.init(named: children.map { ($0.key, $0.value) })
     }
