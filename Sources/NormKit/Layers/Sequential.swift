@@ -59,8 +59,8 @@ public final class Sequential<Scalar: NormScalar>: ModuleContainer {
         self.names = children.map(\.0)
     }
 
-    /// ``init(named:)-8eqr5`` from a dictionary literal, whose order it
-    /// keeps: `try Sequential(named: ["bn1": BatchNorm2d(numFeatures: 8), "bn2": …])`.
+    /// ``init(named:)-8eqr5`` from a dictionary literal, whose order it keeps:
+    /// `try Sequential(named: ["bn1": BatchNorm2d(numFeatures: 8), "bn2": …])`.
     /// - Throws: as ``init(named:)-8eqr5``.
     public convenience init(named children: KeyValuePairs<String, any Module<Scalar>>) throws {
         try self.init(named: children.map { ($0.key, $0.value) })
@@ -138,8 +138,9 @@ extension Sequential: CustomStringConvertible {
 }
 
 extension Sequential {
-    /// Replaces each child by `transform(child)`, under the same name. A transform that would put this Sequential
-    /// inside itself is a programming error and traps (the tree would have no end).
+    /// Replaces each child by `transform(child)`, under the same name. A transform that would
+    /// put this Sequential inside itself is a programming error and traps (the tree would have
+    /// no end).
     public func replaceChildren(_ transform: (any Module<Scalar>) -> any Module<Scalar>) {
         let replaced = layers.map(transform)
         precondition(!replaced.contains { contains(self, in: $0) }, "replaceChildren: a Sequential cannot contain itself")
