@@ -23,6 +23,14 @@ The fixtures are committed, so the tests (and CI) never need Python. It writes:
   and batchnorm_f32.safetensors, the float32 original.
 - dtype_rounding.safetensors: float32 values (specials, subnormals, ties, random) and torch's
   conversions of them to float16 and bfloat16, to check NormKit's rounding bit for bit.
+- resnet_model.safetensors: `save_file(model.state_dict())` of a small ResNet-like model with
+  named submodules (TinyResNet below: `conv1`, `bn1`, `layer1` = Sequential of two BasicBlocks
+  with `conv1`, `bn1`, `conv2`, `bn2` (a GroupNorm) and, in the second, `downsample` =
+  Sequential(Conv2d, BatchNorm2d), then `norm` (a LayerNorm) and `fc`), trained three SGD steps.
+  Its keys are PyTorch's dotted names: "layer1.1.downsample.1.running_mean", "conv1.weight", ….
+- resnet_io.safetensors: for one eval-mode forward pass of that model, the input and output of
+  every normalization layer, under "<layer name>.input" and "<layer name>.output"
+  ("layer1.0.bn2.output", …), captured with forward hooks.
 """
 import os
 
@@ -103,8 +111,76 @@ def write_dtype_fixtures():
               os.path.join(OUT, "dtype_rounding.safetensors"))
 
 
+class BasicBlock(torch.nn.Module):
+    """torchvision's BasicBlock in miniature, with a GroupNorm as its second normalization."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(cout)
+        self.conv2 = torch.nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = torch.nn.GroupNorm(2, cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                                  torch.nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        return torch.relu(out + identity)
+
+
+class TinyResNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 4, 3, 1, 1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(4)
+        self.layer1 = torch.nn.Sequential(BasicBlock(4, 4, 1), BasicBlock(4, 8, 2))
+        self.norm = torch.nn.LayerNorm(8)
+        self.fc = torch.nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = self.layer1(torch.relu(self.bn1(self.conv1(x))))
+        return self.fc(self.norm(x.mean(dim=(2, 3))))
+
+
+NORM_TYPES = (torch.nn.BatchNorm2d, torch.nn.GroupNorm, torch.nn.LayerNorm)
+
+
+def write_resnet_fixtures():
+    torch.manual_seed(20261128)   # its own seed, so the fixtures above stay byte for byte the same
+    model = TinyResNet()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(3):
+        x = torch.randn(4, 3, 8, 8) * 1.5 + 0.25
+        labels = torch.randint(0, 3, (4,))
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), labels).backward()
+        optimizer.step()
+    save_file(contiguous(model.state_dict()), os.path.join(OUT, "resnet_model.safetensors"))
+
+    captured = {}
+
+    def hook(name):
+        def record(module, inputs, output):
+            captured[f"{name}.input"] = inputs[0]
+            captured[f"{name}.output"] = output
+        return record
+
+    for name, module in model.named_modules():
+        if isinstance(module, NORM_TYPES):
+            module.register_forward_hook(hook(name))
+    model.eval()
+    with torch.no_grad():
+        model(torch.randn(2, 3, 8, 8) * 1.5 + 0.25)
+    save_file(contiguous(captured), os.path.join(OUT, "resnet_io.safetensors"))
+
+
 if __name__ == "__main__":
     write_model_fixtures()
     write_dtype_fixtures()
+    write_resnet_fixtures()
     for name in sorted(os.listdir(OUT)):
         print(f"{os.path.getsize(os.path.join(OUT, name)):8d}  {name}")

@@ -14,7 +14,9 @@ public protocol Module<Scalar>: AnyObject {
     /// `true` in training mode (the default), `false` in eval mode.
     var isTraining: Bool { get set }
 
-    /// The direct submodules with their names (`"0"`, `"1"`, … in a ``Sequential``).
+    /// The direct submodules with their names (`"0"`, `"1"`, … in a ``Sequential``, or the names
+    /// given to ``Sequential/init(named:)-8eqr5`` or a ``ModuleContainer``).
+    /// State-dict keys nest these names with dots: `"layer1.0.bn1.running_mean"`.
     var children: [(name: String, module: any Module<Scalar>)] { get }
 
     /// The learnable tensors, by their state-dict names (`weight`, `bias`, `0.weight`, …).

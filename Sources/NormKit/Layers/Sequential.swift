@@ -1,10 +1,13 @@
-/// A container that chains modules, like PyTorch's `torch.nn.Sequential`.
+/// A container that chains modules, like PyTorch's `torch.nn.Sequential`, with children named
+/// by index or, as `nn.Sequential(OrderedDict(...))`, by name.
 ///
-/// - Forward: y = f_{k−1}(… f_1(f_0(x))).
+/// - Forward: y = f_{k−1}(… f_1(f_0(x))), in the children's order.
 /// - Backward: the children's backward passes in reverse order, each from its own last forward.
-/// - Names: child `i` is `"i"`, and its state lives under the prefix `"i."`: `"0.weight"`,
-///   `"1.running_mean"`, and, for a Sequential nested at index 0, `"0.1.weight"` — PyTorch's
-///   state-dict keys.
+/// - Names: built with ``init(_:)-([Module<Scalar>])``, child `i` is `"i"`; built with
+///   ``init(named:)-8eqr5``, each child has the name given. A child's
+///   state lives under its name and a dot: `"0.weight"`, `"1.running_mean"`, and, for a
+///   Sequential nested as `"layer1"`, `"layer1.0.bn1.running_mean"` — PyTorch's state-dict keys
+///   (see ``ModuleContainer``).
 /// - `train()` / `eval()` recurse into every child.
 /// - ``planStateDictLoad(_:)`` validates every child before any is written, so a failed load
 ///   leaves the whole tree unchanged.
@@ -19,17 +22,48 @@
 /// ```swift
 /// let model = Sequential<Float>(BatchNorm2d(numFeatures: 3), Sequential(BatchNorm2d(numFeatures: 3)))
 /// model.stateDict().keys  // "0.weight", …, "1.0.running_var", …
+///
+/// let named = try Sequential<Float>(named: ["bn1": BatchNorm2d(numFeatures: 3),
+///                                           "norm": GroupNorm(numGroups: 1, numChannels: 3)])
+/// named.stateDict().keys  // "bn1.weight", …, "bn1.num_batches_tracked", "norm.weight", "norm.bias"
 /// ```
-public final class Sequential<Scalar: NormScalar>: Module {
+public final class Sequential<Scalar: NormScalar>: ModuleContainer {
     public var isTraining = true
     /// The chained modules, in forward order.
     public private(set) var layers: [any Module<Scalar>]
+    /// The children's names, in forward order: `"0"`, `"1"`, … or the names given to
+    /// ``init(named:)-8eqr5``.
+    public let names: [String]
 
-    /// Chains `layers` in forward order; with no layers, forward and backward return their
-    /// argument. The children keep their own modes until `train(_:)` or `eval()` on the
-    /// container sets them all.
+    /// Chains `layers` in forward order, naming them `"0"`, `"1"`, …; with no layers, forward
+    /// and backward return their argument. The children keep their own modes until `train(_:)`
+    /// or `eval()` on the container sets them all.
     public init(_ layers: [any Module<Scalar>]) {
         self.layers = layers
+        self.names = layers.indices.map(String.init)
+    }
+
+    /// Chains the modules given, in forward order, under the names given, as
+    /// `torch.nn.Sequential(OrderedDict([("bn1", …), …]))`:
+    ///
+    /// ```swift
+    /// let block = try Sequential<Float>(named: [("bn1", BatchNorm2d(numFeatures: 8)),
+    ///                                           ("downsample", Sequential(named: [("1", BatchNorm2d(numFeatures: 8))]))])
+    /// ```
+    /// - Throws: ``NormError/invalidArgument(name:expected:actual:)`` for an empty name, a name
+    ///   with a `.` (the separator of state-dict keys) or a name given twice, as PyTorch's
+    ///   `add_module` refuses them.
+    public init(named children: [(String, any Module<Scalar>)]) throws {
+        try validateChildNames(children.map(\.0))
+        self.layers = children.map(\.1)
+        self.names = children.map(\.0)
+    }
+
+    /// ``init(named:)-8eqr5`` from a dictionary literal, whose order it keeps:
+    /// `try Sequential(named: ["bn1": BatchNorm2d(numFeatures: 8), "bn2": …])`.
+    /// - Throws: as ``init(named:)-8eqr5``.
+    public convenience init(named children: KeyValuePairs<String, any Module<Scalar>>) throws {
+        try self.init(named: children.map { ($0.key, $0.value) })
     }
 
     /// Chains the modules given, in forward order, as ``init(_:)-([Module<Scalar>])``.
@@ -40,76 +74,13 @@ public final class Sequential<Scalar: NormScalar>: Module {
     /// The module at `index`.
     public subscript(index: Int) -> any Module<Scalar> { layers[index] }
 
+    /// The child named `name` (`"bn1"`, or `"0"` for an unnamed Sequential), or `nil`.
+    public subscript(name: String) -> (any Module<Scalar>)? {
+        names.firstIndex(of: name).map { layers[$0] }
+    }
+
     public var children: [(name: String, module: any Module<Scalar>)] {
-        layers.enumerated().map { ("\($0.offset)", $0.element) }
-    }
-
-    public func namedParameters() -> [(name: String, value: Tensor<Scalar>)] {
-        children.flatMap { child in child.module.namedParameters().map { ("\(child.name).\($0.name)", $0.value) } }
-    }
-
-    public func namedBuffers() -> [(name: String, value: StateTensor)] {
-        children.flatMap { child in child.module.namedBuffers().map { ("\(child.name).\($0.name)", $0.value) } }
-    }
-
-    public func gradients() -> [String: Tensor<Scalar>] {
-        var result: [String: Tensor<Scalar>] = [:]
-        for child in children {
-            for (name, gradient) in child.module.gradients() { result["\(child.name).\(name)"] = gradient }
-        }
-        return result
-    }
-
-    public func zeroGrad() {
-        for layer in layers { layer.zeroGrad() }
-    }
-
-    /// ``Module/setParameter(named:to:)`` routed to the child named by the prefix (`"1.0.weight"`
-    /// reaches layer 1's layer 0). A name the child refuses gets the default's error, with the
-    /// full name, from a state-dict plan; a refused call changes nothing either way.
-    public func setParameter(named name: String, to value: Tensor<Scalar>) throws {
-        if let dot = name.firstIndex(of: "."), let index = Int(name[..<dot]), layers.indices.contains(index),
-           (try? layers[index].setParameter(named: String(name[name.index(after: dot)...]), to: value)) != nil {
-            return
-        }
-        let names = namedParameters().map { $0.name }
-        guard names.contains(name) else {
-            throw NormError.invalidArgument(name: "parameter name", expected: "one of \(names)", actual: "\"\(name)\"")
-        }
-        try planStateDictLoad([name: StateTensor(value)]).commit()
-    }
-
-    /// Plans every child's load from the keys under its prefix; keys under no child's prefix are
-    /// unexpected. Throws the first child error, with the key given its full prefixed name.
-    public func planStateDictLoad(_ stateDict: StateDict) throws -> StateDictLoadPlan {
-        var plans: [StateDictLoadPlan] = []
-        var missing: [String] = [], unexpected: [String] = []
-        var claimed = Set<String>()
-        for child in children {
-            let prefix = child.name + "."
-            var own: StateDict = [:]
-            for (key, value) in stateDict where key.hasPrefix(prefix) {
-                own[String(key.dropFirst(prefix.count))] = value
-                claimed.insert(key)
-            }
-            let plan: StateDictLoadPlan
-            do {
-                plan = try child.module.planStateDictLoad(own)
-            } catch let NormError.stateShapeMismatch(key, expected, actual) {
-                throw NormError.stateShapeMismatch(key: prefix + key, expected: expected, actual: actual)
-            } catch let NormError.invalidStateValue(key, expected, actual) {
-                throw NormError.invalidStateValue(key: prefix + key, expected: expected, actual: actual)
-            } catch let error as NormError {
-                throw error.inSubmodule(child.name, child.module)
-            }
-            missing += plan.missingKeys.map { prefix + $0 }
-            unexpected += plan.unexpectedKeys.map { prefix + $0 }
-            plans.append(plan)
-        }
-        unexpected += stateDict.keys.filter { !claimed.contains($0) }
-        return StateDictLoadPlan(missingKeys: missing, unexpectedKeys: unexpected) {
-            for plan in plans { plan.commit() }
-        }
+        Array(zip(names, layers))
     }
 
     /// Runs every child in order on the previous child's output: y = f_{k−1}(… f_0(x)). The
@@ -117,11 +88,11 @@ public final class Sequential<Scalar: NormScalar>: Module {
     /// - Throws: the first child error, as ``NormError/inSubmodule(path:module:underlying:)``.
     public func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
         var x = input
-        for (index, layer) in layers.enumerated() {
+        for (name, layer) in zip(names, layers) {
             do {
                 x = try layer(x)
             } catch let error as NormError {
-                throw error.inSubmodule("\(index)", layer)
+                throw error.inSubmodule(name, layer)
             }
         }
         return x
@@ -142,11 +113,11 @@ public final class Sequential<Scalar: NormScalar>: Module {
                 actual: "the same instance at \"\(first)\" and \"\(again)\"")
         }
         var dy = gradOutput
-        for (index, layer) in layers.enumerated().reversed() {
+        for (name, layer) in zip(names, layers).reversed() {
             do {
                 dy = try layer.backward(dy)
             } catch let error as NormError {
-                throw error.inSubmodule("\(index)", layer)
+                throw error.inSubmodule(name, layer)
             }
         }
         return dy
@@ -155,7 +126,7 @@ public final class Sequential<Scalar: NormScalar>: Module {
 
 extension Sequential: CustomStringConvertible {
     /// The tree as PyTorch prints a `torch.nn.Sequential`: each child on its own line as
-    /// `(index): description`, nested containers indented by two spaces.
+    /// `(name): description`, nested containers indented by two spaces.
     public var description: String {
         guard !layers.isEmpty else { return "Sequential()" }
         let lines = children.map { child in
@@ -166,32 +137,10 @@ extension Sequential: CustomStringConvertible {
     }
 }
 
-extension NormError {
-    /// This error as thrown by the child `name` of a container: wrapped once, with the path of
-    /// nested containers joined by dots (`"1.0"`).
-    func inSubmodule<Scalar>(_ name: String, _ module: any Module<Scalar>) -> NormError {
-        if case let .inSubmodule(path, type, underlying) = self {
-            return .inSubmodule(path: name + "." + path, module: type, underlying: underlying)
-        }
-        return .inSubmodule(path: name, module: moduleTypeName(module), underlying: self)
-    }
-}
-
-/// A module's type name without its generic arguments: `BatchNorm2d`, `Sequential`.
-func moduleTypeName<Scalar>(_ module: any Module<Scalar>) -> String {
-    String(String(describing: type(of: module)).prefix { $0 != "<" })
-}
-
-/// A module whose children can be swapped, so that tree rewrites such as
-/// ``convertSyncBatchNorm(_:processGroup:)`` reach into it. Conform your own containers to it.
-public protocol ModuleContainer<Scalar>: Module {
-    /// Replaces each direct child by `transform(child)`.
-    func replaceChildren(_ transform: (any Module<Scalar>) -> any Module<Scalar>)
-}
-
-extension Sequential: ModuleContainer {
-    /// Replaces each child by `transform(child)`. A transform that would put this Sequential
-    /// inside itself is a programming error and traps (the tree would have no end).
+extension Sequential {
+    /// Replaces each child by `transform(child)`, under the same name. A transform that would
+    /// put this Sequential inside itself is a programming error and traps (the tree would have
+    /// no end).
     public func replaceChildren(_ transform: (any Module<Scalar>) -> any Module<Scalar>) {
         let replaced = layers.map(transform)
         precondition(!replaced.contains { contains(self, in: $0) }, "replaceChildren: a Sequential cannot contain itself")
@@ -210,15 +159,4 @@ extension Sequential: ModuleContainer {
         }
         return nil
     }
-}
-
-/// Whether `target` is `module` or one of its descendants.
-func contains<Scalar>(_ target: AnyObject, in module: any Module<Scalar>) -> Bool {
-    var stack: [any Module<Scalar>] = [module], seen = Set<ObjectIdentifier>()
-    while let next = stack.popLast() {
-        if next === target { return true }
-        guard seen.insert(ObjectIdentifier(next)).inserted else { continue }
-        stack += next.children.map(\.module)
-    }
-    return false
 }

@@ -16,7 +16,7 @@ enum SafeTensorsFixture {
     }
 
     static let all = ["checkpoint_model", "checkpoint_io", "checkpoint_after_train", "batchnorm_f32", "batchnorm_f16",
-                      "batchnorm_bf16", "batchnorm_f64", "dtype_rounding"]
+                      "batchnorm_bf16", "batchnorm_f64", "dtype_rounding", "resnet_model", "resnet_io"]
 
     /// A safetensors file from a header given as text, with `dataCount` data bytes counting up
     /// from 0, and the header length field `length` (the header's own length unless given).
