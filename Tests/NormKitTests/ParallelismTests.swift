@@ -15,8 +15,10 @@ import Testing
     }
 
     @Test func smallWorkStaysOnTheCallingThread() {
-        #expect(Parallelism.chunkCount(taskCount: 100, elements: Parallelism.minimumParallelElements - 1) == 1)
-        #expect(Parallelism.chunkCount(taskCount: 0, elements: 1 << 30) == 0)
+        // Explicit settings: other tests change the process-wide ones while this one runs.
+        #expect(Parallelism.chunkCount(taskCount: 100, elements: (1 << 15) - 1, threshold: 1 << 15, threads: 2) == 1)
+        #expect(Parallelism.chunkCount(taskCount: 100, elements: 1 << 15, threshold: 1 << 15, threads: 2) == 2)
+        #expect(Parallelism.chunkCount(taskCount: 0, elements: 1 << 30, threshold: 1 << 15, threads: 2) == 0)
     }
 
     @Test func concurrentCallersGetTheSerialResultWithoutExtraThreads() throws {
@@ -44,6 +46,64 @@ import Testing
         }
     }
 
+    /// Two chunks that each wait for the other to start can only both start at once if a pool
+    /// worker takes one of them: the pool really runs chunks in parallel. (Other tests use the
+    /// pool meanwhile; a call that finds it busy runs serially, so the test tries again.)
+    @Test func poolWorkersRunChunksAlongsideTheCaller() {
+        var parallelRuns = 0
+        for _ in 0..<50 where parallelRuns == 0 {
+            let started = ThreadIDs()
+            let pooled = Parallelism.withThreadCount(2) {
+                Parallelism.runChunks(2) { _ in
+                    started.add()
+                    let deadline = Date().addingTimeInterval(2)
+                    while started.count < 2, Date() < deadline { usleep(50) }
+                }
+            }
+            guard pooled else { continue }
+            #expect(started.distinct == 2, "a pooled job's two chunks ran on two threads")
+            parallelRuns += 1
+        }
+        #expect(parallelRuns == 1, "the pool was free at least once in 50 tries")
+    }
+
+    /// A kernel call from inside a chunk finds the pool busy and runs on its own thread.
+    @Test func nestedCallsRunSeriallyWithoutDeadlock() {
+        let total = Parallelism.withThreadCount(2) {
+            Parallelism.withMinimumParallelElements(1) {
+                Parallelism.mapChunks(taskCount: 4, elements: 4) { outer in
+                    Parallelism.mapChunks(taskCount: 10, elements: 10) { $0.count }.reduce(0, +) * outer.count
+                }.reduce(0, +)
+            }
+        }
+        #expect(total == 40)
+    }
+
+    /// Many short jobs back to back, from several threads at once: every job's chunks run exactly
+    /// once (the hand-over between jobs is where a pool would race).
+    @Test func backToBackJobsFromSeveralThreadsEachRunEveryChunkOnce() {
+        let callers = 3, jobs = 400
+        let failures = ThreadIDs()
+        let group = DispatchGroup()
+        Parallelism.withThreadCount(2) {
+            Parallelism.withMinimumParallelElements(1) {
+                for _ in 0..<callers {
+                    group.enter()
+                    Thread {
+                        for job in 0..<jobs {
+                            let chunks = 2 + job % 5
+                            let sums = Parallelism.mapChunks(taskCount: chunks * 10, elements: chunks) { $0.reduce(0, +) }
+                            if sums.reduce(0, +) != (chunks * 10) * (chunks * 10 - 1) / 2 { failures.add() }
+                        }
+                        group.leave()
+                    }.start()
+                }
+                #expect(group.wait(timeout: .now() + 120) == .success, "every caller finished")
+            }
+        }
+        #expect(failures.count == 0)
+    }
+
     /// The process's thread count, where the platform shows it.
     static func threadCount() -> Int? {
         #if os(Linux)
@@ -52,4 +112,23 @@ import Testing
         return nil
         #endif
     }
+}
+
+/// Threads seen by test chunks, under a lock.
+final class ThreadIDs: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ids: [UInt] = []
+
+    func add() { lock.withLock { ids.append(currentThreadID()) } }
+    var count: Int { lock.withLock { ids.count } }
+    var distinct: Int { lock.withLock { Set(ids).count } }
+}
+
+/// This thread's identity as a number.
+private func currentThreadID() -> UInt {
+    #if canImport(Glibc)
+    return UInt(pthread_self())
+    #else
+    return UInt(bitPattern: pthread_self())
+    #endif
 }

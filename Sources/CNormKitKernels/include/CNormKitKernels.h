@@ -94,6 +94,15 @@ nk_isa nk_isa_supported(void);
 /// now in use.
 nk_isa nk_isa_select(nk_isa isa);
 
+/// One chunk of a parallel loop.
+typedef void (*nk_task)(void *context, long chunk);
+
+/// Runs task(context, chunk) for every chunk in 0..<chunks on up to `threads` threads, the
+/// caller's included, and returns when all are done: 1 if pool workers helped, 0 if the caller
+/// ran every chunk itself (one chunk or thread, or the pool busy with another caller's job, or a
+/// nested call). Workers spin for 0.2 ms after a job before they sleep (nk_pool.c).
+int nk_parallel_for(long chunks, long threads, nk_task task, void *context);
+
 #ifdef __cplusplus
 }
 #endif

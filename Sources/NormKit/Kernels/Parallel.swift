@@ -1,13 +1,15 @@
-import Dispatch
+internal import CNormKitKernels
 import Foundation
 
 /// How many threads NormKit's kernels may use, and the one place that splits work across them.
 ///
-/// The kernels run on Dispatch's global worker pool (`DispatchQueue.concurrentPerform`): the
-/// threads are made once and reused, never one per call. Several callers at once (the ranks of a
-/// ``LocalProcessGroup``, say) share that pool, whose width is bounded by the core count, so they
-/// neither deadlock nor multiply the threads. Work smaller than ``minimumParallelElements``
-/// stays on the calling thread, so small tensors pay no hand-off.
+/// The kernels run on one pool of worker threads (`nk_pool.c` in CNormKitKernels), made on first
+/// use and reused, never one per call. After a job its workers spin for 0.2 ms before they sleep,
+/// so back-to-back kernel calls hand work over in about a microsecond (waking a parked thread,
+/// as Dispatch's pool does, costs 10–20 µs). The pool runs one job at a time: a caller that finds
+/// it busy (another rank of a ``LocalProcessGroup``, say, or a nested call) runs its chunks on
+/// its own thread, so concurrent callers neither deadlock, nor wait on each other, nor multiply
+/// the threads. Work smaller than ``minimumParallelElements`` stays on the calling thread.
 ///
 /// The thread count is `NORMKIT_NUM_THREADS` when that environment variable holds a positive
 /// integer, otherwise the number of active processors; ``threadCount`` changes it at run time.
@@ -27,10 +29,12 @@ public enum Parallelism {
         try with(\.threadCount, count, body)
     }
 
-    nonisolated(unsafe) private static var parallelThreshold = 1 << 18
+    nonisolated(unsafe) private static var parallelThreshold = 1 << 15
 
-    /// Elements of work below which a kernel call stays on the calling thread: 256K, since waking
-    /// a pool thread costs 10–20 µs here. Tests lower it to reach the threaded paths with small
+    /// Elements of work below which a kernel call stays on the calling thread: 32K, where handing
+    /// half the work to a spinning pool worker (about 1 µs) starts to pay; measured on BatchNorm2d
+    /// 64×32×7×7, forward 17 → 10 µs and backward 26 → 14 µs with 2 threads against a threshold
+    /// of 256K. Tests lower it to reach the threaded paths with small
     /// tensors.
     public internal(set) static var minimumParallelElements: Int {
         get { lock.withLock { parallelThreshold } }
@@ -68,12 +72,7 @@ public enum Parallelism {
             if taskCount > 0 { body(0..<taskCount) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                box.value(chunkRange(chunk, of: chunks, taskCount: taskCount))
-            }
-        }
+        runChunks(chunks) { chunk in body(chunkRange(chunk, of: chunks, taskCount: taskCount)) }
     }
 
     /// Like ``forEachChunk(taskCount:elements:_:)``, and returns each chunk's result in chunk order.
@@ -83,20 +82,30 @@ public enum Parallelism {
         let results = UnsafeMutableBufferPointer<T?>.allocate(capacity: chunks)
         results.initialize(repeating: nil)
         defer { results.deinitialize(); results.deallocate() }
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedSendable((body, results))
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                box.value.1[chunk] = box.value.0(chunkRange(chunk, of: chunks, taskCount: taskCount))
-            }
-        }
+        runChunks(chunks) { chunk in results[chunk] = body(chunkRange(chunk, of: chunks, taskCount: taskCount)) }
         return results.map { $0! }
     }
 
+    /// Calls `body(chunk)` for every chunk in `0..<chunks` on the kernel pool (`nk_parallel_for`
+    /// in CNormKitKernels), on up to ``threadCount`` threads, the caller's included. Returns
+    /// whether pool workers could help (false: the caller ran every chunk, the pool being busy).
+    @discardableResult
+    static func runChunks(_ chunks: Int, _ body: (Int) -> Void) -> Bool {
+        withoutActuallyEscaping(body) { body in
+            var task = body
+            return withUnsafeMutablePointer(to: &task) { pointer in
+                nk_parallel_for(chunks, threadCount, { context, chunk in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(chunk)
+                }, pointer) != 0
+            }
+        }
+    }
+
     /// How many chunks `forEachChunk` splits `taskCount` tasks into.
-    static func chunkCount(taskCount: Int, elements: Int) -> Int {
-        let threshold = minimumParallelElements
+    static func chunkCount(taskCount: Int, elements: Int, threshold: Int = minimumParallelElements,
+                           threads: Int = threadCount) -> Int {
         guard elements >= threshold else { return min(taskCount, 1) }
-        return max(min(taskCount, threadCount, elements / max(threshold / 2, 1)), min(taskCount, 1))
+        return max(min(taskCount, threads, elements / max(threshold / 2, 1)), min(taskCount, 1))
     }
 
     /// The `chunk`-th of `chunks` near-equal ranges of `0..<taskCount`.
