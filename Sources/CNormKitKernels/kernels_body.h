@@ -191,6 +191,16 @@ static void NK_FN(input_gradient_row)(const NK_T *x, const NK_T *dy, NK_T *dx, l
 // A row of at most NK_STRIP vectors keeps its column sums in registers over all the rows: the
 // data still streams in order, and the per-row loads and stores of the sums are gone.
 #define NK_STRIP 4
+/// s1 += a1 and s2 += a2, vector by vector, for a strip's first `vectors` vectors.
+#define NK_ADD_STRIP(s1, s2, a1, a2, vectors)                                          \
+    ({                                                                                 \
+        for (int j = 0; j < NK_STRIP; j++) {                                           \
+            if (j < (vectors)) {                                                       \
+                NK_STORE((s1) + j * NK_LANES, NK_LOAD((s1) + j * NK_LANES) + (a1)[j]); \
+                NK_STORE((s2) + j * NK_LANES, NK_LOAD((s2) + j * NK_LANES) + (a2)[j]); \
+            }                                                                          \
+        }                                                                              \
+    })
 
 static void NK_FN(column_shifted_sums)(const NK_T *x, long rows, long columns, const NK_T *k, NK_T *s1,
                                        NK_T *s2) {
@@ -209,12 +219,7 @@ static void NK_FN(column_shifted_sums)(const NK_T *x, long rows, long columns, c
                 }
             }
         }
-        for (int j = 0; j < NK_STRIP; j++) {
-            if (j < vectors) {
-                NK_STORE(s1 + j * NK_LANES, NK_LOAD(s1 + j * NK_LANES) + a1[j]);
-                NK_STORE(s2 + j * NK_LANES, NK_LOAD(s2 + j * NK_LANES) + a2[j]);
-            }
-        }
+        NK_ADD_STRIP(s1, s2, a1, a2, vectors);
         return;
     }
     for (long r = 0; r < rows; r++) {
@@ -262,12 +267,7 @@ static void NK_FN(column_gradient_sums)(const NK_T *x, const NK_T *dy, long rows
                 }
             }
         }
-        for (int j = 0; j < NK_STRIP; j++) {
-            if (j < vectors) {
-                NK_STORE(s1 + j * NK_LANES, NK_LOAD(s1 + j * NK_LANES) + a1[j]);
-                NK_STORE(s2 + j * NK_LANES, NK_LOAD(s2 + j * NK_LANES) + a2[j]);
-            }
-        }
+        NK_ADD_STRIP(s1, s2, a1, a2, vectors);
         return;
     }
     for (long r = 0; r < rows; r++) {
@@ -318,5 +318,6 @@ static const NK_PASTE(nk_kernels, NK_SUFFIX) NK_FN(table) = {
 #undef NK_LANE_SUM
 #undef NK_PUT
 #undef NK_STRIP
+#undef NK_ADD_STRIP
 #undef NK_PEEL
 #undef NK_SPLAT
