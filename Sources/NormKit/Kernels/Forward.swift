@@ -136,19 +136,17 @@ extension Kernels {
         return Moments(count: rows, mean: total.map(\.mean), m2: total.map(\.m2))
     }
 
-    /// Moments of each group of one channels-last sample (`inner` rows of `channels` values):
-    /// per-channel moments over the rows, merged over each group's channels.
+    /// Moments of each group of one channels-last sample (`inner` rows of `channels` values): a
+    /// group's channels are adjacent columns, summed from one shift per group.
     static func channelsLastSampleMoments<S: NormScalar>(
         _ x: UnsafePointer<S>, geometry g: NormalizationGeometry, scratch: SampleScratch<S>
     ) -> [GroupMoments] {
-        scratch.resetMoments()
-        accumulateColumns(x, rows: g.inner, columns: g.channels, into: scratch.moments, scratch: scratch.sums)
-        let width = g.channelsPerGroup
-        return (0..<g.groupsPerSample).map { group in
-            var moments = GroupMoments()
-            for c in group * width..<(group + 1) * width { moments.merge(scratch.moments[c]) }
-            return moments
+        var moments = [GroupMoments](repeating: GroupMoments(), count: g.groupsPerSample)
+        moments.withUnsafeMutableBufferPointer { moments in
+            accumulateColumns(x, rows: g.inner, columns: g.channels, width: g.channelsPerGroup, into: moments.baseAddress!,
+                              scratch: scratch.sums)
         }
+        return moments
     }
 
     /// Normalizes one statistic group stored as a contiguous range (row-major layout): channel
@@ -227,11 +225,10 @@ extension Kernels {
     }
 }
 
-/// Per-task scratch of the channels-last GroupNorm and InstanceNorm kernels: per-channel moments,
-/// block sums, and per-channel coefficients, all O(C) and allocated once per chunk of samples.
+/// Per-task scratch of the channels-last GroupNorm and InstanceNorm kernels: block sums and
+/// per-channel coefficients, all O(C) and allocated once per chunk of samples.
 struct SampleScratch<S: NormScalar> {
     let channels: Int
-    let moments: UnsafeMutablePointer<GroupMoments>
     let sums: UnsafeMutablePointer<S>
     let coefficients: ColumnCoefficients<S>
     /// Per-channel Σdy and Σdy·(x − μ) of the backward pass, in `Double`.
@@ -239,21 +236,16 @@ struct SampleScratch<S: NormScalar> {
 
     init(channels: Int) {
         self.channels = channels
-        moments = .allocate(capacity: max(channels, 1))
-        moments.initialize(repeating: GroupMoments(), count: max(channels, 1))
         sums = .allocate(capacity: max(3 * channels, 1))
         gradientSums = .allocate(capacity: max(2 * channels, 1))
         coefficients = ColumnCoefficients(columns: channels)
     }
 
     func deallocate() {
-        moments.deallocate()
         sums.deallocate()
         gradientSums.deallocate()
         coefficients.deallocate()
     }
-
-    func resetMoments() { moments.update(repeating: GroupMoments(), count: channels) }
 
     /// Sets the forward coefficients of every channel of `group`: its mean, a = invstd·γ[c], b = β[c].
     func setGroup(_ group: Int, width: Int, mean: Double, invstd: Double, weight: UnsafePointer<S>?, bias: UnsafePointer<S>?) {

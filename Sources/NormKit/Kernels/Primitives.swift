@@ -202,35 +202,55 @@ struct GradientCoefficients<S: NormScalar> {
 
 // MARK: Columns
 extension Kernels {
-    /// Adds `rows` rows of `columns` values to the per-column `moments`, in blocks of rows summed
-    /// from a per-column shift near the mean, as ``accumulateRange(_:_:into:)`` does for a range.
-    /// `scratch` holds 3·columns scalars.
+    /// Adds `rows` rows of `columns` values to `moments`, one statistic per run of `width`
+    /// adjacent columns (1: per column, as BatchNorm; a group's channels, as channels-last
+    /// GroupNorm), in blocks of rows summed from a per-statistic shift near its mean, as
+    /// ``accumulateRuns(_:runs:length:stride:into:)`` does for runs. `scratch` holds 3·columns
+    /// scalars.
     static func accumulateColumns<S: NormScalar>(
-        _ x: UnsafePointer<S>, rows: Int, columns: Int, into moments: UnsafeMutablePointer<GroupMoments>,
+        _ x: UnsafePointer<S>, rows: Int, columns: Int, width: Int = 1, into moments: UnsafeMutablePointer<GroupMoments>,
         scratch: UnsafeMutablePointer<S>
     ) {
         let shift = scratch, s1 = scratch + columns, s2 = scratch + 2 * columns
+        let statistics = columns / width
+        // Σ and Σ² of statistic `index` over its columns, in Double.
+        func sums(_ index: Int) -> (Double, Double) {
+            var t1 = 0.0, t2 = 0.0
+            for c in index * width..<(index + 1) * width {
+                t1 += Double(s1[c])
+                t2 += Double(s2[c])
+            }
+            return (t1, t2)
+        }
+        func setShift(_ index: Int, _ value: S) {
+            (shift + index * width).update(repeating: value, count: width)
+        }
         let blockRows = 128  // at most 128 values per lane in the scalar type, as in a range block
         var start = 0
         while start < rows {
-            let n = min(blockRows, rows - start), block = x + start * columns
-            for c in 0..<columns { shift[c] = moments[c].count > 0 ? S(moments[c].mean) : block[c] }
+            let n = min(blockRows, rows - start), block = x + start * columns, count = n * width
+            for index in 0..<statistics {
+                setShift(index, moments[index].count > 0 ? S(moments[index].mean) : block[index * width])
+            }
             for pass in 0..<2 {
                 s1.update(repeating: 0, count: columns)
                 s2.update(repeating: 0, count: columns)
                 NativeLoops.columnShiftedSums(block, rows: n, columns: columns, shift: shift, s1, s2)
                 var cancelled = false
                 if pass == 0 {
-                    for c in 0..<columns where needsNewShift(Double(s1[c]), Double(s2[c]), count: n) {
-                        shift[c] = S(Double(shift[c]) + Double(s1[c]) / Double(n))
+                    for index in 0..<statistics {
+                        let (t1, t2) = sums(index)
+                        guard needsNewShift(t1, t2, count: count) else { continue }
+                        setShift(index, S(Double(shift[index * width]) + t1 / Double(count)))
                         cancelled = true
                     }
                 }
                 if !cancelled { break }
             }
-            for c in 0..<columns {
-                let t1 = Double(s1[c]), t2 = Double(s2[c])
-                moments[c].merge(count: Double(n), mean: Double(shift[c]) + t1 / Double(n), m2: blockM2(t1, t2, count: n))
+            for index in 0..<statistics {
+                let (t1, t2) = sums(index)
+                moments[index].merge(count: Double(count), mean: Double(shift[index * width]) + t1 / Double(count),
+                                     m2: blockM2(t1, t2, count: count))
             }
             start += n
         }
