@@ -29,6 +29,13 @@ import NormKitTestSupport
         #expect(bn.stateDict()["num_batches_tracked"]!.scalars == [Float(count)])
     }
 
+    /// PyTorch loads a one-element 1-D entry into a 0-D buffer (checkpoints of its 0.3 versions).
+    @Test func oneElementCountsLoadAsScalarsAsInPyTorch() throws {
+        let bn = BatchNorm1d<Float>(numFeatures: 1)
+        try bn.loadStateDict(["num_batches_tracked": StateTensor(shape: [1], elements: .int64([7]))], strict: false)
+        #expect(bn.numBatchesTracked == 7)
+    }
+
     @Test func floatingPointEntriesConvertAsTorchCopyDoes() throws {
         let bn = BatchNorm1d<Float>(numFeatures: 2)
         let oneThird = 1.0 / 3.0
@@ -64,8 +71,8 @@ import NormKitTestSupport
                                      strict: false)
             }
         }
-        expectThrowsLeavingUnchanged(bn, .stateShapeMismatch(key: "num_batches_tracked", expected: [], actual: [1])) {
-            try bn.loadStateDict(["num_batches_tracked": StateTensor(shape: [1], elements: .int64([1]))], strict: false)
+        expectThrowsLeavingUnchanged(bn, .stateShapeMismatch(key: "num_batches_tracked", expected: [], actual: [2])) {
+            try bn.loadStateDict(["num_batches_tracked": StateTensor(shape: [2], elements: .int64([1, 2]))], strict: false)
         }
         try bn.loadStateDict(["num_batches_tracked": StateTensor(int64: 1 << 53)], strict: false)
         #expect(bn.numBatchesTracked == 1 << 53)

@@ -171,7 +171,8 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
     /// Validates every entry and returns a plan that writes them all.
     ///
     /// A missing `num_batches_tracked` is not reported and keeps the current count, as PyTorch
-    /// does for checkpoints written before the buffer existed.
+    /// does for checkpoints written before the buffer existed; a shape-`[1]` one loads as its
+    /// one element, as PyTorch's rule for old 1-D scalars does.
     ///
     /// `num_batches_tracked` must be an integer in 0 ... ``RunningStatistics/maxTrackedBatches``,
     /// so that committing it cannot fail: an `I64`, or a floating-point entry holding a whole
@@ -189,7 +190,9 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
                 if name != "num_batches_tracked" { missing.append(name) }
                 continue
             }
-            guard value.shape == currentShape else {
+            // PyTorch's rule for checkpoints from its 0.3 versions: a one-element 1-D entry loads
+            // into a 0-D buffer (`num_batches_tracked`).
+            guard value.shape == currentShape || (currentShape.isEmpty && value.shape == [1]) else {
                 throw NormError.stateShapeMismatch(key: name, expected: currentShape, actual: value.shape)
             }
             if name == "num_batches_tracked" {
