@@ -25,6 +25,8 @@ public struct KernelCall<Scalar: NormScalar> {
                                  mean: [Double], invstd: [Double])
         case toDoubles([Scalar])
         case fromDoubles([Double])
+        case toFloats([Scalar])
+        case fromFloats([Float])
         /// a + b, elementwise (gradient accumulation).
         case sum([Scalar], [Scalar])
         case repeating(Scalar, count: Int)
@@ -38,6 +40,7 @@ public struct KernelCall<Scalar: NormScalar> {
         case gradient([Scalar], sums: BackwardSums?)
         case sums(BackwardSums)
         case doubles([Double])
+        case floats([Float])
         case scalars([Scalar])
     }
 
@@ -107,6 +110,15 @@ public struct KernelCall<Scalar: NormScalar> {
             response = .doubles([Double](unsafeUninitializedCapacity: values.count) { out, count in
                 for i in values.indices { out[i] = Double(values[i]) }
                 count = values.count
+            })
+        case let .toFloats(values):
+            response = .floats([Float](unsafeUninitializedCapacity: values.count) { out, count in
+                for i in values.indices { out[i] = Float(values[i]) }
+                count = values.count
+            })
+        case let .fromFloats(values):
+            response = .scalars(Self.producing(count: values.count) { out in
+                for i in values.indices { out[i] = Scalar(values[i]) }
             })
         case let .fromDoubles(values):
             response = .scalars(Self.producing(count: values.count) { out in
@@ -182,6 +194,16 @@ extension Kernels {
 
     static func sum<S: NormScalar>(_ a: [S], _ b: [S]) -> [S] {
         guard case let .scalars(result) = call(KernelCall<S>.Request.sum(a, b)) else { fatalError("kernel response") }
+        return result
+    }
+
+    static func floats<S: NormScalar>(_ values: [S]) -> [Float] {
+        guard case let .floats(result) = call(KernelCall<S>.Request.toFloats(values)) else { fatalError("kernel response") }
+        return result
+    }
+
+    static func scalars<S: NormScalar>(fromFloats values: [Float], as _: S.Type = S.self) -> [S] {
+        guard case let .scalars(result) = call(KernelCall<S>.Request.fromFloats(values)) else { fatalError("kernel response") }
         return result
     }
 

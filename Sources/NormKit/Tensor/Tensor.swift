@@ -124,9 +124,13 @@ public struct Tensor<Scalar: NormScalar>: Sendable {
         return offset
     }
 
-    /// Converts each element to another scalar type, keeping the memory format.
+    /// Converts each element to another scalar type, keeping the memory format: exactly where the
+    /// other type holds every value (`Float16` or ``BFloat16`` to `Float`, anything to `Double`),
+    /// else rounded once to nearest, ties to even.
     public func converted<Other: NormScalar>(to _: Other.Type = Other.self) -> Tensor<Other> {
-        Tensor<Other>(uncheckedShape: shape, storage: storage.map { Other($0) }, memoryFormat: memoryFormat)
+        if let same = self as? Tensor<Other> { return same }
+        // Through Double, which holds every value of every NormScalar exactly.
+        return Tensor<Other>(uncheckedShape: shape, storage: Kernels.scalars(Kernels.doubles(storage)), memoryFormat: memoryFormat)
     }
 
     /// The product of `shape`, or an error for a negative dimension or a product beyond `Int`.

@@ -14,7 +14,7 @@ import NormKit
 /// ``LabKernelCall/run()`` and every kernel below it (the blocked matrix multiply, im2col, the
 /// pools, the loss, the SGD update). The `normkit` executable, another module, therefore runs
 /// specialized code for `Tensor<Float>` without `@inlinable` or extra flags.
-public protocol LabScalar: NormScalar {
+public protocol LabScalar: NormScalar, SIMDScalar {
     /// Runs one of the lab's kernels, specialized for this type. An implementation detail of the
     /// specialization rule: call the layers instead.
     static func _runLabKernel(_ call: inout LabKernelCall<Self>)

@@ -1,0 +1,24 @@
+/// `Float` modules on half-precision input: PyTorch's mixed path (a float32 module applied to a
+/// `torch.half` or `torch.bfloat16` tensor, as under `torch.autocast` on the CPU).
+///
+/// The parameters, running statistics and gradients stay `Float`; the input widens to `Float`
+/// (exactly), the module runs as it does on `Float` input, and the output and the input
+/// gradient round to the input's type (to nearest, ties to even). Statistics accumulate in
+/// `Float` and `Double`, so activations whose squares overflow the half type (beyond 256 for
+/// `Float16`) still give finite running statistics.
+extension Module where Scalar == Float {
+    /// The forward pass on a `Tensor<Float16>` or `Tensor<BFloat16>`, returned in that type.
+    ///
+    /// - Throws: what the forward pass on `Float` input throws.
+    public func callAsFunction<Half: HalfPrecisionScalar>(_ input: Tensor<Half>) throws -> Tensor<Half> {
+        try callAsFunction(input.converted(to: Float.self)).converted(to: Half.self)
+    }
+
+    /// The backward pass for the last half-precision forward pass: ∂L/∂y in the input's type in,
+    /// ∂L/∂x in that type out; parameter gradients accumulate in `Float`.
+    ///
+    /// - Throws: what the backward pass on `Float` input throws.
+    public func backward<Half: HalfPrecisionScalar>(_ gradOutput: Tensor<Half>) throws -> Tensor<Half> {
+        try backward(gradOutput.converted(to: Float.self)).converted(to: Half.self)
+    }
+}
