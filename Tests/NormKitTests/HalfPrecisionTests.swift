@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+@testable import NormKit
+import NormKitTestSupport
+
+/// Every layer on float16 and bfloat16 inputs against PyTorch (scripts/make_half_fixtures.py),
+/// forward and backward, on both of PyTorch's paths: a float32 module on half input ("mixed")
+/// and a module converted to the half type ("half").
+@Suite struct HalfPrecisionTests {
+    struct Case: Decodable, Sendable, CustomTestStringConvertible {
+        let name: String
+        let dtype: String
+        let path: String
+        let shape: [Int]
+        let input: [Double]
+        let grad_output: [Double]
+        let parameters: [String: [Double]]
+        let output: [Double]
+        let grad_input: [Double]
+        let grad_parameters: [String: [Double]]
+        let running_mean: [Double]?
+        let running_var: [Double]?
+        let eval_output: [Double]?
+        var testDescription: String { "\(name) \(dtype) \(path)" }
+    }
+
+    static let cases: [Case] = {
+        struct File: Decodable { let cases: [Case] }
+        let url = Bundle.module.url(forResource: "half_precision", withExtension: "json", subdirectory: "Fixtures")!
+        return try! JSONDecoder().decode(File.self, from: Data(contentsOf: url)).cases
+    }()
+
+    /// Two units in the last place of the half type, relative, plus as much absolute.
+    static func tolerance(_ dtype: String, scale: Double = 1) -> Tolerance {
+        dtype == "bfloat16" ? Tolerance(absolute: 2e-2 * scale, relative: 1.6e-2) : Tolerance(absolute: 2e-3 * scale, relative: 2e-3)
+    }
+
+    @Test(arguments: cases)
+    func matchesPyTorch(_ c: Case) throws {
+        if c.dtype == "bfloat16" { try check(c, BFloat16.self) } else { try check(c, Float16.self) }
+    }
+
+    func check<Half: HalfPrecisionScalar>(_ c: Case, _: Half.Type) throws {
+        let x = try Tensor<Half>(shape: c.shape, scalars: c.input.map { Half($0) })
+        let dy = try Tensor<Half>(shape: c.shape, scalars: c.grad_output.map { Half($0) })
+        let tolerance = Self.tolerance(c.dtype)
+        // The large-input case has outputs of order 1 but input gradients scaled by 1/400.
+        let gradientTolerance = Self.tolerance(c.dtype, scale: c.name.hasSuffix("large") ? 1.0 / 400 : 1)
+        if c.path == "mixed" {
+            let layer: NormalizationLayer<Float> = try Self.layer(c)
+            try load(c.parameters, into: layer)
+            assertClose(try layer(x).scalars, c.output, tolerance, "\(c) output")
+            assertClose(try layer.backward(dy).scalars, c.grad_input, gradientTolerance, "\(c) input gradient")
+            try compareState(c, layer, tolerance: tolerance, statistics: Tolerance(absolute: 1e-4, relative: 1e-4))
+            if let expected = c.eval_output {
+                layer.eval()
+                assertClose(try layer(x).scalars, expected, tolerance, "\(c) eval output")
+            }
+        } else {
+            let layer: NormalizationLayer<Half> = try Self.layer(c)
+            try load(c.parameters, into: layer)
+            assertClose(try layer(x).scalars, c.output, tolerance, "\(c) output")
+            assertClose(try layer.backward(dy).scalars, c.grad_input, gradientTolerance, "\(c) input gradient")
+            try compareState(c, layer, tolerance: tolerance, statistics: tolerance)
+            if let expected = c.eval_output {
+                layer.eval()
+                assertClose(try layer(x).scalars, expected, tolerance, "\(c) eval output")
+            }
+        }
+    }
+
+    func load<S: NormScalar>(_ parameters: [String: [Double]], into layer: NormalizationLayer<S>) throws {
+        for (name, values) in parameters {
+            try layer.setParameter(named: name, to: Tensor<S>(shape: [values.count], scalars: Kernels.scalars(values)))
+        }
+    }
+
+    /// Parameter gradients within `tolerance` (PyTorch rounds some intermediates to the half
+    /// type), running statistics within `statistics` (Float ones, in the mixed path, are tight).
+    func compareState<S: NormScalar>(_ c: Case, _ layer: NormalizationLayer<S>, tolerance: Tolerance, statistics: Tolerance) throws {
+        let gradients = layer.gradients()
+        for (name, expected) in c.grad_parameters {
+            // Parameter gradients are sums over the batch: compare them relative to their size.
+            let scale = expected.map(abs).max() ?? 1
+            assertClose(gradients[name]?.scalars ?? [], expected, Tolerance(absolute: tolerance.absolute * max(scale, 1),
+                                                                             relative: tolerance.relative), "\(c) ∂\(name)")
+        }
+        if let mean = c.running_mean, let variance = c.running_var {
+            assertClose(layer.runningMean?.scalars ?? [], mean, statistics, "\(c) running mean")
+            assertClose(layer.runningVar?.scalars ?? [], variance, statistics, "\(c) running var")
+        }
+    }
+
+    static func layer<S: NormScalar>(_ c: Case) throws -> NormalizationLayer<S> {
+        switch c.name {
+        case "batchnorm2d", "batchnorm2d_large": BatchNorm2d<S>(numFeatures: c.shape[1])
+        case "batchnorm1d": BatchNorm1d<S>(numFeatures: c.shape[1])
+        case "instancenorm2d": InstanceNorm2d<S>(numFeatures: c.shape[1], affine: true, trackRunningStats: true)
+        case "layernorm": LayerNorm<S>(normalizedShape: [c.shape.last!])
+        case "groupnorm": GroupNorm<S>(numGroups: 2, numChannels: c.shape[1])
+        case "rmsnorm": RMSNorm<S>(normalizedShape: [c.shape.last!])
+        default: throw NormError.invalidArgument(name: "case", expected: "a known layer", actual: c.name)
+        }
+    }
+
+    /// Activations whose squares overflow float16 (above 256) leave finite running statistics:
+    /// the statistics accumulate in Float and Double.
+    @Test func overflowingSquaresKeepRunningStatisticsFinite() throws {
+        let bn = BatchNorm1d<Float>(numFeatures: 2)
+        let x = try Tensor<Float16>(shape: [4, 2], scalars: [60000, -60000, 50000, 1000, -65504, 300, 65504, -2000])
+        let y = try bn(x)
+        #expect(y.scalars.allSatisfy { $0.isFinite })
+        #expect(bn.runningMean!.scalars.allSatisfy { $0.isFinite } && bn.runningVar!.scalars.allSatisfy { $0.isFinite })
+        #expect(bn.runningVar!.scalars[0] > 1e8)
+    }
+
+    /// Rounding to bfloat16 is to nearest, ties to even, from Float and (in one rounding) from Double.
+    @Test func bfloat16RoundsToNearestEven() {
+        #expect(BFloat16(Float(1.00390625)).bitPattern == 0x3F80)      // 1 + 2⁻⁸: a tie, to even (1)
+        #expect(BFloat16(Float(1.01171875)).bitPattern == 0x3F82)      // 1 + 3·2⁻⁸: a tie, to even
+        #expect(BFloat16(Double(1.00390625) + 0x1p-40).bitPattern == 0x3F81)  // just above the tie
+        #expect(BFloat16(Double(1.00390625) + 0x1p-30).bitPattern == 0x3F81)
+        // The largest finite bfloat16 is 3.3895e38; from 3.3961e38 (halfway to 2¹²⁸) values round to ∞.
+        #expect(BFloat16(3.39e38 as Double) == .greatestFiniteMagnitude && BFloat16(3.4e38 as Double).isInfinite)
+        #expect(BFloat16(Float.nan).isNaN && BFloat16(-Float.infinity) == -.infinity)
+        #expect(Float(BFloat16(bitPattern: 0x4049)) == 3.140625)
+        #expect(BFloat16(2.5).description == "2.5" && BFloat16(0.1).description == "0.1")
+        #expect(BFloat16.leastNonzeroMagnitude.nextUp.bitPattern == 2 && BFloat16(1).ulp == BFloat16(0.0078125))
+        #expect((BFloat16(1.5) + BFloat16(2.25)) == BFloat16(3.75) && BFloat16(-2).magnitude == 2)
+    }
+
+    /// Tensors convert exactly to Float and round once back.
+    @Test func tensorsConvertThroughFloat() throws {
+        let x = try Tensor<Float>(shape: [3], scalars: [1.00048828125, 65520, 1e-8])  // 1 + 2⁻¹¹: a tie
+        #expect(x.converted(to: Float16.self).scalars.map { $0.bitPattern } == [0x3C00, 0x7C00, 0x0000])
+        #expect(x.converted(to: BFloat16.self).converted(to: Float.self).scalars == [1, 65536, Float(BFloat16(Float(1e-8)))])
+        #expect(x.converted(to: Double.self).converted(to: Float.self) == x)
+        #expect(Tensor<Float16>.zeros(shape: [2]).description.contains("dtype: float16"))
+    }
+}
