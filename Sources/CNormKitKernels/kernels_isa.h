@@ -22,4 +22,6 @@
 #undef NK_T
 #undef NK_SUFFIX
 
-const nk_kernels NK_TABLE = {.isa = NK_ISA, .f32 = table_f32, .f64 = table_f64};
+#include "conversions_body.h"
+
+const nk_kernels NK_TABLE = {.isa = NK_ISA, .f32 = table_f32, .f64 = table_f64, .half = conversions};

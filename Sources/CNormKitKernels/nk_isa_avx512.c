@@ -4,6 +4,7 @@
 #define NK_ISA NK_ISA_AVX512
 #define NK_TABLE nk_kernels_avx512
 #define NK_LANES 16
+#define NK_HAS_F16C 1
 #include "kernels_isa.h"
 #pragma clang attribute pop
 #endif

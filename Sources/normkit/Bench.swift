@@ -27,7 +27,8 @@ struct Bench: ParsableCommand {
         layout  nchw (the default) or nhwc (channels-last: 2d/3d batch and
                 instance norm, groupnorm)
         groups  groupnorm's group count, default 32
-        dtype   float32 (the default) or float64
+        dtype   float32 (the default), float64, or float16 / bfloat16
+                (a Float layer on half-precision input)
         ranks   thread ranks of syncbatchnorm2d and collective, default 2
         """)
 

@@ -21,7 +21,8 @@ import Foundation
 /// - `layout`, default nchw: `nhwc` stores the input channels-last (NDHWC for 5-D); it applies
 ///   to batchnorm2d/3d, instancenorm2d/3d and groupnorm on 4-D or 5-D input.
 /// - `groups`, groupnorm only, default 32; it must divide C.
-/// - `dtype`, default float32: `float32` or `float64`. A collective sums Doubles.
+/// - `dtype`, default float32: `float32`, `float64`, or `float16` / `bfloat16` (a Float layer
+///   on half-precision input, PyTorch's mixed path). A collective sums Doubles.
 /// - `ranks`, syncbatchnorm2d and collective only, default 2: the thread ranks of the
 ///   `LocalProcessGroup`.
 ///
@@ -63,10 +64,17 @@ struct BenchCase: Equatable, Sendable {
         case nchw, nhwc
     }
 
+    /// float16 and bfloat16 run a Float layer on half-precision input (PyTorch's mixed path).
     enum DType: String, CaseIterable, Sendable {
-        case float32, float64
+        case float32, float64, float16, bfloat16
 
-        var byteCount: Int { self == .float32 ? 4 : 8 }
+        var byteCount: Int {
+            switch self {
+            case .float32: 4
+            case .float64: 8
+            case .float16, .bfloat16: 2
+            }
+        }
     }
 
     var layer: Layer
@@ -199,6 +207,9 @@ extension BenchCase {
         }
 
         let dtype: DType = try choice("dtype", fields["dtype"], default: .float32)
+        if layer == .syncbatchnorm2d && dtype.byteCount == 2 {
+            throw fail("dtype=\(dtype.rawValue) does not apply to syncbatchnorm2d (float32 or float64)")
+        }
 
         var groups: Int?
         if layer == .groupnorm {

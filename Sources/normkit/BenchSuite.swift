@@ -20,6 +20,8 @@ enum BenchSuite {
         // Beyond L3.
         + cases("batchnorm2d", "32x64x56x56", modes: ["forward", "eval", "backward"], layouts: ["nchw", "nhwc"])
         + cases("batchnorm2d", "32x64x56x56", modes: ["forward"], extra: ",dtype=float64")
+        + cases("batchnorm2d", "32x64x56x56", modes: ["forward", "backward"], extra: ",dtype=float16")
+        + cases("batchnorm2d", "32x64x56x56", modes: ["forward"], extra: ",dtype=bfloat16")
         + cases("batchnorm2d", "32x128x64x64", modes: ["forward", "backward"])
         + cases("batchnorm1d", "4096x1024", modes: ["forward", "eval", "backward"])
         + cases("batchnorm1d", "64x256x1024", modes: ["forward", "backward"])

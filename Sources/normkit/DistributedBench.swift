@@ -27,6 +27,7 @@ enum DistributedBench {
             let samplers = switch benchCase.dtype {
             case .float32: try LocalProcessGroup.run(size: ranks) { try syncBatchNorm(benchCase, Float.self, $0, policy) }
             case .float64: try LocalProcessGroup.run(size: ranks) { try syncBatchNorm(benchCase, Double.self, $0, policy) }
+            case .float16, .bfloat16: preconditionFailure("BenchCase refuses half-precision syncbatchnorm2d")
             }
             var baselineCase = benchCase
             baselineCase.layer = .batchnorm2d

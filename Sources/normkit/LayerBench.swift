@@ -13,6 +13,29 @@ enum LayerBench {
         switch benchCase.dtype {
         case .float32: try measure(benchCase, Float.self, policy: policy, inputs: inputs)
         case .float64: try measure(benchCase, Double.self, policy: policy, inputs: inputs)
+        case .float16: try measureMixed(benchCase, Float16.self, policy: policy, inputs: inputs)
+        case .bfloat16: try measureMixed(benchCase, BFloat16.self, policy: policy, inputs: inputs)
+        }
+    }
+
+    /// A Float layer on half-precision input and upstream gradient (PyTorch's mixed path).
+    private static func measureMixed<Half: HalfPrecisionScalar>(
+        _ benchCase: BenchCase, _: Half.Type, policy: TimingPolicy, inputs: InputCache
+    ) throws -> Sampler {
+        let layer: any Module<Float> = makeLayer(benchCase)
+        let x: Tensor<Half> = inputs.tensor(.input, for: benchCase)
+        switch benchCase.mode {
+        case .forward, .eval:
+            layer.train(benchCase.mode == .forward)
+            return try Sampler.measure(policy) { _ = try layer(x) }
+        case .backward, .step:
+            let dy: Tensor<Half> = inputs.tensor(.gradOutput, for: benchCase)
+            layer.train()
+            if benchCase.mode == .backward { _ = try layer(x) }
+            return try Sampler.measure(policy) {
+                if benchCase.mode == .step { _ = try layer(x) }
+                _ = try layer.backward(dy)
+            }
         }
     }
 

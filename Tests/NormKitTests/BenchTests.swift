@@ -46,7 +46,8 @@ import NormKit
         ("layer=groupnorm,shape=2x6x4x4,groups=0", "groups=0 is not a positive integer"),
         ("layer=rmsnorm,shape=8x16,groups=2", "groups= applies only to groupnorm"),
         ("layer=rmsnorm,shape=8x16,ranks=2", "ranks= applies only to"),
-        ("layer=rmsnorm,shape=8x16,dtype=float16", "dtype=float16 is not one of"),
+        ("layer=rmsnorm,shape=8x16,dtype=float8", "dtype=float8 is not one of"),
+        ("layer=syncbatchnorm2d,shape=8x16x4x4,dtype=bfloat16", "dtype=bfloat16 does not apply to syncbatchnorm2d"),
         ("layer=rmsnorm,shape=8x16,colour=blue", "unknown key \"colour\""),
         ("layer=rmsnorm,shape=8x16,shape=4x4", "shape is given twice"),
         ("layer=rmsnorm,shape", "\"shape\" is not key=value"),
@@ -74,6 +75,16 @@ import NormKit
         let sampler = Sampler.measure(.exact(count: 4)) { calls += 1 }
         #expect(calls == 5)
         #expect(sampler.samples.count == 4)
+    }
+
+    /// A Float layer on half-precision input: the floor counts 2 bytes per element.
+    @Test(arguments: ["float16", "bfloat16"])
+    func runsHalfPrecisionCases(dtype: String) throws {
+        let text = "layer=layernorm,shape=4x8,mode=backward,layout=nchw,dtype=\(dtype)"
+        let record = try runJSON(["--case", text, "--iterations", "1", "--bandwidth", "10"])
+        #expect(record["case"] as? String == text)
+        #expect(record["floor_bytes"] as? Int == 3 * 32 * 2)
+        #expect((record["median_s"] as? Double ?? 0) > 0)
     }
 
     @Test func runsATinyCaseEndToEndAsJSON() throws {

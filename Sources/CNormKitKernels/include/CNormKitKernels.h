@@ -74,11 +74,22 @@ typedef enum nk_isa {
 NK_DECLARE_TABLE(float, f32)
 NK_DECLARE_TABLE(double, f64)
 
-/// Both element types' loops, compiled for one instruction set.
+/// Conversions between float and the 16-bit formats, given as bit patterns: binary16 (f16) and
+/// bfloat16 (bf16). Widening is exact; narrowing rounds to nearest, ties to even, overflows to
+/// ±infinity, and keeps NaNs NaN.
+typedef struct nk_conversions {
+    void (*f16_to_f32)(const unsigned short *in, float *out, long n);
+    void (*f32_to_f16)(const float *in, unsigned short *out, long n);
+    void (*bf16_to_f32)(const unsigned short *in, float *out, long n);
+    void (*f32_to_bf16)(const float *in, unsigned short *out, long n);
+} nk_conversions;
+
+/// Both element types' loops, and the 16-bit conversions, compiled for one instruction set.
 typedef struct nk_kernels {
     nk_isa isa;
     nk_kernels_f32 f32;
     nk_kernels_f64 f64;
+    nk_conversions half;
 } nk_kernels;
 
 /// The table in use; selected on first use (see the top of this file).

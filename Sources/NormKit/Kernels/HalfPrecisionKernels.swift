@@ -31,9 +31,9 @@ extension KernelCall where Scalar: HalfPrecisionScalar {
     /// `Float` kernel runs, and its arrays round back to the half type (to nearest, ties to even).
     /// Called only from the conformances above, where `Scalar` is concrete.
     mutating func runInFloat() {
-        func widen(_ values: [Scalar]) -> [Float] { values.map { Float($0) } }
+        func widen(_ values: [Scalar]) -> [Float] { NativeLoops.floats(values) }
         func widen(_ values: [Scalar]?) -> [Float]? { values.map { widen($0) } }
-        func narrow(_ values: [Float]) -> [Scalar] { values.map { Scalar($0) } }
+        func narrow(_ values: [Float]) -> [Scalar] { NativeLoops.halves(values) }
         switch request {
         case let .normalizeWithBatchStatistics(input, geometry, centered, weight, bias, eps):
             guard case let .output(output, moments, invstd) = Kernels.call(KernelCall<Float>.Request.normalizeWithBatchStatistics(
@@ -59,7 +59,7 @@ extension KernelCall where Scalar: HalfPrecisionScalar {
                 input: widen(input), gradOutput: widen(gradOutput), geometry: geometry, mean: mean, invstd: invstd
             )))
         case let .toDoubles(values):
-            response = .doubles(values.map { Double(Float($0)) })
+            response = .doubles(widen(values).map { Double($0) })
         case let .fromDoubles(values):
             response = .scalars(values.map { Scalar($0) })
         case let .toFloats(values):

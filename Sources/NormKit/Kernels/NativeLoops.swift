@@ -57,6 +57,40 @@ enum NativeLoops {
     @inline(__always)
     private static func tables() -> UnsafePointer<nk_kernels> { nk_kernels_active() }
 
+    /// Half-precision values widened to `Float` (exact).
+    static func floats<Half: HalfPrecisionScalar>(_ values: [Half]) -> [Float] {
+        let conversions = tables().pointee.half
+        let convert = Half.self == BFloat16.self ? conversions.bf16_to_f32! : conversions.f16_to_f32!
+        return [Float](unsafeUninitializedCapacity: values.count) { out, count in
+            values.withUnsafeBufferPointer { input in
+                input.withMemoryRebound(to: UInt16.self) { bits in
+                    let io = UncheckedSendable((bits, out))
+                    Parallelism.forEachChunk(taskCount: values.count, elements: values.count) { range in
+                        convert(io.value.0.baseAddress! + range.lowerBound, io.value.1.baseAddress! + range.lowerBound, range.count)
+                    }
+                }
+            }
+            count = values.count
+        }
+    }
+
+    /// `Float` values rounded to a half-precision type: to nearest, ties to even.
+    static func halves<Half: HalfPrecisionScalar>(_ values: [Float], as _: Half.Type = Half.self) -> [Half] {
+        let conversions = tables().pointee.half
+        let convert = Half.self == BFloat16.self ? conversions.f32_to_bf16! : conversions.f32_to_f16!
+        return [Half](unsafeUninitializedCapacity: values.count) { out, count in
+            out.withMemoryRebound(to: UInt16.self) { bits in
+                values.withUnsafeBufferPointer { input in
+                    let io = UncheckedSendable((input, bits))
+                    Parallelism.forEachChunk(taskCount: values.count, elements: values.count) { range in
+                        convert(io.value.0.baseAddress! + range.lowerBound, io.value.1.baseAddress! + range.lowerBound, range.count)
+                    }
+                }
+            }
+            count = values.count
+        }
+    }
+
     @inline(__always)
     private static func isFloat<S: NormScalar>(_: S.Type) -> Bool {
         if S.self == Float.self { return true }

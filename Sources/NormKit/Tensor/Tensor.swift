@@ -129,8 +129,17 @@ public struct Tensor<Scalar: NormScalar>: Sendable {
     /// else rounded once to nearest, ties to even.
     public func converted<Other: NormScalar>(to _: Other.Type = Other.self) -> Tensor<Other> {
         if let same = self as? Tensor<Other> { return same }
-        // Through Double, which holds every value of every NormScalar exactly.
-        return Tensor<Other>(uncheckedShape: shape, storage: Kernels.scalars(Kernels.doubles(storage)), memoryFormat: memoryFormat)
+        let converted: [Other]
+        if Scalar.self == Float.self {
+            // Float to another type in one step (Float to half precision: the mixed path).
+            converted = Kernels.scalars(fromFloats: unsafeBitCast(storage, to: [Float].self))
+        } else if Other.self == Float.self {
+            converted = unsafeBitCast(Kernels.floats(storage), to: [Other].self)
+        } else {
+            // Through Double, which holds every value of every NormScalar exactly.
+            converted = Kernels.scalars(Kernels.doubles(storage))
+        }
+        return Tensor<Other>(uncheckedShape: shape, storage: converted, memoryFormat: memoryFormat)
     }
 
     /// The product of `shape`, or an error for a negative dimension or a product beyond `Int`.
