@@ -13,7 +13,13 @@ enum LayerBench {
         switch benchCase.dtype {
         case .float32: try measure(benchCase, Float.self, policy: policy, inputs: inputs)
         case .float64: try measure(benchCase, Double.self, policy: policy, inputs: inputs)
-        case .float16: try measureMixed(benchCase, Float16.self, policy: policy, inputs: inputs)
+        case .float16:
+            #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+            try measureMixed(benchCase, Float16.self, policy: policy, inputs: inputs)
+            #else
+            throw NormError.invalidArgument(name: "dtype", expected: "float32, float64 or bfloat16 (Swift has no Float16 on macOS x86-64)",
+                                            actual: "float16")
+            #endif
         case .bfloat16: try measureMixed(benchCase, BFloat16.self, policy: policy, inputs: inputs)
         }
     }
