@@ -88,12 +88,14 @@ def make_module(case):
         "rmsnorm": lambda: nn.RMSNorm(shape[-1]),
         "groupnorm": lambda: nn.GroupNorm(case["groups"], shape[1]),
     }
-    return constructors[layer]().to(getattr(torch, case["dtype"]))
+    # float16/bfloat16 cases are the mixed path, as in NormKit: a float32 module on half input.
+    module_dtype = torch.float64 if case["dtype"] == "float64" else torch.float32
+    return constructors[layer]().to(module_dtype)
 
 
 def random_tensor(case, seed):
     generator = torch.Generator().manual_seed(seed)
-    tensor = torch.randn(case["shape"], generator=generator, dtype=getattr(torch, case["dtype"]))
+    tensor = torch.randn(case["shape"], generator=generator).to(getattr(torch, case["dtype"]))
     if case["layout"] == "nhwc":
         fmt = torch.channels_last if len(case["shape"]) == 4 else torch.channels_last_3d
         tensor = tensor.contiguous(memory_format=fmt)
