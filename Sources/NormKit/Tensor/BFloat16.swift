@@ -5,8 +5,8 @@ import Foundation
 ///
 /// A storage type: NormKit's layers take `Tensor<BFloat16>` inputs and compute in `Float`
 /// (see <doc:HalfPrecision>). Arithmetic on single values runs in `Float` and rounds the
-/// result to nearest, ties to even, once (a result that `Float` itself had to round may then be
-/// one bfloat16 unit off the correctly rounded one).
+/// result to nearest, ties to even, as PyTorch's `c10::BFloat16` does (a result that `Float`
+/// itself had to round may then be one bfloat16 unit off the correctly rounded one).
 public struct BFloat16: Sendable {
     /// The bits: sign, exponent and fraction, as the upper half of the `Float` they extend to.
     public var bitPattern: UInt16
