@@ -194,4 +194,21 @@ import NormKitTestSupport
         #expect(norms["layer2"] is Sequential<Float>)
         #expect(norms.stateDict()["layer2.1.bn2.running_var"]?.scalars.allSatisfy { $0 == 4 } == true)
     }
+
+    /// A dotted path reaches a descendant, as PyTorch's get_submodule; a wrong name says which
+    /// children there are.
+    @Test func submodulesAreFoundByDottedPath() throws {
+        let bn = BatchNorm2d<Float>(numFeatures: 3)
+        let model = try Sequential<Float>(named: ["layer1": Sequential<Float>(try Sequential<Float>(named: ["bn1": bn]))])
+        #expect(try model.submodule("layer1.0.bn1") === bn)
+        #expect(try model.submodule("") === model)
+        #expect(throws: NormError.invalidArgument(name: "path", expected: "a child of \"layer1.0\": bn1",
+                                                  actual: "\"bn2\" in \"layer1.0.bn2\"")) {
+            try model.submodule("layer1.0.bn2")
+        }
+        #expect(throws: NormError.invalidArgument(name: "path", expected: "a child of \"layer1.0.bn1\": none",
+                                                  actual: "\"x\" in \"layer1.0.bn1.x\"")) {
+            try model.submodule("layer1.0.bn1.x")
+        }
+    }
 }

@@ -77,6 +77,27 @@ public struct StateDictLoadPlan {
 }
 
 extension Module {
+    /// The descendant at a dotted path of child names, as PyTorch's `get_submodule`:
+    /// `"layer1.0.bn1"` is child `bn1` of child `0` of child `layer1`; `""` is the module itself.
+    ///
+    /// - Throws: ``NormError/invalidArgument(name:expected:actual:)`` naming the first name that
+    ///   is not a child, and the children there are.
+    public func submodule(_ path: String) throws -> any Module<Scalar> {
+        var module: any Module<Scalar> = self
+        var walked: [Substring] = []
+        for name in path.split(separator: ".", omittingEmptySubsequences: false) where !path.isEmpty {
+            guard let child = module.children.first(where: { $0.name == name })?.module else {
+                let place = walked.isEmpty ? "the module" : "\"\(walked.joined(separator: "."))\""
+                let names = module.children.map(\.name)
+                throw NormError.invalidArgument(name: "path", expected: "a child of \(place): \(names.isEmpty ? "none" : names.joined(separator: ", "))",
+                                                actual: "\"\(name)\" in \"\(path)\"")
+            }
+            module = child
+            walked.append(name)
+        }
+        return module
+    }
+
     public var children: [(name: String, module: any Module<Scalar>)] { [] }
 
     /// Sets training mode on this module and all its descendants.
