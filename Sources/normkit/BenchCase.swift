@@ -58,6 +58,9 @@ struct BenchCase: Equatable, Sendable {
 
     enum Mode: String, CaseIterable, Sendable {
         case forward, eval, backward, step
+
+        /// Whether the timed phase runs the backward pass (and needs an upstream gradient).
+        var timesBackward: Bool { self == .backward || self == .step }
     }
 
     enum Layout: String, CaseIterable, Sendable {

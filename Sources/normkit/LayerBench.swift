@@ -30,19 +30,9 @@ enum LayerBench {
     ) throws -> Sampler {
         let layer: any Module<Float> = makeLayer(benchCase)
         let x: Tensor<Half> = inputs.tensor(.input, for: benchCase)
-        switch benchCase.mode {
-        case .forward, .eval:
-            layer.train(benchCase.mode == .forward)
-            return try Sampler.measure(policy) { _ = try layer(x) }
-        case .backward, .step:
-            let dy: Tensor<Half> = inputs.tensor(.gradOutput, for: benchCase)
-            layer.train()
-            if benchCase.mode == .backward { _ = try layer(x) }
-            return try Sampler.measure(policy) {
-                if benchCase.mode == .step { _ = try layer(x) }
-                _ = try layer.backward(dy)
-            }
-        }
+        let dy: Tensor<Half>? = benchCase.mode.timesBackward ? inputs.tensor(.gradOutput, for: benchCase) : nil
+        return try time(benchCase.mode, policy: policy, train: layer.train, forward: { _ = try layer(x) },
+                        backward: { _ = try layer.backward(dy!) })
     }
 
     private static func measure<S: NormScalar>(
@@ -50,24 +40,28 @@ enum LayerBench {
     ) throws -> Sampler {
         let layer: any Module<S> = makeLayer(benchCase)
         let x: Tensor<S> = inputs.tensor(.input, for: benchCase)
-        switch benchCase.mode {
-        case .forward:
-            layer.train()
-            return try Sampler.measure(policy) { _ = try layer(x) }
-        case .eval:
-            layer.eval()
-            return try Sampler.measure(policy) { _ = try layer(x) }
+        let dy: Tensor<S>? = benchCase.mode.timesBackward ? inputs.tensor(.gradOutput, for: benchCase) : nil
+        return try time(benchCase.mode, policy: policy, train: layer.train, forward: { _ = try layer(x) },
+                        backward: { _ = try layer.backward(dy!) })
+    }
+
+    /// Times the phase `mode` names: `forward` in training or eval mode, `backward` after one
+    /// untimed training forward, or both (step).
+    private static func time(
+        _ mode: BenchCase.Mode, policy: TimingPolicy, train: (Bool) -> Void, forward: () throws -> Void,
+        backward: () throws -> Void
+    ) throws -> Sampler {
+        train(mode != .eval)
+        switch mode {
+        case .forward, .eval:
+            return try Sampler.measure(policy, forward)
         case .backward:
-            let dy: Tensor<S> = inputs.tensor(.gradOutput, for: benchCase)
-            layer.train()
-            _ = try layer(x)
-            return try Sampler.measure(policy) { _ = try layer.backward(dy) }
+            try forward()
+            return try Sampler.measure(policy, backward)
         case .step:
-            let dy: Tensor<S> = inputs.tensor(.gradOutput, for: benchCase)
-            layer.train()
             return try Sampler.measure(policy) {
-                _ = try layer(x)
-                _ = try layer.backward(dy)
+                try forward()
+                try backward()
             }
         }
     }
