@@ -40,33 +40,31 @@ static inline unsigned short nk_f32_to_f16_bits(float value) {
     return (unsigned short)(sign | (result < 0x7C00 ? result : 0x7C00));
 }
 
+#if defined(NK_HAS_F16C)
+typedef _Float16 nk_half_vector __attribute__((ext_vector_type(NK_LANES)));
+typedef float nk_float_vector __attribute__((ext_vector_type(NK_LANES)));
+/// Converts whole vectors of `in` (of type FROM) into `out` (of type TO) in hardware, leaving `i`
+/// at the first element of the scalar tail.
+#define NK_CONVERT_VECTORS(FROM, TO, in, out, n, i)             \
+    for (; (i) + NK_LANES <= (n); (i) += NK_LANES) {             \
+        FROM from_;                                              \
+        memcpy(&from_, (in) + (i), sizeof from_);                \
+        TO to_ = __builtin_convertvector(from_, TO);             \
+        memcpy((out) + (i), &to_, sizeof to_);                   \
+    }
+#else
+#define NK_CONVERT_VECTORS(FROM, TO, in, out, n, i)
+#endif
+
 static void conversions_f16_to_f32(const unsigned short *in, float *out, long n) {
     long i = 0;
-#if defined(NK_HAS_F16C)
-    typedef _Float16 half_vector __attribute__((ext_vector_type(NK_LANES)));
-    typedef float float_vector __attribute__((ext_vector_type(NK_LANES)));
-    for (; i + NK_LANES <= n; i += NK_LANES) {
-        half_vector h;
-        memcpy(&h, in + i, sizeof h);
-        float_vector f = __builtin_convertvector(h, float_vector);
-        memcpy(out + i, &f, sizeof f);
-    }
-#endif
+    NK_CONVERT_VECTORS(nk_half_vector, nk_float_vector, in, out, n, i)
     for (; i < n; i++) out[i] = nk_f16_bits_to_f32(in[i]);
 }
 
 static void conversions_f32_to_f16(const float *in, unsigned short *out, long n) {
     long i = 0;
-#if defined(NK_HAS_F16C)
-    typedef _Float16 half_vector __attribute__((ext_vector_type(NK_LANES)));
-    typedef float float_vector __attribute__((ext_vector_type(NK_LANES)));
-    for (; i + NK_LANES <= n; i += NK_LANES) {
-        float_vector f;
-        memcpy(&f, in + i, sizeof f);
-        half_vector h = __builtin_convertvector(f, half_vector);
-        memcpy(out + i, &h, sizeof h);
-    }
-#endif
+    NK_CONVERT_VECTORS(nk_float_vector, nk_half_vector, in, out, n, i)
     for (; i < n; i++) out[i] = nk_f32_to_f16_bits(in[i]);
 }
 
@@ -93,3 +91,5 @@ static const nk_conversions conversions = {
     .bf16_to_f32 = conversions_bf16_to_f32,
     .f32_to_bf16 = conversions_f32_to_bf16,
 };
+
+#undef NK_CONVERT_VECTORS

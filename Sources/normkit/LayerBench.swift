@@ -29,8 +29,7 @@ enum LayerBench {
         _ benchCase: BenchCase, _: Half.Type, policy: TimingPolicy, inputs: InputCache
     ) throws -> Sampler {
         let layer: any Module<Float> = makeLayer(benchCase)
-        let x: Tensor<Half> = inputs.tensor(.input, for: benchCase)
-        let dy: Tensor<Half>? = benchCase.mode.timesBackward ? inputs.tensor(.gradOutput, for: benchCase) : nil
+        let (x, dy): (Tensor<Half>, Tensor<Half>?) = inputs.tensors(for: benchCase)
         return try time(benchCase.mode, policy: policy, train: layer.train, forward: { _ = try layer(x) },
                         backward: { _ = try layer.backward(dy!) })
     }
@@ -39,8 +38,7 @@ enum LayerBench {
         _ benchCase: BenchCase, _: S.Type, policy: TimingPolicy, inputs: InputCache
     ) throws -> Sampler {
         let layer: any Module<S> = makeLayer(benchCase)
-        let x: Tensor<S> = inputs.tensor(.input, for: benchCase)
-        let dy: Tensor<S>? = benchCase.mode.timesBackward ? inputs.tensor(.gradOutput, for: benchCase) : nil
+        let (x, dy): (Tensor<S>, Tensor<S>?) = inputs.tensors(for: benchCase)
         return try time(benchCase.mode, policy: policy, train: layer.train, forward: { _ = try layer(x) },
                         backward: { _ = try layer.backward(dy!) })
     }
@@ -98,6 +96,11 @@ final class InputCache {
 
     private var key: String?
     private var tensors: [Role: Any] = [:]
+
+    /// x, and dy when the case times a backward pass.
+    func tensors<S: NormScalar>(for benchCase: BenchCase) -> (input: Tensor<S>, gradOutput: Tensor<S>?) {
+        (tensor(.input, for: benchCase), benchCase.mode.timesBackward ? tensor(.gradOutput, for: benchCase) : nil)
+    }
 
     /// x or dy for `benchCase`, normal(0, 1), stored in the case's layout.
     func tensor<S: NormScalar>(_ role: Role, for benchCase: BenchCase) -> Tensor<S> {

@@ -228,14 +228,12 @@ extension Kernels {
 /// Per-task scratch of the channels-last GroupNorm and InstanceNorm kernels: block sums and
 /// per-channel coefficients, all O(C) and allocated once per chunk of samples.
 struct SampleScratch<S: NormScalar> {
-    let channels: Int
     let sums: UnsafeMutablePointer<S>
     let coefficients: ColumnCoefficients<S>
     /// Per-channel Σdy and Σdy·(x − μ) of the backward pass, in `Double`.
     let gradientSums: UnsafeMutablePointer<Double>
 
     init(channels: Int) {
-        self.channels = channels
         sums = .allocate(capacity: max(3 * channels, 1))
         gradientSums = .allocate(capacity: max(2 * channels, 1))
         coefficients = ColumnCoefficients(columns: channels)
