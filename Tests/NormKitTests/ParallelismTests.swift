@@ -92,8 +92,13 @@ import Testing
                     Thread {
                         for job in 0..<jobs {
                             let chunks = 2 + job % 5
-                            let sums = Parallelism.mapChunks(taskCount: chunks * 10, elements: chunks) { $0.reduce(0, +) }
-                            if sums.reduce(0, +) != (chunks * 10) * (chunks * 10 - 1) / 2 { failures.add() }
+                            // Each chunk's own result, in chunk order: a chunk run twice, skipped or
+                            // given another job's range shows up in its own slot.
+                            let ranges = Parallelism.mapChunks(taskCount: chunks * 10, elements: chunks) { $0 }
+                            let expected = (0..<ranges.count).map {
+                                Parallelism.chunkRange($0, of: ranges.count, taskCount: chunks * 10)
+                            }
+                            if ranges.isEmpty || ranges != expected { failures.add() }
                         }
                         group.leave()
                     }.start()
