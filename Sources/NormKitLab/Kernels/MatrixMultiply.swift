@@ -45,11 +45,13 @@ enum MatrixMultiply {
             var pc = 0
             while pc < k {
                 let depth = min(kc, k - pc)
-                packB(b, transposed: transposeB, n: n, k: k, rows: pc, depth: depth, columns: jc, count: columns, into: packedB)
+                packPanels(b, lineStride: transposeB ? k : 1, depthStride: transposeB ? 1 : n, firstLine: jc, count: columns,
+                           firstDepth: pc, depth: depth, size: nr, into: packedB)
                 var ic = 0
                 while ic < m {
                     let rows = min(mc, m - ic)
-                    packA(a, transposed: transposeA, m: m, k: k, rows: ic, count: rows, columns: pc, depth: depth, into: packedA)
+                    packPanels(a, lineStride: transposeA ? 1 : k, depthStride: transposeA ? m : 1, firstLine: ic, count: rows,
+                               firstDepth: pc, depth: depth, size: mr, into: packedA)
                     let addTo = accumulate || pc > 0
                     var jr = 0
                     while jr < columns {
@@ -73,59 +75,31 @@ enum MatrixMultiply {
     @inline(__always)
     static func roundUp(_ value: Int, _ multiple: Int) -> Int { (value + multiple - 1) / multiple * multiple }
 
-    /// Packs rows `rows ..< rows + count` and columns `columns ..< columns + depth` of op(A) into
-    /// panels of `mr` rows: panel i holds element (r, p) at `i·mr·depth + p·mr + r`, zero-padded.
+    /// Packs `count` lines from `firstLine` on, over depths `firstDepth ..< firstDepth + depth`,
+    /// into panels of `size` lines: panel i holds (line l, depth p) at `i·size·depth + p·size + l`,
+    /// zero-padded. Element (l, p) of the source is at `x + l·lineStride + p·depthStride`: rows of
+    /// op(A) are the lines of A's panels (`mr`), columns of op(B) those of B's (`nr`).
     @inline(__always)
-    static func packA<S: LabScalar>(
-        _ a: UnsafePointer<S>, transposed: Bool, m: Int, k: Int, rows: Int, count: Int, columns: Int, depth: Int,
-        into packed: UnsafeMutablePointer<S>
+    static func packPanels<S: LabScalar>(
+        _ x: UnsafePointer<S>, lineStride: Int, depthStride: Int, firstLine: Int, count: Int, firstDepth: Int, depth: Int,
+        size: Int, into packed: UnsafeMutablePointer<S>
     ) {
         var panel = 0
         while panel < count {
-            let height = min(mr, count - panel)
+            let lines = min(size, count - panel)
             let destination = packed + panel * depth
-            if height < mr { destination.update(repeating: 0, count: mr * depth) }
-            if transposed {
-                // A is stored k × m: each p reads `height` consecutive elements.
-                for p in 0..<depth {
-                    let source = a + (columns + p) * m + rows + panel
-                    for r in 0..<height { destination[p * mr + r] = source[r] }
-                }
+            if lines < size { destination.update(repeating: 0, count: size * depth) }
+            let origin = x + (firstLine + panel) * lineStride + firstDepth * depthStride
+            if lineStride == 1 {
+                // A panel's lines are consecutive at each depth: one copy per depth.
+                for p in 0..<depth { (destination + p * size).update(from: origin + p * depthStride, count: lines) }
             } else {
-                for r in 0..<height {
-                    let source = a + (rows + panel + r) * k + columns
-                    for p in 0..<depth { destination[p * mr + r] = source[p] }
+                for l in 0..<lines {
+                    let source = origin + l * lineStride
+                    for p in 0..<depth { destination[p * size + l] = source[p * depthStride] }
                 }
             }
-            panel += mr
-        }
-    }
-
-    /// Packs rows `rows ..< rows + depth` and columns `columns ..< columns + count` of op(B) into
-    /// panels of `nr` columns: panel j holds element (p, c) at `j·nr·depth + p·nr + c`,
-    /// zero-padded.
-    @inline(__always)
-    static func packB<S: LabScalar>(
-        _ b: UnsafePointer<S>, transposed: Bool, n: Int, k: Int, rows: Int, depth: Int, columns: Int, count: Int,
-        into packed: UnsafeMutablePointer<S>
-    ) {
-        var panel = 0
-        while panel < count {
-            let width = min(nr, count - panel)
-            let destination = packed + panel * depth
-            if width < nr { destination.update(repeating: 0, count: nr * depth) }
-            if transposed {
-                // B is stored n × k: each column c of op(B) is a contiguous run of a row.
-                for c in 0..<width {
-                    let source = b + (columns + panel + c) * k + rows
-                    for p in 0..<depth { destination[p * nr + c] = source[p] }
-                }
-            } else {
-                for p in 0..<depth {
-                    (destination + p * nr).update(from: b + (rows + p) * n + columns + panel, count: width)
-                }
-            }
-            panel += nr
+            panel += size
         }
     }
 
