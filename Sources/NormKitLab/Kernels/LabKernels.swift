@@ -40,16 +40,7 @@ enum LabKernels {
         _ input: [S], weight: [S], bias: [S]?, geometry g: ConvolutionGeometry
     ) -> (output: [S], columns: [S]) {
         let columns = im2col(input, g)
-        var product = [S](repeating: 0, count: g.outChannels * g.positions)
-        weight.withUnsafeBufferPointer { w in
-            columns.withUnsafeBufferPointer { x in
-                product.withUnsafeMutableBufferPointer { y in
-                    MatrixMultiply.product(m: g.outChannels, n: g.positions, k: g.patchSize, a: w.baseAddress,
-                                           transposeA: false, b: x.baseAddress, transposeB: false,
-                                           c: y.baseAddress, accumulate: false)
-                }
-            }
-        }
+        let product = MatrixMultiply.product(weight, columns, m: g.outChannels, n: g.positions, k: g.patchSize)
         let plane = g.outPlane
         let output = [S](unsafeUninitializedCapacity: g.outputCount) { out, initialized in
             product.withUnsafeBufferPointer { y in
@@ -93,28 +84,11 @@ enum LabKernels {
                 }
             }
         }
-        var weightGradient = [S](repeating: 0, count: g.outChannels * g.patchSize)
-        var inputGradient: [S]?
-        dy.withUnsafeBufferPointer { dy in
-            columns.withUnsafeBufferPointer { x in
-                weightGradient.withUnsafeMutableBufferPointer { dw in
-                    MatrixMultiply.product(m: g.outChannels, n: g.patchSize, k: g.positions, a: dy.baseAddress,
-                                           transposeA: false, b: x.baseAddress, transposeB: true,
-                                           c: dw.baseAddress, accumulate: false)
-                }
-            }
-            if needsInputGradient {
-                var dColumns = [S](repeating: 0, count: g.patchSize * g.positions)
-                weight.withUnsafeBufferPointer { w in
-                    dColumns.withUnsafeMutableBufferPointer { dx in
-                        MatrixMultiply.product(m: g.patchSize, n: g.positions, k: g.outChannels, a: w.baseAddress,
-                                               transposeA: true, b: dy.baseAddress, transposeB: false,
-                                               c: dx.baseAddress, accumulate: false)
-                    }
-                }
-                inputGradient = col2im(dColumns, g)
-            }
-        }
+        let weightGradient = MatrixMultiply.product(dy, columns, transposeB: true, m: g.outChannels, n: g.patchSize,
+                                                    k: g.positions)
+        let inputGradient = needsInputGradient
+            ? col2im(MatrixMultiply.product(weight, transposeA: true, dy, m: g.patchSize, n: g.positions, k: g.outChannels), g)
+            : nil
         return (inputGradient, weightGradient, biasGradient)
     }
 
@@ -190,14 +164,8 @@ enum LabKernels {
         if let bias {
             for n in 0..<batch { for o in 0..<outFeatures { output[n * outFeatures + o] = bias[o] } }
         }
-        input.withUnsafeBufferPointer { x in
-            weight.withUnsafeBufferPointer { w in
-                output.withUnsafeMutableBufferPointer { y in
-                    MatrixMultiply.product(m: batch, n: outFeatures, k: inFeatures, a: x.baseAddress, transposeA: false,
-                                           b: w.baseAddress, transposeB: true, c: y.baseAddress, accumulate: true)
-                }
-            }
-        }
+        MatrixMultiply.product(input, weight, transposeB: true, m: batch, n: outFeatures, k: inFeatures, into: &output,
+                               accumulate: true)
         return output
     }
 
@@ -206,22 +174,8 @@ enum LabKernels {
         _ input: [S], weight: [S], gradOutput: [S], batch: Int, inFeatures: Int, outFeatures: Int,
         needsBiasGradient: Bool
     ) -> (input: [S]?, weight: [S], bias: [S]?) {
-        var dx = [S](repeating: 0, count: batch * inFeatures)
-        var dw = [S](repeating: 0, count: outFeatures * inFeatures)
-        gradOutput.withUnsafeBufferPointer { dy in
-            weight.withUnsafeBufferPointer { w in
-                dx.withUnsafeMutableBufferPointer { dx in
-                    MatrixMultiply.product(m: batch, n: inFeatures, k: outFeatures, a: dy.baseAddress, transposeA: false,
-                                           b: w.baseAddress, transposeB: false, c: dx.baseAddress, accumulate: false)
-                }
-            }
-            input.withUnsafeBufferPointer { x in
-                dw.withUnsafeMutableBufferPointer { dw in
-                    MatrixMultiply.product(m: outFeatures, n: inFeatures, k: batch, a: dy.baseAddress, transposeA: true,
-                                           b: x.baseAddress, transposeB: false, c: dw.baseAddress, accumulate: false)
-                }
-            }
-        }
+        let dx = MatrixMultiply.product(gradOutput, weight, m: batch, n: inFeatures, k: outFeatures)
+        let dw = MatrixMultiply.product(gradOutput, transposeA: true, input, m: outFeatures, n: inFeatures, k: batch)
         var db: [S]?
         if needsBiasGradient {
             var sums = [S](repeating: 0, count: outFeatures)

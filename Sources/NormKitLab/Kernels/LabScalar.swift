@@ -99,16 +99,7 @@ public struct LabKernelCall<Scalar: LabScalar> {
                                               inFeatures: inFeatures, outFeatures: outFeatures, needsBiasGradient: needsBias)
             response = .gradients(input: g.input, weight: g.weight, bias: g.bias)
         case let .matrixProduct(a, transposeA, b, transposeB, m, n, k):
-            var c = [Scalar](repeating: 0, count: m * n)
-            a.withUnsafeBufferPointer { a in
-                b.withUnsafeBufferPointer { b in
-                    c.withUnsafeMutableBufferPointer { c in
-                        MatrixMultiply.product(m: m, n: n, k: k, a: a.baseAddress, transposeA: transposeA,
-                                               b: b.baseAddress, transposeB: transposeB, c: c.baseAddress, accumulate: false)
-                    }
-                }
-            }
-            response = .output(c)
+            response = .output(MatrixMultiply.product(a, transposeA: transposeA, b, transposeB: transposeB, m: m, n: n, k: k))
         case let .reluForward(input):
             response = .output(LabKernels.relu(input))
         case let .reluBackward(input, gradOutput):

@@ -22,6 +22,31 @@ enum MatrixMultiply {
     /// Columns of C per packed block of B (a multiple of `nr`).
     static let nc = 1024
 
+    /// C = op(A)·op(B) (or C += it, with `accumulate`), on arrays: A is m × k (k × m when
+    /// transposed), B is k × n (n × k when transposed), C is m × n, all row-major.
+    static func product<S: LabScalar>(
+        _ a: [S], transposeA: Bool = false, _ b: [S], transposeB: Bool = false, m: Int, n: Int, k: Int,
+        into c: inout [S], accumulate: Bool = false
+    ) {
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeMutableBufferPointer { c in
+                    product(m: m, n: n, k: k, a: a.baseAddress, transposeA: transposeA, b: b.baseAddress, transposeB: transposeB,
+                            c: c.baseAddress, accumulate: accumulate)
+                }
+            }
+        }
+    }
+
+    /// op(A)·op(B) as a new m × n array (see ``product(_:transposeA:_:transposeB:m:n:k:into:accumulate:)``).
+    static func product<S: LabScalar>(
+        _ a: [S], transposeA: Bool = false, _ b: [S], transposeB: Bool = false, m: Int, n: Int, k: Int
+    ) -> [S] {
+        var c = [S](repeating: 0, count: m * n)
+        product(a, transposeA: transposeA, b, transposeB: transposeB, m: m, n: n, k: k, into: &c)
+        return c
+    }
+
     static func product<S: LabScalar>(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<S>?, transposeA: Bool,
