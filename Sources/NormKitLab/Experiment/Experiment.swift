@@ -125,18 +125,22 @@ public func runLab(_ configuration: LabConfiguration, data: ImageDataset, execut
         }
         return group.rank == 0 ? records : nil
     case let .local(ranks, jobs):
-        let results = ResultsBox(count: runs.count)
         let queue = WorkQueue(count: runs.count)
-        _ = LocalProcessGroup.onThreads(count: max(1, min(jobs, runs.count))) { _ in
+        // Each worker returns the runs it took, by index; the workers themselves never throw.
+        let perWorker = LocalProcessGroup.onThreads(count: max(1, min(jobs, runs.count))) { _ in
+            var done: [(index: Int, result: Result<RunResult, any Error>)] = []
             while let index = queue.next() {
                 let run = runs[index]
                 progress?.setLabel(run.label)
                 let options = configuration.options(for: run, data: data)
-                results.store(Result { try trainLocally(options, data: data, ranks: ranks, onEpoch: tick) }, at: index)
+                done.append((index, Result { try trainLocally(options, data: data, ranks: ranks, onEpoch: tick) }))
             }
+            return done
         }
-        return try zip(runs, results.values()).map { run, result in
-            RunRecord(key: run, ranks: ranks, result: try result.get())
+        var results = [Result<RunResult, any Error>?](repeating: nil, count: runs.count)
+        for case let .success(done) in perWorker { for run in done { results[run.index] = run.result } }
+        return try zip(runs, results).map { run, result in
+            RunRecord(key: run, ranks: ranks, result: try result!.get())
         }
     }
 }
@@ -169,26 +173,6 @@ extension RunKey {
 }
 
 // MARK: Threads
-
-/// Results written from several threads.
-final class ResultsBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var results: [Result<RunResult, any Error>?]
-
-    init(count: Int) { results = Array(repeating: nil, count: count) }
-
-    func store(_ result: Result<RunResult, any Error>, at index: Int) {
-        lock.lock()
-        results[index] = result
-        lock.unlock()
-    }
-
-    func values() -> [Result<RunResult, any Error>] {
-        lock.lock()
-        defer { lock.unlock() }
-        return results.map { $0 ?? .failure(NormError.invalidArgument(name: "run", expected: "a result", actual: "none")) }
-    }
-}
 
 /// Hands out 0..<count once each, to any number of threads.
 final class WorkQueue: @unchecked Sendable {
