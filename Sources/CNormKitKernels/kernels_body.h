@@ -1,17 +1,23 @@
 // The element loops of one element type, included by kernels_isa.h once per type with
-// NK_T (float or double), NK_SUFFIX (f32 or f64) and NK_LANES (the vector width) defined.
-// Every loop runs two vectors at a time, then one, then scalars, so short runs (a 7×7 feature
-// map) stay mostly in vectors.
+// NK_T (the compute type, float or double), NK_S (the storage type of the data: NK_T, or the
+// bit patterns of a 16-bit type), NK_STORAGE (see storage_access.h), NK_SUFFIX (f32, f64, f16
+// or bf16), NK_TABLE_TYPE (its table's type) and NK_LANES (the vector width) defined. Every
+// loop runs two vectors at a time, then one, then scalars, so short runs (a 7×7 feature map)
+// stay mostly in vectors.
 
 #define NK_PASTE_(a, b) a##_##b
 #define NK_PASTE(a, b) NK_PASTE_(a, b)
 #define NK_FN(name) NK_PASTE(name, NK_SUFFIX)
 #define NK_V NK_FN(nk_vector)
+#define NK_SV NK_FN(nk_storage_vector)
 
 typedef NK_T NK_V __attribute__((ext_vector_type(NK_LANES)));
+typedef NK_S NK_SV __attribute__((ext_vector_type(NK_LANES)));
 
 // Macros rather than functions, so that no vector crosses a call (a 256-bit vector argument in
-// the baseline file would change the ABI).
+// the baseline file would change the ABI). NK_LOAD and NK_STORE move compute-type vectors
+// (coefficients, column sums); the data goes through NK_XLOAD, NK_XPUT, NK_XGET and NK_XSET,
+// which convert to and from the storage type (storage_access.h).
 #define NK_LOAD(p) ({ NK_V nk_v_; __builtin_memcpy(&nk_v_, (p), sizeof nk_v_); nk_v_; })
 #define NK_STORE(p, v) ({ NK_V nk_s_ = (v); __builtin_memcpy((p), &nk_s_, sizeof nk_s_); })
 // A store that bypasses the caches when `stream` is set (output too large to stay cached: no read
@@ -19,32 +25,35 @@ typedef NK_T NK_V __attribute__((ext_vector_type(NK_LANES)));
 // streaming loops first run NK_PEEL scalar elements. Only runs of at least NK_STREAM_MIN_LENGTH
 // elements stream: short runs and rows (LayerNorm, channels-last) measured slower streamed.
 #define NK_STREAM_MIN_LENGTH 2048
-#define NK_PUT(stream, p, v)                                          \
+#define NK_SPUT(stream, p, sv)                                        \
     ({                                                                \
-        if (stream) __builtin_nontemporal_store((v), (NK_V *)(p));    \
-        else NK_STORE((p), (v));                                      \
+        NK_SV nk_p_ = (sv);                                           \
+        if (stream) __builtin_nontemporal_store(nk_p_, (NK_SV *)(p)); \
+        else __builtin_memcpy((p), &nk_p_, sizeof nk_p_);             \
     })
 #define NK_PEEL(stream, q, n) \
-    ((stream) ? NK_MIN((long)((sizeof(NK_V) - (unsigned long)(q) % sizeof(NK_V)) % sizeof(NK_V) / sizeof(NK_T)), (n)) : 0)
+    ((stream) ? NK_MIN((long)((sizeof(NK_SV) - (unsigned long)(q) % sizeof(NK_SV)) % sizeof(NK_SV) / sizeof(NK_S)), (n)) : 0)
 #define NK_LANE_SUM(v) ({ NK_V nk_l_ = (v); NK_T nk_t_ = 0; for (int l = 0; l < NK_LANES; l++) nk_t_ += nk_l_[l]; nk_t_; })
 #define NK_SPLAT(value) ((NK_V)(value))
 
-static nk_pair NK_FN(shifted_sums)(const NK_T *x, long runs, long length, long stride, NK_T k) {
+#include "storage_access.h"
+
+static nk_pair NK_FN(shifted_sums)(const NK_S *x, long runs, long length, long stride, NK_T k) {
     NK_V kv = NK_SPLAT(k), a1 = 0, a2 = 0, b1 = 0, b2 = 0;
     double s1 = 0, s2 = 0;
     for (long run = 0; run < runs; run++) {
-        const NK_T *p = x + run * stride;
+        const NK_S *p = x + run * stride;
         long i = 0;
         for (; i + 2 * NK_LANES <= length; i += 2 * NK_LANES) {
-            NK_V u = NK_LOAD(p + i) - kv, v = NK_LOAD(p + i + NK_LANES) - kv;
+            NK_V u = NK_XLOAD(p + i) - kv, v = NK_XLOAD(p + i + NK_LANES) - kv;
             a1 += u; a2 += u * u; b1 += v; b2 += v * v;
         }
         for (; i + NK_LANES <= length; i += NK_LANES) {
-            NK_V u = NK_LOAD(p + i) - kv;
+            NK_V u = NK_XLOAD(p + i) - kv;
             a1 += u; a2 += u * u;
         }
         for (; i < length; i++) {
-            double d = (double)(p[i] - k);
+            double d = (double)(NK_XGET(p + i) - k);
             s1 += d; s2 += d * d;
         }
     }
@@ -53,71 +62,71 @@ static nk_pair NK_FN(shifted_sums)(const NK_T *x, long runs, long length, long s
     return (nk_pair){s1, s2};
 }
 
-static void NK_FN(affine_range)(const NK_T *x, NK_T *y, long runs, long length, long stride, NK_T hi, NK_T a,
+static void NK_FN(affine_range)(const NK_S *x, NK_S *y, long runs, long length, long stride, NK_T hi, NK_T a,
                                 NK_T b, int stream) {
     stream = stream && length >= NK_STREAM_MIN_LENGTH;
     NK_V hv = NK_SPLAT(hi), av = NK_SPLAT(a), bv = NK_SPLAT(b);
     for (long run = 0; run < runs; run++) {
-        const NK_T *p = x + run * stride;
-        NK_T *q = y + run * stride;
+        const NK_S *p = x + run * stride;
+        NK_S *q = y + run * stride;
         long i = 0;
-        for (const long peel = NK_PEEL(stream, q, length); i < peel; i++) q[i] = (p[i] - hi) * a + b;
+        for (const long peel = NK_PEEL(stream, q, length); i < peel; i++) NK_XSET(q + i, (NK_XGET(p + i) - hi) * a + b);
         for (; i + 2 * NK_LANES <= length; i += 2 * NK_LANES) {
-            NK_V u = NK_LOAD(p + i), v = NK_LOAD(p + i + NK_LANES);
-            NK_PUT(stream, q + i, (u - hv) * av + bv);
-            NK_PUT(stream, q + i + NK_LANES, (v - hv) * av + bv);
+            NK_V u = NK_XLOAD(p + i), v = NK_XLOAD(p + i + NK_LANES);
+            NK_XPUT(stream, q + i, (u - hv) * av + bv);
+            NK_XPUT(stream, q + i + NK_LANES, (v - hv) * av + bv);
         }
-        for (; i + NK_LANES <= length; i += NK_LANES) NK_PUT(stream, q + i, (NK_LOAD(p + i) - hv) * av + bv);
-        for (; i < length; i++) q[i] = (p[i] - hi) * a + b;
+        for (; i + NK_LANES <= length; i += NK_LANES) NK_XPUT(stream, q + i, (NK_XLOAD(p + i) - hv) * av + bv);
+        for (; i < length; i++) NK_XSET(q + i, (NK_XGET(p + i) - hi) * a + b);
     }
     NK_FENCE(stream);
 }
 
-static void NK_FN(affine_row)(const NK_T *x, NK_T *y, long n, NK_T hi, NK_T lo, NK_T r, const NK_T *w,
+static void NK_FN(affine_row)(const NK_S *x, NK_S *y, long n, NK_T hi, NK_T lo, NK_T r, const NK_T *w,
                               const NK_T *b) {
     NK_V hv = NK_SPLAT(hi), lv = NK_SPLAT(lo), rv = NK_SPLAT(r);
     long i = 0;
     if (w && b) {
         for (; i + NK_LANES <= n; i += NK_LANES)
-            NK_STORE(y + i, ((NK_LOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i) + NK_LOAD(b + i));
+            NK_XSTORE(y + i, ((NK_XLOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i) + NK_LOAD(b + i));
     } else if (w) {
-        for (; i + NK_LANES <= n; i += NK_LANES) NK_STORE(y + i, ((NK_LOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i));
+        for (; i + NK_LANES <= n; i += NK_LANES) NK_XSTORE(y + i, ((NK_XLOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i));
     } else {
         for (; i + NK_LANES <= n; i += NK_LANES) {
-            NK_V v = ((NK_LOAD(x + i) - hv) - lv) * rv;
-            NK_STORE(y + i, b ? v + NK_LOAD(b + i) : v);
+            NK_V v = ((NK_XLOAD(x + i) - hv) - lv) * rv;
+            NK_XSTORE(y + i, b ? v + NK_LOAD(b + i) : v);
         }
     }
-    for (; i < n; i++) y[i] = ((x[i] - hi) - lo) * r * (w ? w[i] : 1) + (b ? b[i] : 0);
+    for (; i < n; i++) NK_XSET(y + i, ((NK_XGET(x + i) - hi) - lo) * r * (w ? w[i] : 1) + (b ? b[i] : 0));
 }
 
-static nk_pair NK_FN(gradient_sums)(const NK_T *x, const NK_T *dy, long runs, long length, long stride, NK_T hi,
+static nk_pair NK_FN(gradient_sums)(const NK_S *x, const NK_S *dy, long runs, long length, long stride, NK_T hi,
                                     const NK_T *w) {
     NK_V hv = NK_SPLAT(hi), a1 = 0, a2 = 0, b1 = 0, b2 = 0;
     double t1 = 0, t2 = 0;
     for (long run = 0; run < runs; run++) {
-        const NK_T *p = x + run * stride, *g = dy + run * stride;
+        const NK_S *p = x + run * stride, *g = dy + run * stride;
         long i = 0;
         if (w) {
             for (; i + NK_LANES <= length; i += NK_LANES) {
-                NK_V gv = NK_LOAD(g + i) * NK_LOAD(w + i);
-                a1 += gv; a2 += gv * (NK_LOAD(p + i) - hv);
+                NK_V gv = NK_XLOAD(g + i) * NK_LOAD(w + i);
+                a1 += gv; a2 += gv * (NK_XLOAD(p + i) - hv);
             }
         } else {
             for (; i + 2 * NK_LANES <= length; i += 2 * NK_LANES) {
-                NK_V gu = NK_LOAD(g + i), gv = NK_LOAD(g + i + NK_LANES);
-                a1 += gu; a2 += gu * (NK_LOAD(p + i) - hv);
-                b1 += gv; b2 += gv * (NK_LOAD(p + i + NK_LANES) - hv);
+                NK_V gu = NK_XLOAD(g + i), gv = NK_XLOAD(g + i + NK_LANES);
+                a1 += gu; a2 += gu * (NK_XLOAD(p + i) - hv);
+                b1 += gv; b2 += gv * (NK_XLOAD(p + i + NK_LANES) - hv);
             }
             for (; i + NK_LANES <= length; i += NK_LANES) {
-                NK_V gu = NK_LOAD(g + i);
-                a1 += gu; a2 += gu * (NK_LOAD(p + i) - hv);
+                NK_V gu = NK_XLOAD(g + i);
+                a1 += gu; a2 += gu * (NK_XLOAD(p + i) - hv);
             }
         }
         for (; i < length; i++) {
-            NK_T gi = w ? g[i] * w[i] : g[i];
+            NK_T gi = w ? NK_XGET(g + i) * w[i] : NK_XGET(g + i);
             t1 += (double)gi;
-            t2 += (double)(gi * (p[i] - hi));
+            t2 += (double)(gi * (NK_XGET(p + i) - hi));
         }
     }
     t1 += (double)NK_LANE_SUM(a1 + b1);
@@ -125,13 +134,13 @@ static nk_pair NK_FN(gradient_sums)(const NK_T *x, const NK_T *dy, long runs, lo
     return (nk_pair){t1, t2};
 }
 
-static nk_pair NK_FN(row_gradient_sums)(const NK_T *x, const NK_T *dy, long n, NK_T hi, NK_T lo, NK_T r,
+static nk_pair NK_FN(row_gradient_sums)(const NK_S *x, const NK_S *dy, long n, NK_T hi, NK_T lo, NK_T r,
                                         const NK_T *w, NK_T *sum_dy, NK_T *sum_dy_xhat) {
     NK_V hv = NK_SPLAT(hi), lv = NK_SPLAT(lo), rv = NK_SPLAT(r), s1 = 0, s2 = 0;
     double t1 = 0, t2 = 0;
     long i = 0;
     for (; i + NK_LANES <= n; i += NK_LANES) {
-        NK_V d = (NK_LOAD(x + i) - hv) - lv, g = NK_LOAD(dy + i);
+        NK_V d = (NK_XLOAD(x + i) - hv) - lv, g = NK_XLOAD(dy + i);
         NK_STORE(sum_dy + i, NK_LOAD(sum_dy + i) + g);
         NK_STORE(sum_dy_xhat + i, NK_LOAD(sum_dy_xhat + i) + g * (d * rv));
         NK_V wg = w ? NK_LOAD(w + i) * g : g;
@@ -139,7 +148,7 @@ static nk_pair NK_FN(row_gradient_sums)(const NK_T *x, const NK_T *dy, long n, N
         s2 += wg * d;
     }
     for (; i < n; i++) {
-        NK_T d = (x[i] - hi) - lo, g = dy[i];
+        NK_T d = (NK_XGET(x + i) - hi) - lo, g = NK_XGET(dy + i);
         sum_dy[i] += g;
         sum_dy_xhat[i] += g * (d * r);
         NK_T wg = w ? w[i] * g : g;
@@ -151,27 +160,27 @@ static nk_pair NK_FN(row_gradient_sums)(const NK_T *x, const NK_T *dy, long n, N
     return (nk_pair){t1, t2};
 }
 
-static void NK_FN(input_gradient_range)(const NK_T *x, const NK_T *dy, NK_T *dx, long runs, long length,
+static void NK_FN(input_gradient_range)(const NK_S *x, const NK_S *dy, NK_S *dx, long runs, long length,
                                         long stride, NK_T hi, NK_T k1, NK_T k2, NK_T k3, int stream) {
     stream = stream && length >= NK_STREAM_MIN_LENGTH;
     NK_V hv = NK_SPLAT(hi), k1v = NK_SPLAT(k1), k2v = NK_SPLAT(k2), k3v = NK_SPLAT(k3);
     for (long run = 0; run < runs; run++) {
         long offset = run * stride, i = 0;
-        const NK_T *p = x + offset, *g = dy + offset;
-        NK_T *q = dx + offset;
-        for (const long peel = NK_PEEL(stream, q, length); i < peel; i++) q[i] = k1 * g[i] - k2 * (p[i] - hi) + k3;
+        const NK_S *p = x + offset, *g = dy + offset;
+        NK_S *q = dx + offset;
+        for (const long peel = NK_PEEL(stream, q, length); i < peel; i++) NK_XSET(q + i, k1 * NK_XGET(g + i) - k2 * (NK_XGET(p + i) - hi) + k3);
         for (; i + 2 * NK_LANES <= length; i += 2 * NK_LANES) {
-            NK_PUT(stream, q + i, k1v * NK_LOAD(g + i) - k2v * (NK_LOAD(p + i) - hv) + k3v);
-            NK_PUT(stream, q + i + NK_LANES, k1v * NK_LOAD(g + i + NK_LANES) - k2v * (NK_LOAD(p + i + NK_LANES) - hv) + k3v);
+            NK_XPUT(stream, q + i, k1v * NK_XLOAD(g + i) - k2v * (NK_XLOAD(p + i) - hv) + k3v);
+            NK_XPUT(stream, q + i + NK_LANES, k1v * NK_XLOAD(g + i + NK_LANES) - k2v * (NK_XLOAD(p + i + NK_LANES) - hv) + k3v);
         }
         for (; i + NK_LANES <= length; i += NK_LANES)
-            NK_PUT(stream, q + i, k1v * NK_LOAD(g + i) - k2v * (NK_LOAD(p + i) - hv) + k3v);
-        for (; i < length; i++) q[i] = k1 * g[i] - k2 * (p[i] - hi) + k3;
+            NK_XPUT(stream, q + i, k1v * NK_XLOAD(g + i) - k2v * (NK_XLOAD(p + i) - hv) + k3v);
+        for (; i < length; i++) NK_XSET(q + i, k1 * NK_XGET(g + i) - k2 * (NK_XGET(p + i) - hi) + k3);
     }
     NK_FENCE(stream);
 }
 
-static void NK_FN(input_gradient_row)(const NK_T *x, const NK_T *dy, NK_T *dx, long n, NK_T hi, NK_T k1, NK_T k2,
+static void NK_FN(input_gradient_row)(const NK_S *x, const NK_S *dy, NK_S *dx, long n, NK_T hi, NK_T k1, NK_T k2,
                                       NK_T k3, const NK_T *w) {
     if (!w) {
         NK_FN(input_gradient_range)(x, dy, dx, 1, n, n, hi, k1, k2, k3, 0);
@@ -180,8 +189,8 @@ static void NK_FN(input_gradient_row)(const NK_T *x, const NK_T *dy, NK_T *dx, l
     NK_V hv = NK_SPLAT(hi), k1v = NK_SPLAT(k1), k2v = NK_SPLAT(k2), k3v = NK_SPLAT(k3);
     long i = 0;
     for (; i + NK_LANES <= n; i += NK_LANES)
-        NK_STORE(dx + i, k1v * NK_LOAD(w + i) * NK_LOAD(dy + i) - k2v * (NK_LOAD(x + i) - hv) + k3v);
-    for (; i < n; i++) dx[i] = k1 * w[i] * dy[i] - k2 * (x[i] - hi) + k3;
+        NK_XSTORE(dx + i, k1v * NK_LOAD(w + i) * NK_XLOAD(dy + i) - k2v * (NK_XLOAD(x + i) - hv) + k3v);
+    for (; i < n; i++) NK_XSET(dx + i, k1 * w[i] * NK_XGET(dy + i) - k2 * (NK_XGET(x + i) - hi) + k3);
 }
 
 // Columns go row by row, so that memory streams in order while the per-column sums and
@@ -202,7 +211,7 @@ static void NK_FN(input_gradient_row)(const NK_T *x, const NK_T *dy, NK_T *dx, l
         }                                                                              \
     })
 
-static void NK_FN(column_shifted_sums)(const NK_T *x, long rows, long columns, const NK_T *k, NK_T *s1,
+static void NK_FN(column_shifted_sums)(const NK_S *x, long rows, long columns, const NK_T *k, NK_T *s1,
                                        NK_T *s2) {
     if (columns % NK_LANES == 0 && columns <= NK_STRIP * NK_LANES) {
         const long vectors = columns / NK_LANES;
@@ -210,10 +219,10 @@ static void NK_FN(column_shifted_sums)(const NK_T *x, long rows, long columns, c
         for (int j = 0; j < NK_STRIP; j++)
             if (j < vectors) kv[j] = NK_LOAD(k + j * NK_LANES);
         for (long r = 0; r < rows; r++) {
-            const NK_T *row = x + r * columns;
+            const NK_S *row = x + r * columns;
             for (int j = 0; j < NK_STRIP; j++) {
                 if (j < vectors) {
-                    NK_V d = NK_LOAD(row + j * NK_LANES) - kv[j];
+                    NK_V d = NK_XLOAD(row + j * NK_LANES) - kv[j];
                     a1[j] += d;
                     a2[j] += d * d;
                 }
@@ -223,34 +232,34 @@ static void NK_FN(column_shifted_sums)(const NK_T *x, long rows, long columns, c
         return;
     }
     for (long r = 0; r < rows; r++) {
-        const NK_T *row = x + r * columns;
+        const NK_S *row = x + r * columns;
         long c = 0;
         for (; c + NK_LANES <= columns; c += NK_LANES) {
-            NK_V d = NK_LOAD(row + c) - NK_LOAD(k + c);
+            NK_V d = NK_XLOAD(row + c) - NK_LOAD(k + c);
             NK_STORE(s1 + c, NK_LOAD(s1 + c) + d);
             NK_STORE(s2 + c, NK_LOAD(s2 + c) + d * d);
         }
         for (; c < columns; c++) {
-            NK_T d = row[c] - k[c];
+            NK_T d = NK_XGET(row + c) - k[c];
             s1[c] += d;
             s2[c] += d * d;
         }
     }
 }
 
-static void NK_FN(column_affine)(const NK_T *x, NK_T *y, long rows, long columns, const NK_T *hi, const NK_T *a,
+static void NK_FN(column_affine)(const NK_S *x, NK_S *y, long rows, long columns, const NK_T *hi, const NK_T *a,
                                  const NK_T *b) {
     for (long r = 0; r < rows; r++) {
-        const NK_T *p = x + r * columns;
-        NK_T *q = y + r * columns;
+        const NK_S *p = x + r * columns;
+        NK_S *q = y + r * columns;
         long c = 0;
         for (; c + NK_LANES <= columns; c += NK_LANES)
-            NK_STORE(q + c, (NK_LOAD(p + c) - NK_LOAD(hi + c)) * NK_LOAD(a + c) + NK_LOAD(b + c));
-        for (; c < columns; c++) q[c] = (p[c] - hi[c]) * a[c] + b[c];
+            NK_XSTORE(q + c, (NK_XLOAD(p + c) - NK_LOAD(hi + c)) * NK_LOAD(a + c) + NK_LOAD(b + c));
+        for (; c < columns; c++) NK_XSET(q + c, (NK_XGET(p + c) - hi[c]) * a[c] + b[c]);
     }
 }
 
-static void NK_FN(column_gradient_sums)(const NK_T *x, const NK_T *dy, long rows, long columns, const NK_T *hi,
+static void NK_FN(column_gradient_sums)(const NK_S *x, const NK_S *dy, long rows, long columns, const NK_T *hi,
                                         NK_T *s1, NK_T *s2) {
     if (columns % NK_LANES == 0 && columns <= NK_STRIP * NK_LANES) {
         const long vectors = columns / NK_LANES;
@@ -258,12 +267,12 @@ static void NK_FN(column_gradient_sums)(const NK_T *x, const NK_T *dy, long rows
         for (int j = 0; j < NK_STRIP; j++)
             if (j < vectors) hv[j] = NK_LOAD(hi + j * NK_LANES);
         for (long r = 0; r < rows; r++) {
-            const NK_T *p = x + r * columns, *g = dy + r * columns;
+            const NK_S *p = x + r * columns, *g = dy + r * columns;
             for (int j = 0; j < NK_STRIP; j++) {
                 if (j < vectors) {
-                    NK_V gv = NK_LOAD(g + j * NK_LANES);
+                    NK_V gv = NK_XLOAD(g + j * NK_LANES);
                     a1[j] += gv;
-                    a2[j] += gv * (NK_LOAD(p + j * NK_LANES) - hv[j]);
+                    a2[j] += gv * (NK_XLOAD(p + j * NK_LANES) - hv[j]);
                 }
             }
         }
@@ -271,34 +280,34 @@ static void NK_FN(column_gradient_sums)(const NK_T *x, const NK_T *dy, long rows
         return;
     }
     for (long r = 0; r < rows; r++) {
-        const NK_T *p = x + r * columns, *g = dy + r * columns;
+        const NK_S *p = x + r * columns, *g = dy + r * columns;
         long c = 0;
         for (; c + NK_LANES <= columns; c += NK_LANES) {
-            NK_V gv = NK_LOAD(g + c);
+            NK_V gv = NK_XLOAD(g + c);
             NK_STORE(s1 + c, NK_LOAD(s1 + c) + gv);
-            NK_STORE(s2 + c, NK_LOAD(s2 + c) + gv * (NK_LOAD(p + c) - NK_LOAD(hi + c)));
+            NK_STORE(s2 + c, NK_LOAD(s2 + c) + gv * (NK_XLOAD(p + c) - NK_LOAD(hi + c)));
         }
         for (; c < columns; c++) {
-            s1[c] += g[c];
-            s2[c] += g[c] * (p[c] - hi[c]);
+            s1[c] += NK_XGET(g + c);
+            s2[c] += NK_XGET(g + c) * (NK_XGET(p + c) - hi[c]);
         }
     }
 }
 
-static void NK_FN(column_input_gradient)(const NK_T *x, const NK_T *dy, NK_T *dx, long rows, long columns,
+static void NK_FN(column_input_gradient)(const NK_S *x, const NK_S *dy, NK_S *dx, long rows, long columns,
                                          const NK_T *hi, const NK_T *k1, const NK_T *k2, const NK_T *k3) {
     for (long r = 0; r < rows; r++) {
         long offset = r * columns, c = 0;
-        const NK_T *p = x + offset, *g = dy + offset;
-        NK_T *q = dx + offset;
+        const NK_S *p = x + offset, *g = dy + offset;
+        NK_S *q = dx + offset;
         for (; c + NK_LANES <= columns; c += NK_LANES)
-            NK_STORE(q + c, NK_LOAD(k1 + c) * NK_LOAD(g + c) - NK_LOAD(k2 + c) * (NK_LOAD(p + c) - NK_LOAD(hi + c)) +
+            NK_XSTORE(q + c, NK_LOAD(k1 + c) * NK_XLOAD(g + c) - NK_LOAD(k2 + c) * (NK_XLOAD(p + c) - NK_LOAD(hi + c)) +
                                 NK_LOAD(k3 + c));
-        for (; c < columns; c++) q[c] = k1[c] * g[c] - k2[c] * (p[c] - hi[c]) + k3[c];
+        for (; c < columns; c++) NK_XSET(q + c, k1[c] * NK_XGET(g + c) - k2[c] * (NK_XGET(p + c) - hi[c]) + k3[c]);
     }
 }
 
-static const NK_PASTE(nk_kernels, NK_SUFFIX) NK_FN(table) = {
+static const NK_TABLE_TYPE NK_FN(table) = {
     .shifted_sums = NK_FN(shifted_sums),
     .affine_range = NK_FN(affine_range),
     .affine_row = NK_FN(affine_row),
@@ -316,8 +325,21 @@ static const NK_PASTE(nk_kernels, NK_SUFFIX) NK_FN(table) = {
 #undef NK_LOAD
 #undef NK_STORE
 #undef NK_LANE_SUM
-#undef NK_PUT
+#undef NK_SPUT
+#undef NK_SV
 #undef NK_STRIP
 #undef NK_ADD_STRIP
 #undef NK_PEEL
 #undef NK_SPLAT
+#undef NK_XLOAD
+#undef NK_XSTORE
+#undef NK_XPUT
+#undef NK_XGET
+#undef NK_XSET
+#undef NK_UV
+#undef NK_WIDEN
+#undef NK_NARROW
+#undef NK_WIDEN_F16
+#undef NK_NARROW_F16
+#undef NK_WIDEN_BF16
+#undef NK_NARROW_BF16

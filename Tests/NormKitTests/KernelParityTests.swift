@@ -162,25 +162,8 @@ import NormKitTestSupport
         let runningMean = Tensor<Scalar>.randomNormal(shape: [c.shape[1]], using: &random)
         let runningVar = Tensor<Scalar>.randomNormal(shape: [c.shape[1]], mean: 2, std: 0.3, using: &random)
 
-        let result: NormalizationResult<Scalar>
-        switch c.kind {
-        case .batch:
-            let r = try Functional.batchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
-                                             training: c.training)
-            result = NormalizationResult(output: r.output, saved: r.saved)
-        case let .group(groups):
-            result = try Functional.groupNorm(x, numGroups: groups, weight: weight, bias: bias)
-        case .instance:
-            let r = try Functional.instanceNorm(x, weight: weight, bias: bias)
-            result = NormalizationResult(output: r.output, saved: r.saved)
-        case .layer:
-            result = try Functional.layerNorm(x, normalizedShape: channels, weight: weight, bias: bias)
-        case .rms:
-            result = try Functional.rmsNorm(x, normalizedShape: channels, weight: weight, eps: 1e-6)
-        }
-        #expect(result.output.memoryFormat == x.memoryFormat || x.rank < 3, "output keeps the input's memory format")
-        let gradients = try Functional.normalizationBackward(gradOutput: dy, input: x, saved: result.saved, weight: weight)
-        #expect(gradients.input.memoryFormat == x.memoryFormat || x.rank < 3, "input gradient keeps the memory format")
+        let (result, gradients) = try run(c, x: x, dy: dy, weight: weight, bias: bias, runningMean: runningMean,
+                                          runningVar: runningVar)
 
         // The reference, in Double, on row-major copies of the same values.
         var geometry = result.saved.geometry
@@ -212,6 +195,93 @@ import NormKitTestSupport
         if c.affine {
             compare(gradients.weight?.scalars, expected.sumDyXhat, "weight gradient")
             if !isRMS(c) { compare(gradients.bias?.scalars, expected.sumDy, "bias gradient") }
+        }
+    }
+
+    /// The case's forward pass through ``Functional``, and its backward pass with `dy`.
+    func run<Scalar: NormScalar>(
+        _ c: Case, x: Tensor<Scalar>, dy: Tensor<Scalar>, weight: Tensor<Scalar>?, bias: Tensor<Scalar>?,
+        runningMean: Tensor<Scalar>, runningVar: Tensor<Scalar>
+    ) throws -> (NormalizationResult<Scalar>, NormalizationGradients<Scalar>) {
+        let channels = parameterShape(c)
+        let result: NormalizationResult<Scalar>
+        switch c.kind {
+        case .batch:
+            let r = try Functional.batchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                                             training: c.training)
+            result = NormalizationResult(output: r.output, saved: r.saved)
+        case let .group(groups):
+            result = try Functional.groupNorm(x, numGroups: groups, weight: weight, bias: bias)
+        case .instance:
+            let r = try Functional.instanceNorm(x, weight: weight, bias: bias)
+            result = NormalizationResult(output: r.output, saved: r.saved)
+        case .layer:
+            result = try Functional.layerNorm(x, normalizedShape: channels, weight: weight, bias: bias)
+        case .rms:
+            result = try Functional.rmsNorm(x, normalizedShape: channels, weight: weight, eps: 1e-6)
+        }
+        #expect(result.output.memoryFormat == x.memoryFormat || x.rank < 3, "output keeps the input's memory format")
+        let gradients = try Functional.normalizationBackward(gradOutput: dy, input: x, saved: result.saved, weight: weight)
+        #expect(gradients.input.memoryFormat == x.memoryFormat || x.rank < 3, "input gradient keeps the memory format")
+        return (result, gradients)
+    }
+
+    /// The 16-bit loops read and write 16-bit values but compute in `Float`, in the same lanes
+    /// and blocks as the `Float` loops: on the same (widened) values they must give exactly the
+    /// `Float` loops' results rounded once, in every instruction set (the baseline converts on
+    /// the bits, AVX2 and AVX-512 with F16C), in both memory formats, with streamed stores.
+    @Test(arguments: cases)
+    func halfPrecisionLoopsGiveTheFloatLoopsResultsRoundedOnce(_ testCase: Case) throws {
+        for set in InstructionSet.allCases where set <= InstructionSet.supported {
+            try Self.instructionSetSwitch.withLock {
+                try NativeLoops.withInstructionSet(set) {
+                    try NativeLoops.withStreamingThreshold(set == .baseline ? 0 : NativeLoops.streamingThreshold) {
+                        try checkHalfPrecision(testCase, as: BFloat16.self)
+                        #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+                        if #available(macOS 11.0, *) { try checkHalfPrecision(testCase, as: Float16.self) }
+                        #endif
+                    }
+                }
+            }
+        }
+    }
+
+    func checkHalfPrecision<Half: HalfPrecisionScalar>(_ c: Case, as _: Half.Type) throws {
+        var random = SeededGenerator(seed: UInt64(c.shape.reduce(11, { $0 &* 31 &+ $1 })))
+        func random16(_ shape: [Int], mean: Float = 0, std: Float = 1) -> Tensor<Half> {
+            Tensor(uncheckedShape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Half(mean + std * Float(random.normal())) })
+        }
+        let x = random16(c.shape, mean: c.values == .largeMean ? 1000 : 0).withMemoryFormat(c.format)
+        let dy = random16(c.shape).withMemoryFormat(c.format)
+        let channels = parameterShape(c)
+        let weight = c.affine ? random16(channels) : nil
+        let bias = c.affine && !isRMS(c) ? random16(channels) : nil
+        let runningMean = random16([c.shape[1]]), runningVar = random16([c.shape[1]], mean: 2, std: 0.3)
+
+        let (half, halfGradients) = try run(c, x: x, dy: dy, weight: weight, bias: bias, runningMean: runningMean,
+                                            runningVar: runningVar)
+        let (float, floatGradients) = try run(
+            c, x: x.converted(to: Float.self), dy: dy.converted(to: Float.self), weight: weight?.converted(to: Float.self),
+            bias: bias?.converted(to: Float.self), runningMean: runningMean.converted(to: Float.self),
+            runningVar: runningVar.converted(to: Float.self))
+        let what = "\(c.testDescription) \(Half.self) \(InstructionSet.active)"
+        #expect(half.output.memoryFormat == float.output.memoryFormat)
+        func mismatches(_ actual: [Half], _ float: [Float]) -> String? {
+            guard actual.count == float.count else { return "\(actual.count) elements instead of \(float.count)" }
+            let rounded: [Half] = float.map { Half($0) }
+            guard let i = actual.indices.first(where: { actual[$0] != rounded[$0] }) else { return nil }
+            return "element \(i) of \(actual.count): \(actual[i]) instead of \(rounded[i]) (from \(float[i]))"
+        }
+        #expect(mismatches(half.output.scalars, float.output.scalars) == nil, "\(what) output")
+        #expect(mismatches(halfGradients.input.scalars, floatGradients.input.scalars) == nil, "\(what) input gradient")
+        #expect(half.saved.mean == float.saved.mean, "\(what) mean")
+        #expect(half.saved.invstd == float.saved.invstd, "\(what) invstd")
+        // Parameter gradients are Double sums rounded to each type: the 16-bit ones within one
+        // rounding of the Float ones.
+        for (h, f) in [(halfGradients.weight, floatGradients.weight), (halfGradients.bias, floatGradients.bias)] {
+            guard let h, let f else { #expect((h == nil) == (f == nil)); continue }
+            assertClose(h.scalars.map { Double($0) }, f.scalars.map { Double($0) },
+                        Tolerance(absolute: 1e-6, relative: Double(Half.ulpOfOne)), "\(what) parameter gradient")
         }
     }
 

@@ -9,8 +9,8 @@
 //
 // Every function works on raw pointers, allocates nothing and validates nothing: NormKit's Swift
 // kernels (Sources/NormKit/Kernels) own the blocking, the statistics' numerics and the threads.
-// Lanes accumulate in the element type over at most the calls' element counts; totals come
-// back in double.
+// Lanes accumulate in the compute type (float for the 16-bit types) over at most the calls'
+// element counts; totals come back in double.
 #ifndef CNORMKITKERNELS_H
 #define CNORMKITKERNELS_H
 
@@ -31,48 +31,51 @@ typedef enum nk_isa {
     NK_ISA_AVX512 = 2,
 } nk_isa;
 
-// One table per element type. Notation: a *range* is `runs` runs of `length` contiguous
-// elements, `stride` elements apart (one run when the data is contiguous); *columns* are `rows`
-// rows of `columns` contiguous values with one coefficient per column. The two range writers
-// take `stream`: nonzero stores runs of 2,048 elements or more past the caches (for outputs too
-// large to stay cached).
-#define NK_DECLARE_TABLE(T, SUFFIX)                                                                      \
+// One table per element type: the data (x, y, dy, dx) in the storage type S, everything else
+// (shifts, coefficients, weights, column sums) in the compute type T. Notation: a *range* is
+// `runs` runs of `length` contiguous elements, `stride` elements apart (one run when the data is
+// contiguous); *columns* are `rows` rows of `columns` contiguous values with one coefficient per
+// column. The two range writers take `stream`: nonzero stores runs of 2,048 elements or more
+// past the caches (for outputs too large to stay cached).
+#define NK_DECLARE_TABLE(S, T, SUFFIX)                                                                   \
     typedef struct nk_kernels_##SUFFIX {                                                                 \
         /* {Σ(x − k), Σ(x − k)²} over a range. */                                                        \
-        nk_pair (*shifted_sums)(const T *x, long runs, long length, long stride, T k);                   \
+        nk_pair (*shifted_sums)(const S *x, long runs, long length, long stride, T k);                   \
         /* y = (x − hi)·a + b over a range (y may be x). */                                              \
-        void (*affine_range)(const T *x, T *y, long runs, long length, long stride, T hi, T a, T b,      \
-                             int stream);                                                        \
+        void (*affine_range)(const S *x, S *y, long runs, long length, long stride, T hi, T a, T b,      \
+                             int stream);                                                                \
         /* y_i = ((x_i − hi) − lo)·r·w_i + b_i over one row; w and b may be NULL (1 and 0). */           \
-        void (*affine_row)(const T *x, T *y, long n, T hi, T lo, T r, const T *w, const T *b);           \
+        void (*affine_row)(const S *x, S *y, long n, T hi, T lo, T r, const T *w, const T *b);           \
         /* {Σg, Σg·(x − hi)} with g = dy (times w_i when w is not NULL) over a range. */                 \
-        nk_pair (*gradient_sums)(const T *x, const T *dy, long runs, long length, long stride, T hi,     \
+        nk_pair (*gradient_sums)(const S *x, const S *dy, long runs, long length, long stride, T hi,     \
                                  const T *w);                                                            \
-        /* gradient_sums over one row with μ = hi + lo, returning {Σg, Σg·(x − μ)}, and adding          \
-           dy_i to sum_dy[i] and dy_i·(x_i − μ)·r to sum_dy_xhat[i]. */                                   \
-        nk_pair (*row_gradient_sums)(const T *x, const T *dy, long n, T hi, T lo, T r, const T *w,        \
+        /* gradient_sums over one row with μ = hi + lo, returning {Σg, Σg·(x − μ)}, and adding           \
+           dy_i to sum_dy[i] and dy_i·(x_i − μ)·r to sum_dy_xhat[i]. */                                  \
+        nk_pair (*row_gradient_sums)(const S *x, const S *dy, long n, T hi, T lo, T r, const T *w,       \
                                      T *sum_dy, T *sum_dy_xhat);                                         \
         /* dx = k1·dy − k2·(x − hi) + k3 over a range. */                                                \
-        void (*input_gradient_range)(const T *x, const T *dy, T *dx, long runs, long length, long stride, \
+        void (*input_gradient_range)(const S *x, const S *dy, S *dx, long runs, long length, long stride, \
                                      T hi, T k1, T k2, T k3, int stream);                                \
         /* dx_i = k1·w_i·dy_i − k2·(x_i − hi) + k3 over one row. */                                      \
-        void (*input_gradient_row)(const T *x, const T *dy, T *dx, long n, T hi, T k1, T k2, T k3,       \
+        void (*input_gradient_row)(const S *x, const S *dy, S *dx, long n, T hi, T k1, T k2, T k3,       \
                                    const T *w);                                                          \
         /* s1[c] += Σ_r (x[r,c] − k[c]), s2[c] += Σ_r (x[r,c] − k[c])². */                               \
-        void (*column_shifted_sums)(const T *x, long rows, long columns, const T *k, T *s1, T *s2);      \
+        void (*column_shifted_sums)(const S *x, long rows, long columns, const T *k, T *s1, T *s2);      \
         /* y[r,c] = (x[r,c] − hi[c])·a[c] + b[c]. */                                                     \
-        void (*column_affine)(const T *x, T *y, long rows, long columns, const T *hi, const T *a,        \
+        void (*column_affine)(const S *x, S *y, long rows, long columns, const T *hi, const T *a,        \
                               const T *b);                                                               \
         /* s1[c] += Σ_r dy[r,c], s2[c] += Σ_r dy[r,c]·(x[r,c] − hi[c]). */                               \
-        void (*column_gradient_sums)(const T *x, const T *dy, long rows, long columns, const T *hi,      \
+        void (*column_gradient_sums)(const S *x, const S *dy, long rows, long columns, const T *hi,      \
                                      T *s1, T *s2);                                                      \
         /* dx[r,c] = k1[c]·dy[r,c] − k2[c]·(x[r,c] − hi[c]) + k3[c]. */                                  \
-        void (*column_input_gradient)(const T *x, const T *dy, T *dx, long rows, long columns,           \
+        void (*column_input_gradient)(const S *x, const S *dy, S *dx, long rows, long columns,           \
                                       const T *hi, const T *k1, const T *k2, const T *k3);               \
     } nk_kernels_##SUFFIX;
 
-NK_DECLARE_TABLE(float, f32)
-NK_DECLARE_TABLE(double, f64)
+NK_DECLARE_TABLE(float, float, f32)
+NK_DECLARE_TABLE(double, double, f64)
+// 16-bit storage (bit patterns), computed in float: one layout for binary16 and bfloat16.
+NK_DECLARE_TABLE(unsigned short, float, half)
 
 /// Conversions between float and the 16-bit formats, given as bit patterns: binary16 (f16) and
 /// bfloat16 (bf16). Widening is exact; narrowing rounds to nearest, ties to even, overflows to
@@ -84,11 +87,13 @@ typedef struct nk_conversions {
     void (*f32_to_bf16)(const float *in, unsigned short *out, long n);
 } nk_conversions;
 
-/// Both element types' loops, and the 16-bit conversions, compiled for one instruction set.
+/// Every element type's loops, and the 16-bit conversions, compiled for one instruction set.
 typedef struct nk_kernels {
     nk_isa isa;
     nk_kernels_f32 f32;
     nk_kernels_f64 f64;
+    nk_kernels_half f16;
+    nk_kernels_half bf16;
     nk_conversions half;
 } nk_kernels;
 

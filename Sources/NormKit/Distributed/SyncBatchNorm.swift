@@ -184,7 +184,7 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
                                   sumGradOutputTimesNormalized: Array(summed[channels...]))
         guard case let .gradient(gradInput, _) = Kernels.call(KernelCall<Scalar>.Request.backward(
             input: x, gradOutput: dy, geometry: geometry, mean: last.saved.mean, invstd: last.saved.invstd,
-            weight: last.weight?.storage, mode: .globalSums(global, count: max(globalCount, 1)), channelSums: false))
+            weight: last.weight.map(Functional.kernelParameter), mode: .globalSums(global, count: max(globalCount, 1)), channelSums: false))
         else { fatalError("kernel response") }
         if weightGradient != nil {
             accumulate(weight: Functional.affineGradient(local.sumGradOutputTimesNormalized, like: last.weight),

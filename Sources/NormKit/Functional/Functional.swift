@@ -102,7 +102,7 @@ extension Functional {
         let format = saved.kernelFormat
         let response = Kernels.call(KernelCall<Scalar>.Request.backward(
             input: input.withMemoryFormat(format).storage, gradOutput: gradOutput.withMemoryFormat(format).storage,
-            geometry: geometry, mean: saved.mean, invstd: saved.invstd, weight: weight.map(rowMajorStorage),
+            geometry: geometry, mean: saved.mean, invstd: saved.invstd, weight: weight.map(kernelParameter),
             mode: saved.gradientMode, channelSums: needsAffineGradients))
         guard case let .gradient(gradInput, sums) = response else { fatalError("kernel response") }
         let channelSums = needsAffineGradients ? sums : nil
@@ -123,10 +123,11 @@ extension Functional {
         }
     }
 
-    /// A parameter's elements in row-major order, the order the kernels index them in (a
-    /// LayerNorm weight of rank 3 or more may arrive channels-last).
-    static func rowMajorStorage<Scalar: NormScalar>(_ tensor: Tensor<Scalar>) -> [Scalar] {
-        tensor.withMemoryFormat(.contiguous).storage
+    /// A parameter's elements as the kernels take them: in row-major order (a LayerNorm weight
+    /// of rank 3 or more may arrive channels-last), in the type they compute in (`Float` for a
+    /// 16-bit layer's parameters).
+    static func kernelParameter<Scalar: NormScalar>(_ tensor: Tensor<Scalar>) -> [Scalar.ComputeScalar] {
+        Kernels.computeValues(tensor.withMemoryFormat(.contiguous).storage)
     }
 
     /// A per-channel gradient shaped like the weight it belongs to (a LayerNorm weight keeps its
@@ -167,8 +168,8 @@ extension Functional {
         weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, eps: Double
     ) -> (result: NormalizationResult<Scalar>, moments: Moments) {
         let response = Kernels.call(KernelCall<Scalar>.Request.normalizeWithBatchStatistics(
-            input: input.storage, geometry: geometry, centered: centered, weight: weight.map(rowMajorStorage),
-            bias: bias.map(rowMajorStorage), eps: eps))
+            input: input.storage, geometry: geometry, centered: centered, weight: weight.map(kernelParameter),
+            bias: bias.map(kernelParameter), eps: eps))
         guard case let .output(output, moments?, invstd?) = response else { fatalError("kernel response") }
         let saved = SavedStatistics<Scalar>(
             mean: moments.mean, invstd: invstd, usesBatchStatistics: true,
@@ -209,7 +210,7 @@ extension Functional {
         let shape = input.shape, format = input.memoryFormat
         let response = Kernels.call(KernelCall<Scalar>.Request.normalize(
             input: input.storage, geometry: saved.geometry, mean: saved.mean, invstd: saved.invstd,
-            weight: weight.map(rowMajorStorage), bias: bias.map(rowMajorStorage), inPlace: inPlace))
+            weight: weight.map(kernelParameter), bias: bias.map(kernelParameter), inPlace: inPlace))
         guard case let .output(output, _, _) = response else { fatalError("kernel response") }
         return NormalizationResult(output: Tensor(uncheckedShape: shape, storage: output, memoryFormat: format), saved: saved)
     }

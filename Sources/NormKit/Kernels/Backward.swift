@@ -52,7 +52,7 @@ extension Kernels {
     /// (they are also computed whenever the input gradient needs them).
     static func backward<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
-        mean: [Double], invstd: [Double], weight: UnsafePointer<S>?, mode: GradientMode, channelSums: Bool
+        mean: [Double], invstd: [Double], weight: UnsafePointer<S.ComputeScalar>?, mode: GradientMode, channelSums: Bool
     ) -> BackwardSums? {
         let needSums = channelSums || (mode.usesBatchStatistics && !isGlobal(mode))
         let stream = NativeLoops.streams(bytes: 3 * g.elementCount * MemoryLayout<S>.stride)
@@ -64,7 +64,7 @@ extension Kernels {
             partials = Parallelism.mapChunks(taskCount: g.channels, elements: 2 * g.elementCount) { channels in
                 var sums = needSums ? BackwardSums.zeros(channels: g.channels) : nil
                 for c in channels {
-                    let split = SplitMean<S>(mean[c]), r = invstd[c]
+                    let split = SplitMean<S.ComputeScalar>(mean[c]), r = invstd[c]
                     var t = (0.0, 0.0)
                     if needSums {
                         t = channelGradientSums(x, dy, geometry: g, channel: c, mean: split)
@@ -72,7 +72,8 @@ extension Kernels {
                         sums!.sumGradOutputTimesNormalized[c] = r * t.1
                     }
                     let coefficients = channelCoefficients(c, mode: mode, invstd: r, gamma: gamma(c), local: (t.0, r * t.1), count: count)
-                    let k = GradientCoefficients(k1: S(coefficients.0), k2: S(coefficients.1), k3: S(coefficients.2))
+                    let k = GradientCoefficients(k1: S.ComputeScalar(coefficients.0), k2: S.ComputeScalar(coefficients.1),
+                                                 k3: S.ComputeScalar(coefficients.2))
                     let offset = g.offset(sample: 0, channel: c, position: 0)
                     inputGradientRuns(x + offset, dy + offset, dx + offset, runs: g.outer, length: g.inner,
                                       stride: g.channels * g.inner, mean: split, k, stream: stream)
@@ -81,7 +82,7 @@ extension Kernels {
             }
         case .perChannel:
             let sums = needSums ? columnGradientSums(x, dy, geometry: g, mean: mean, invstd: invstd) : nil
-            let k = ColumnCoefficients<S>(columns: g.channels)
+            let k = ColumnCoefficients<S.ComputeScalar>(columns: g.channels)
             defer { k.deallocate() }
             for c in 0..<g.channels {
                 let local = sums.map { ($0.sumGradOutput[c], $0.sumGradOutputTimesNormalized[c]) } ?? (0, 0)
@@ -98,7 +99,7 @@ extension Kernels {
             let groups = g.groupsPerSample
             partials = Parallelism.mapChunks(taskCount: g.outer * groups, elements: 2 * g.elementCount) { tasks in
                 var sums = channelSums ? BackwardSums.zeros(channels: g.channels) : nil
-                let scratch = GroupScratch<S>(channels: g.inner == 1 && channelSums ? g.channels : 0)
+                let scratch = GroupScratch<S.ComputeScalar>(channels: g.inner == 1 && channelSums ? g.channels : 0)
                 for task in tasks {
                     groupBackward(x, dy, dx, geometry: g, task: task, mean: mean[task], invstd: invstd[task], weight: weight,
                                   mode: mode, sums: &sums, scratch: scratch, stream: stream)
@@ -109,7 +110,7 @@ extension Kernels {
         case .perSample:
             partials = Parallelism.mapChunks(taskCount: g.outer, elements: 2 * g.elementCount) { samples in
                 var sums = channelSums ? BackwardSums.zeros(channels: g.channels) : nil
-                let scratch = SampleScratch<S>(channels: g.channels)
+                let scratch = SampleScratch<S.ComputeScalar>(channels: g.channels)
                 defer { scratch.deallocate() }
                 for n in samples {
                     channelsLastSampleBackward(x, dy, dx, geometry: g, sample: n, mean: mean, invstd: invstd, weight: weight,
@@ -146,12 +147,12 @@ extension Kernels {
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, geometry g: NormalizationGeometry, mean: [Double], invstd: [Double]
     ) -> BackwardSums {
         let rows = g.outer * g.inner, columns = g.channels
-        let k = ColumnCoefficients<S>(columns: columns)
+        let k = ColumnCoefficients<S.ComputeScalar>(columns: columns)
         defer { k.deallocate() }
         for c in 0..<columns { k.setMean(c, mean[c]) }
         let partials = Parallelism.mapChunks(taskCount: rows, elements: 2 * g.elementCount) { chunk -> [Double] in
             var sums = [Double](repeating: 0, count: 2 * columns)
-            let scratch = UnsafeMutablePointer<S>.allocate(capacity: 2 * columns)
+            let scratch = UnsafeMutablePointer<S.ComputeScalar>.allocate(capacity: 2 * columns)
             defer { scratch.deallocate() }
             sums.withUnsafeMutableBufferPointer { sums in
                 let offset = chunk.lowerBound * columns
@@ -178,7 +179,7 @@ extension Kernels {
         let partials = Parallelism.mapChunks(taskCount: g.channels, elements: 2 * g.elementCount) { channels in
             var sums = BackwardSums.zeros(channels: g.channels)
             for c in channels {
-                let s = channelGradientSums(x, dy, geometry: g, channel: c, mean: SplitMean<S>(mean[c]))
+                let s = channelGradientSums(x, dy, geometry: g, channel: c, mean: SplitMean<S.ComputeScalar>(mean[c]))
                 sums.sumGradOutput[c] = s.0
                 sums.sumGradOutputTimesNormalized[c] = invstd[c] * s.1
             }
@@ -192,7 +193,8 @@ extension Kernels {
     /// Σdy and Σdy·(x − μ) of channel `c` of a row-major per-channel geometry, over its N runs.
     @inline(__always)
     static func channelGradientSums<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, geometry g: NormalizationGeometry, channel c: Int, mean: SplitMean<S>
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, geometry g: NormalizationGeometry, channel c: Int,
+        mean: SplitMean<S.ComputeScalar>
     ) -> (Double, Double) {
         let offset = g.offset(sample: 0, channel: c, position: 0)
         return gradientSumsOfRuns(x + offset, dy + offset, runs: g.outer, length: g.inner, stride: g.channels * g.inner, mean: mean)
@@ -203,14 +205,14 @@ extension Kernels {
     @inline(__always)
     static func groupBackward<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
-        task: Int, mean: Double, invstd r: Double, weight: UnsafePointer<S>?, mode: GradientMode,
-        sums: inout BackwardSums?, scratch: GroupScratch<S>, stream: Bool
+        task: Int, mean: Double, invstd r: Double, weight: UnsafePointer<S.ComputeScalar>?, mode: GradientMode,
+        sums: inout BackwardSums?, scratch: GroupScratch<S.ComputeScalar>, stream: Bool
     ) {
         let groups = g.groupsPerSample, width = g.channelsPerGroup, count = g.elementsPerStatistic
         let first = (task % groups) * width
         let base = g.offset(sample: task / groups, channel: first, position: 0)
         let (xs, gs, ds) = (x + base, dy + base, dx + base)
-        let split = SplitMean<S>(mean)
+        let split = SplitMean<S.ComputeScalar>(mean)
         var sumG = 0.0, sumGD = 0.0
         if g.inner == 1 {
             let w = weight.map { $0 + first }
@@ -218,7 +220,7 @@ extension Kernels {
                 var start = 0
                 while start < width {
                     let n = min(blockLength, width - start)
-                    let s = rowGradientSums(xs + start, gs + start, n, mean: split, invstd: S(r), weight: w.map { $0 + start },
+                    let s = rowGradientSums(xs + start, gs + start, n, mean: split, invstd: S.ComputeScalar(r), weight: w.map { $0 + start },
                                             columns: sums == nil ? nil : scratch.columns + first + start, stride: g.channels)
                     sumG += s.0; sumGD += s.1
                     start += n
@@ -226,7 +228,7 @@ extension Kernels {
                 if sums != nil { scratch.rowDone(groups: groups, into: &sums!) }
             }
             let k = mode.coefficients(invstd: r, gamma: 1, sumG: sumG, sumGXhat: r * sumGD, count: count)
-            inputGradientRow(xs, gs, ds, width, mean: split, GradientCoefficients(k1: S(k.0), k2: S(k.1), k3: S(k.2)), weight: w)
+            inputGradientRow(xs, gs, ds, width, mean: split, GradientCoefficients(k1: S.ComputeScalar(k.0), k2: S.ComputeScalar(k.1), k3: S.ComputeScalar(k.2)), weight: w)
             return
         }
         if mode.usesBatchStatistics || sums != nil {
@@ -243,7 +245,7 @@ extension Kernels {
         for i in 0..<width {
             let k = mode.coefficients(invstd: r, gamma: Double(weight?[first + i] ?? 1), sumG: sumG, sumGXhat: r * sumGD, count: count)
             inputGradientRuns(xs + i * g.inner, gs + i * g.inner, ds + i * g.inner, length: g.inner, mean: split,
-                              GradientCoefficients(k1: S(k.0), k2: S(k.1), k3: S(k.2)), stream: stream)
+                              GradientCoefficients(k1: S.ComputeScalar(k.0), k2: S.ComputeScalar(k.1), k3: S.ComputeScalar(k.2)), stream: stream)
         }
     }
 
@@ -251,8 +253,8 @@ extension Kernels {
     /// over its rows, pooled per group, then the input gradient of its rows.
     static func channelsLastSampleBackward<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
-        sample n: Int, mean: [Double], invstd: [Double], weight: UnsafePointer<S>?, mode: GradientMode,
-        sums: inout BackwardSums?, scratch: SampleScratch<S>
+        sample n: Int, mean: [Double], invstd: [Double], weight: UnsafePointer<S.ComputeScalar>?, mode: GradientMode,
+        sums: inout BackwardSums?, scratch: SampleScratch<S.ComputeScalar>
     ) {
         let groups = g.groupsPerSample, width = g.channelsPerGroup, columns = g.channels
         let base = n * g.inner * columns

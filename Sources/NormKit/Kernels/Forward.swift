@@ -11,7 +11,7 @@ extension Kernels {
     /// Returns the moments and, per statistic, 1/√(M2/n + eps).
     static func normalizeWithBatchStatistics<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry, centered: Bool,
-        weight: UnsafePointer<S>?, bias: UnsafePointer<S>?, eps: Double
+        weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?, eps: Double
     ) -> (moments: Moments, invstd: [Double]) {
         let statistics = g.statisticCount
         var mean = [Double](repeating: 0, count: statistics), m2 = mean, invstd = mean
@@ -40,10 +40,10 @@ extension Kernels {
                         Parallelism.forEachChunk(taskCount: g.channels, elements: g.elementCount) { channels in
                             for c in channels {
                                 let (mu, r) = record(c, channelMoments(x, geometry: g, channel: c))
-                                let split = SplitMean<S>(mu)
+                                let split = SplitMean<S.ComputeScalar>(mu)
                                 let offset = g.offset(sample: 0, channel: c, position: 0)
                                 affineRuns(x + offset, y + offset, runs: g.outer, length: g.inner, stride: g.channels * g.inner,
-                                           mean: split, scale: S(r * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0,
+                                           mean: split, scale: S.ComputeScalar(r * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0,
                                            stream: stream)
                             }
                         }
@@ -67,7 +67,7 @@ extension Kernels {
                     case (.perSample, _):
                         precondition(centered, "uncentered statistics are only defined for trailing dimensions")
                         Parallelism.forEachChunk(taskCount: g.outer, elements: g.elementCount) { samples in
-                            let scratch = SampleScratch<S>(channels: g.channels)
+                            let scratch = SampleScratch<S.ComputeScalar>(channels: g.channels)
                             defer { scratch.deallocate() }
                             for n in samples {
                                 let base = n * g.inner * g.channels
@@ -121,7 +121,7 @@ extension Kernels {
         let rows = g.outer * g.inner, columns = g.channels
         let partials = Parallelism.mapChunks(taskCount: rows, elements: g.elementCount) { chunk -> [GroupMoments] in
             var moments = [GroupMoments](repeating: GroupMoments(), count: columns)
-            let scratch = UnsafeMutablePointer<S>.allocate(capacity: 3 * columns)
+            let scratch = UnsafeMutablePointer<S.ComputeScalar>.allocate(capacity: 3 * columns)
             defer { scratch.deallocate() }
             moments.withUnsafeMutableBufferPointer { moments in
                 accumulateColumns(x + chunk.lowerBound * columns, rows: chunk.count, columns: columns,
@@ -139,7 +139,7 @@ extension Kernels {
     /// Moments of each group of one channels-last sample (`inner` rows of `channels` values): a
     /// group's channels are adjacent columns, summed from one shift per group.
     static func channelsLastSampleMoments<S: NormScalar>(
-        _ x: UnsafePointer<S>, geometry g: NormalizationGeometry, scratch: SampleScratch<S>
+        _ x: UnsafePointer<S>, geometry g: NormalizationGeometry, scratch: SampleScratch<S.ComputeScalar>
     ) -> [GroupMoments] {
         var moments = [GroupMoments](repeating: GroupMoments(), count: g.groupsPerSample)
         moments.withUnsafeMutableBufferPointer { moments in
@@ -155,17 +155,17 @@ extension Kernels {
     @inline(__always)
     static func normalizeGroup<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry, firstChannel: Int,
-        mean: Double, invstd: Double, weight: UnsafePointer<S>?, bias: UnsafePointer<S>?, stream: Bool
+        mean: Double, invstd: Double, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?, stream: Bool
     ) {
-        let split = SplitMean<S>(mean), width = g.channelsPerGroup
+        let split = SplitMean<S.ComputeScalar>(mean), width = g.channelsPerGroup
         if g.inner == 1 {
-            affineRow(x, y, width, mean: split, invstd: S(invstd), weight: weight.map { $0 + firstChannel },
+            affineRow(x, y, width, mean: split, invstd: S.ComputeScalar(invstd), weight: weight.map { $0 + firstChannel },
                       bias: bias.map { $0 + firstChannel })
             return
         }
         for i in 0..<width {
             let c = firstChannel + i
-            affineRuns(x + i * g.inner, y + i * g.inner, length: g.inner, mean: split, scale: S(invstd * Double(weight?[c] ?? 1)),
+            affineRuns(x + i * g.inner, y + i * g.inner, length: g.inner, mean: split, scale: S.ComputeScalar(invstd * Double(weight?[c] ?? 1)),
                        offset: bias?[c] ?? 0, stream: stream)
         }
     }
@@ -174,7 +174,7 @@ extension Kernels {
     /// mode, or SyncBatchNorm's global ones). `y` may be `x` (in place).
     static func normalize<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
-        mean: [Double], invstd: [Double], weight: UnsafePointer<S>?, bias: UnsafePointer<S>?
+        mean: [Double], invstd: [Double], weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?
     ) {
         let stream = NativeLoops.streams(bytes: 2 * g.elementCount * MemoryLayout<S>.stride)
         switch g.grouping {
@@ -183,11 +183,11 @@ extension Kernels {
                 for task in tasks {
                     let c = task % g.channels, offset = task * g.inner
                     affineRuns(x + offset, y + offset, length: g.inner, mean: SplitMean(mean[c]),
-                               scale: S(invstd[c] * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0, stream: stream)
+                               scale: S.ComputeScalar(invstd[c] * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0, stream: stream)
                 }
             }
         case .perChannel:
-            let k = ColumnCoefficients<S>(columns: g.channels)
+            let k = ColumnCoefficients<S.ComputeScalar>(columns: g.channels)
             defer { k.deallocate() }
             for c in 0..<g.channels {
                 k.setAffine(c, mean: mean[c], scale: invstd[c] * Double(weight?[c] ?? 1), offset: Double(bias?[c] ?? 0))
@@ -209,7 +209,7 @@ extension Kernels {
             }
         case .perSample:
             Parallelism.forEachChunk(taskCount: g.outer, elements: g.elementCount) { samples in
-                let scratch = SampleScratch<S>(channels: g.channels)
+                let scratch = SampleScratch<S.ComputeScalar>(channels: g.channels)
                 defer { scratch.deallocate() }
                 for n in samples {
                     for group in 0..<g.groupsPerSample {
@@ -246,7 +246,7 @@ struct SampleScratch<S: NormScalar> {
     }
 
     /// Sets the forward coefficients of every channel of `group`: its mean, a = invstd·γ[c], b = β[c].
-    func setGroup(_ group: Int, width: Int, mean: Double, invstd: Double, weight: UnsafePointer<S>?, bias: UnsafePointer<S>?) {
+    func setGroup(_ group: Int, width: Int, mean: Double, invstd: Double, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?) {
         for c in group * width..<(group + 1) * width {
             coefficients.setAffine(c, mean: mean, scale: invstd * Double(weight?[c] ?? 1), offset: Double(bias?[c] ?? 0))
         }

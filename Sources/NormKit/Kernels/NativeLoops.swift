@@ -91,139 +91,159 @@ enum NativeLoops {
         }
     }
 
+    /// The element types the C tables serve; the specialized callers fold the test away.
+    private enum Storage { case float, double, half }
+
     @inline(__always)
-    private static func isFloat<S: NormScalar>(_: S.Type) -> Bool {
-        if S.self == Float.self { return true }
-        assert(S.self == Double.self, "NormKit's loops serve Float and Double")
-        return false
+    private static func storage<S: NormScalar>(_: S.Type) -> Storage {
+        if S.self == Float.self { return .float }
+        if S.self == Double.self { return .double }
+        assert(MemoryLayout<S>.size == 2 && S.ComputeScalar.self == Float.self, "NormKit's loops serve Float, Double and 16-bit types")
+        return .half
+    }
+
+    /// The table of a 16-bit type: binary16's or bfloat16's.
+    @inline(__always)
+    private static func halfTable<S: NormScalar>(_ t: UnsafePointer<nk_kernels>, _: S.Type) -> nk_kernels_half {
+        S.self == BFloat16.self ? t.pointee.bf16 : t.pointee.f16
     }
 
     static func shiftedSums<S: NormScalar>(
-        _ x: UnsafePointer<S>, runs: Int, length: Int, stride: Int, shift k: S
+        _ x: UnsafePointer<S>, runs: Int, length: Int, stride: Int, shift k: S.ComputeScalar
     ) -> (Double, Double) {
         let t = tables()
-        let sums = isFloat(S.self)
-            ? t.pointee.f32.shifted_sums(x.as(), runs, length, stride, k.as())
-            : t.pointee.f64.shifted_sums(x.as(), runs, length, stride, k.as())
+        let sums: nk_pair
+        switch storage(S.self) {
+        case .float: sums = t.pointee.f32.shifted_sums(x.as(), runs, length, stride, k.as())
+        case .double: sums = t.pointee.f64.shifted_sums(x.as(), runs, length, stride, k.as())
+        case .half: sums = halfTable(t, S.self).shifted_sums(x.as(), runs, length, stride, k.as())
+        }
         return (sums.first, sums.second)
     }
 
     static func affineRange<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, runs: Int, length: Int, stride: Int, hi: S, a: S, b: S,
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, runs: Int, length: Int, stride: Int, hi: S.ComputeScalar, a: S.ComputeScalar, b: S.ComputeScalar,
         stream: Bool
     ) {
         let t = tables()
-        if isFloat(S.self) {
-            t.pointee.f32.affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as(), stream.flag)
-        } else {
-            t.pointee.f64.affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as(), stream.flag)
+        switch storage(S.self) {
+        case .float: t.pointee.f32.affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as(), stream.flag)
+        case .double: t.pointee.f64.affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as(), stream.flag)
+        case .half: halfTable(t, S.self).affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as(), stream.flag)
         }
     }
 
     static func affineRow<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ count: Int, hi: S, lo: S, invstd r: S,
-        weight: UnsafePointer<S>?, bias: UnsafePointer<S>?
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ count: Int, hi: S.ComputeScalar, lo: S.ComputeScalar, invstd r: S.ComputeScalar,
+        weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?
     ) {
         let t = tables()
-        if isFloat(S.self) {
-            t.pointee.f32.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as())
-        } else {
-            t.pointee.f64.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as())
+        switch storage(S.self) {
+        case .float: t.pointee.f32.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as())
+        case .double: t.pointee.f64.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as())
+        case .half: halfTable(t, S.self).affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as())
         }
     }
 
     static func gradientSums<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, runs: Int, length: Int, stride: Int, hi: S, weight: UnsafePointer<S>?
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, runs: Int, length: Int, stride: Int, hi: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?
     ) -> (Double, Double) {
         let t = tables()
-        let sums = isFloat(S.self)
-            ? t.pointee.f32.gradient_sums(x.as(), dy.as(), runs, length, stride, hi.as(), weight?.as())
-            : t.pointee.f64.gradient_sums(x.as(), dy.as(), runs, length, stride, hi.as(), weight?.as())
+        let sums: nk_pair
+        switch storage(S.self) {
+        case .float: sums = t.pointee.f32.gradient_sums(x.as(), dy.as(), runs, length, stride, hi.as(), weight?.as())
+        case .double: sums = t.pointee.f64.gradient_sums(x.as(), dy.as(), runs, length, stride, hi.as(), weight?.as())
+        case .half: sums = halfTable(t, S.self).gradient_sums(x.as(), dy.as(), runs, length, stride, hi.as(), weight?.as())
+        }
         return (sums.first, sums.second)
     }
 
     static func rowGradientSums<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, hi: S, lo: S, invstd r: S, weight: UnsafePointer<S>?,
-        sumDy: UnsafeMutablePointer<S>, sumDyXhat: UnsafeMutablePointer<S>
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, hi: S.ComputeScalar, lo: S.ComputeScalar, invstd r: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?,
+        sumDy: UnsafeMutablePointer<S.ComputeScalar>, sumDyXhat: UnsafeMutablePointer<S.ComputeScalar>
     ) -> (Double, Double) {
         let t = tables()
-        let sums = isFloat(S.self)
-            ? t.pointee.f32.row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(),
-                                              sumDy.as(), sumDyXhat.as())
-            : t.pointee.f64.row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(),
-                                              sumDy.as(), sumDyXhat.as())
+        let sums: nk_pair
+        switch storage(S.self) {
+        case .float: sums = t.pointee.f32.row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
+                                   sumDyXhat.as())
+        case .double: sums = t.pointee.f64.row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
+                                   sumDyXhat.as())
+        case .half: sums = halfTable(t, S.self).row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
+                                   sumDyXhat.as())
+        }
         return (sums.first, sums.second)
     }
 
     static func inputGradientRange<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, runs: Int, length: Int, stride: Int,
-        hi: S, _ k: GradientCoefficients<S>, stream: Bool
+        hi: S.ComputeScalar, _ k: GradientCoefficients<S.ComputeScalar>, stream: Bool
     ) {
         let t = tables()
-        if isFloat(S.self) {
-            t.pointee.f32.input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), stream.flag)
-        } else {
-            t.pointee.f64.input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), stream.flag)
+        switch storage(S.self) {
+        case .float: t.pointee.f32.input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), stream.flag)
+        case .double: t.pointee.f64.input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), stream.flag)
+        case .half: halfTable(t, S.self).input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), stream.flag)
         }
     }
 
     static func inputGradientRow<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int, hi: S,
-        _ k: GradientCoefficients<S>, weight: UnsafePointer<S>?
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int, hi: S.ComputeScalar,
+        _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?
     ) {
         let t = tables()
-        if isFloat(S.self) {
-            t.pointee.f32.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as())
-        } else {
-            t.pointee.f64.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as())
+        switch storage(S.self) {
+        case .float: t.pointee.f32.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as())
+        case .double: t.pointee.f64.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as())
+        case .half: halfTable(t, S.self).input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as())
         }
     }
 
     static func columnShiftedSums<S: NormScalar>(
-        _ x: UnsafePointer<S>, rows: Int, columns: Int, shift k: UnsafePointer<S>, _ s1: UnsafeMutablePointer<S>,
-        _ s2: UnsafeMutablePointer<S>
+        _ x: UnsafePointer<S>, rows: Int, columns: Int, shift k: UnsafePointer<S.ComputeScalar>, _ s1: UnsafeMutablePointer<S.ComputeScalar>,
+        _ s2: UnsafeMutablePointer<S.ComputeScalar>
     ) {
         let t = tables()
-        if isFloat(S.self) {
-            t.pointee.f32.column_shifted_sums(x.as(), rows, columns, k.as(), s1.as(), s2.as())
-        } else {
-            t.pointee.f64.column_shifted_sums(x.as(), rows, columns, k.as(), s1.as(), s2.as())
+        switch storage(S.self) {
+        case .float: t.pointee.f32.column_shifted_sums(x.as(), rows, columns, k.as(), s1.as(), s2.as())
+        case .double: t.pointee.f64.column_shifted_sums(x.as(), rows, columns, k.as(), s1.as(), s2.as())
+        case .half: halfTable(t, S.self).column_shifted_sums(x.as(), rows, columns, k.as(), s1.as(), s2.as())
         }
     }
 
     static func columnAffine<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int, hi: UnsafePointer<S>,
-        a: UnsafePointer<S>, b: UnsafePointer<S>
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int, hi: UnsafePointer<S.ComputeScalar>,
+        a: UnsafePointer<S.ComputeScalar>, b: UnsafePointer<S.ComputeScalar>
     ) {
         let t = tables()
-        if isFloat(S.self) {
-            t.pointee.f32.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as())
-        } else {
-            t.pointee.f64.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as())
+        switch storage(S.self) {
+        case .float: t.pointee.f32.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as())
+        case .double: t.pointee.f64.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as())
+        case .half: halfTable(t, S.self).column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as())
         }
     }
 
     static func columnGradientSums<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, rows: Int, columns: Int, hi: UnsafePointer<S>,
-        _ s1: UnsafeMutablePointer<S>, _ s2: UnsafeMutablePointer<S>
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, rows: Int, columns: Int, hi: UnsafePointer<S.ComputeScalar>,
+        _ s1: UnsafeMutablePointer<S.ComputeScalar>, _ s2: UnsafeMutablePointer<S.ComputeScalar>
     ) {
         let t = tables()
-        if isFloat(S.self) {
-            t.pointee.f32.column_gradient_sums(x.as(), dy.as(), rows, columns, hi.as(), s1.as(), s2.as())
-        } else {
-            t.pointee.f64.column_gradient_sums(x.as(), dy.as(), rows, columns, hi.as(), s1.as(), s2.as())
+        switch storage(S.self) {
+        case .float: t.pointee.f32.column_gradient_sums(x.as(), dy.as(), rows, columns, hi.as(), s1.as(), s2.as())
+        case .double: t.pointee.f64.column_gradient_sums(x.as(), dy.as(), rows, columns, hi.as(), s1.as(), s2.as())
+        case .half: halfTable(t, S.self).column_gradient_sums(x.as(), dy.as(), rows, columns, hi.as(), s1.as(), s2.as())
         }
     }
 
     static func columnInputGradient<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, rows: Int, columns: Int,
-        hi: UnsafePointer<S>, k1: UnsafePointer<S>, k2: UnsafePointer<S>, k3: UnsafePointer<S>
+        hi: UnsafePointer<S.ComputeScalar>, k1: UnsafePointer<S.ComputeScalar>, k2: UnsafePointer<S.ComputeScalar>, k3: UnsafePointer<S.ComputeScalar>
     ) {
         let t = tables()
-        if isFloat(S.self) {
-            t.pointee.f32.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as())
-        } else {
-            t.pointee.f64.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as())
+        switch storage(S.self) {
+        case .float: t.pointee.f32.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as())
+        case .double: t.pointee.f64.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as())
+        case .half: halfTable(t, S.self).column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as())
         }
     }
 }

@@ -57,10 +57,10 @@ extension Kernels {
     ) {
         forEachBlock(runs: runs, length: length, stride: stride) { offset, runs, length in
             let block = x + offset, n = runs * length
-            var shift = moments.count > 0 ? S(moments.mean) : roughMean(block, length)
+            var shift = moments.count > 0 ? S.ComputeScalar(moments.mean) : roughMean(block, length)
             var (s1, s2) = NativeLoops.shiftedSums(block, runs: runs, length: length, stride: stride, shift: shift)
             if needsNewShift(s1, s2, count: n) {
-                shift = S(Double(shift) + s1 / Double(n))
+                shift = S.ComputeScalar(Double(shift) + s1 / Double(n))
                 (s1, s2) = NativeLoops.shiftedSums(block, runs: runs, length: length, stride: stride, shift: shift)
             }
             moments.merge(count: Double(n), mean: Double(shift) + s1 / Double(n), m2: blockM2(s1, s2, count: n))
@@ -86,11 +86,11 @@ extension Kernels {
     /// The mean of the first few elements: the first block's shift, close enough to its mean
     /// that the block is rarely summed twice.
     @inline(__always)
-    static func roughMean<S: NormScalar>(_ x: UnsafePointer<S>, _ count: Int) -> S {
+    static func roughMean<S: NormScalar>(_ x: UnsafePointer<S>, _ count: Int) -> S.ComputeScalar {
         let n = min(count, 16)
-        var sum: S = 0
-        for i in 0..<n { sum += x[i] }
-        return sum / S(n)
+        var sum: S.ComputeScalar = 0
+        for i in 0..<n { sum += S.ComputeScalar(x[i]) }
+        return sum / S.ComputeScalar(n)
     }
 
     /// Σ x² over `count` contiguous elements (the uncentered moment of RMSNorm).
@@ -106,7 +106,8 @@ extension Kernels {
     @inline(__always)
     static func affineRuns<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, runs: Int = 1, length: Int, stride: Int = 0,
-        mean: SplitMean<S>, scale a: S, offset b: S, stream: Bool
+        mean: SplitMean<S.ComputeScalar>, scale a: S.ComputeScalar, offset b: S.ComputeScalar,
+        stream: Bool
     ) {
         // ((x − hi) − lo)·a + b = (x − hi)·a + (b − lo·a): x − hi is exact near the mean.
         NativeLoops.affineRange(x, y, runs: runs, length: length, stride: stride, hi: mean.hi, a: a, b: b - mean.lo * a,
@@ -118,8 +119,8 @@ extension Kernels {
     /// missing bias 0.
     @inline(__always)
     static func affineRow<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ count: Int, mean: SplitMean<S>, invstd: S,
-        weight: UnsafePointer<S>?, bias: UnsafePointer<S>?
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ count: Int, mean: SplitMean<S.ComputeScalar>,
+        invstd: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?
     ) {
         NativeLoops.affineRow(x, y, count, hi: mean.hi, lo: mean.lo, invstd: invstd, weight: weight, bias: bias)
     }
@@ -129,8 +130,9 @@ extension Kernels {
     /// (the per-column sums of LayerNorm's weight and bias gradients).
     @inline(__always)
     static func rowGradientSums<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, mean: SplitMean<S>, invstd: S,
-        weight: UnsafePointer<S>?, columns: UnsafeMutablePointer<S>?, stride: Int
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, mean: SplitMean<S.ComputeScalar>,
+        invstd: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?, columns: UnsafeMutablePointer<S.ComputeScalar>?,
+        stride: Int
     ) -> (Double, Double) {
         guard let columns else {
             // Σg·(x − μ) = Σg·(x − hi) − lo·Σg.
@@ -143,7 +145,8 @@ extension Kernels {
 
     /// Σ dy and Σ dy·(x − μ) over runs of any length, summed block by block.
     static func gradientSumsOfRuns<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, runs: Int = 1, length: Int, stride: Int = 0, mean: SplitMean<S>
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, runs: Int = 1, length: Int, stride: Int = 0,
+        mean: SplitMean<S.ComputeScalar>
     ) -> (Double, Double) {
         var t1 = 0.0, t2 = 0.0
         forEachBlock(runs: runs, length: length, stride: stride) { offset, runs, length in
@@ -160,7 +163,7 @@ extension Kernels {
     @inline(__always)
     static func inputGradientRuns<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, runs: Int = 1, length: Int,
-        stride: Int = 0, mean: SplitMean<S>, _ k: GradientCoefficients<S>, stream: Bool
+        stride: Int = 0, mean: SplitMean<S.ComputeScalar>, _ k: GradientCoefficients<S.ComputeScalar>, stream: Bool
     ) {
         // −k2·((x − hi) − lo) + k3 = −k2·(x − hi) + (k3 + k2·lo).
         let shifted = GradientCoefficients(k1: k.k1, k2: k.k2, k3: k.k3 + k.k2 * mean.lo)
@@ -172,7 +175,7 @@ extension Kernels {
     @inline(__always)
     static func inputGradientRow<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int,
-        mean: SplitMean<S>, _ k: GradientCoefficients<S>, weight: UnsafePointer<S>?
+        mean: SplitMean<S.ComputeScalar>, _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?
     ) {
         let shifted = GradientCoefficients(k1: k.k1, k2: k.k2, k3: k.k3 + k.k2 * mean.lo)
         NativeLoops.inputGradientRow(x, dy, dx, count, hi: mean.hi, shifted, weight: weight)
@@ -209,7 +212,7 @@ extension Kernels {
     /// scalars.
     static func accumulateColumns<S: NormScalar>(
         _ x: UnsafePointer<S>, rows: Int, columns: Int, width: Int = 1, into moments: UnsafeMutablePointer<GroupMoments>,
-        scratch: UnsafeMutablePointer<S>
+        scratch: UnsafeMutablePointer<S.ComputeScalar>
     ) {
         let shift = scratch, s1 = scratch + columns, s2 = scratch + 2 * columns
         let statistics = columns / width
@@ -222,7 +225,7 @@ extension Kernels {
             }
             return (t1, t2)
         }
-        func setShift(_ index: Int, _ value: S) {
+        func setShift(_ index: Int, _ value: S.ComputeScalar) {
             (shift + index * width).update(repeating: value, count: width)
         }
         let blockRows = 128  // at most 128 values per lane in the scalar type, as in a range block
@@ -230,7 +233,7 @@ extension Kernels {
         while start < rows {
             let n = min(blockRows, rows - start), block = x + start * columns, count = n * width
             for index in 0..<statistics {
-                setShift(index, moments[index].count > 0 ? S(moments[index].mean) : block[index * width])
+                setShift(index, moments[index].count > 0 ? S.ComputeScalar(moments[index].mean) : S.ComputeScalar(block[index * width]))
             }
             for pass in 0..<2 {
                 s1.update(repeating: 0, count: columns)
@@ -241,7 +244,7 @@ extension Kernels {
                     for index in 0..<statistics {
                         let (t1, t2) = sums(index)
                         guard needsNewShift(t1, t2, count: count) else { continue }
-                        setShift(index, S(Double(shift[index * width]) + t1 / Double(count)))
+                        setShift(index, S.ComputeScalar(Double(shift[index * width]) + t1 / Double(count)))
                         cancelled = true
                     }
                 }
@@ -259,7 +262,8 @@ extension Kernels {
     /// y[r, c] = (x[r, c] − hi[c])·a[c] + b[c], with μ's low part already folded into b (see
     /// ``ColumnCoefficients/setAffine(_:mean:scale:offset:)``).
     static func columnAffine<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int, _ k: ColumnCoefficients<S>
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int,
+        _ k: ColumnCoefficients<S.ComputeScalar>
     ) {
         NativeLoops.columnAffine(x, y, rows: rows, columns: columns, hi: k.hi, a: k.a, b: k.b)
     }
@@ -267,8 +271,9 @@ extension Kernels {
     /// Per-column Σ dy and Σ dy·(x − μ) over `rows` rows, summed in blocks of rows and added to
     /// `sumDy` and `sumDyD` in `Double`. `scratch` holds 2·columns scalars.
     static func accumulateColumnGradientSums<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, rows: Int, columns: Int, _ k: ColumnCoefficients<S>,
-        sumDy: UnsafeMutablePointer<Double>, sumDyD: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<S>
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, rows: Int, columns: Int,
+        _ k: ColumnCoefficients<S.ComputeScalar>, sumDy: UnsafeMutablePointer<Double>, sumDyD: UnsafeMutablePointer<Double>,
+        scratch: UnsafeMutablePointer<S.ComputeScalar>
     ) {
         let s1 = scratch, s2 = scratch + columns
         let blockRows = 64  // at most 64 values per lane (128 measured 1.3× slower on BatchNorm1d 4096×1024)
@@ -291,7 +296,7 @@ extension Kernels {
     /// `c` of `k` (μ's low part folded into k3 by ``ColumnCoefficients/setGradient(_:mean:_:)``).
     static func columnInputGradient<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, rows: Int, columns: Int,
-        _ k: ColumnCoefficients<S>
+        _ k: ColumnCoefficients<S.ComputeScalar>
     ) {
         NativeLoops.columnInputGradient(x, dy, dx, rows: rows, columns: columns, hi: k.hi, k1: k.a, k2: k.b, k3: k.c)
     }

@@ -15,12 +15,12 @@
 public struct KernelCall<Scalar: NormScalar> {
     enum Request {
         case normalizeWithBatchStatistics(input: [Scalar], geometry: NormalizationGeometry, centered: Bool,
-                                          weight: [Scalar]?, bias: [Scalar]?, eps: Double)
+                                          weight: [Scalar.ComputeScalar]?, bias: [Scalar.ComputeScalar]?, eps: Double)
         case moments(input: [Scalar], geometry: NormalizationGeometry)
         case normalize(input: [Scalar], geometry: NormalizationGeometry, mean: [Double], invstd: [Double],
-                       weight: [Scalar]?, bias: [Scalar]?, inPlace: Bool)
+                       weight: [Scalar.ComputeScalar]?, bias: [Scalar.ComputeScalar]?, inPlace: Bool)
         case backward(input: [Scalar], gradOutput: [Scalar], geometry: NormalizationGeometry, mean: [Double],
-                      invstd: [Double], weight: [Scalar]?, mode: GradientMode, channelSums: Bool)
+                      invstd: [Double], weight: [Scalar.ComputeScalar]?, mode: GradientMode, channelSums: Bool)
         case channelGradientSums(input: [Scalar], gradOutput: [Scalar], geometry: NormalizationGeometry,
                                  mean: [Double], invstd: [Double])
         case toDoubles([Scalar])
@@ -49,8 +49,8 @@ public struct KernelCall<Scalar: NormScalar> {
 
     init(_ request: Request) { self.request = request }
 
-    /// Runs the request. Called only from the `Float` and `Double` conformances, where
-    /// `Scalar` is concrete and this whole call tree is specialized.
+    /// Runs the request. Called only from the conformances of `Float`, `Double` and the 16-bit
+    /// types, where `Scalar` is concrete and this whole call tree is specialized.
     mutating func run() {
         _ = MemoryTuning.applied
         switch request {
@@ -90,7 +90,7 @@ public struct KernelCall<Scalar: NormScalar> {
         case let .backward(input, gradOutput, geometry, mean, invstd, weight, mode, channelSums):
             var sums: BackwardSums?
             let gradient = Self.producing(count: input.count) { dx in
-                Self.withOptional(weight, nil) { w, _ in
+                Self.withOptional(weight, nil as [Scalar.ComputeScalar]?) { w, _ in
                     Self.withBase(input) { x in
                         Self.withBase(gradOutput) { dy in
                             sums = Kernels.backward(x, dy, dx, geometry: geometry, mean: mean,
@@ -154,10 +154,10 @@ public struct KernelCall<Scalar: NormScalar> {
 
     /// Optional parameter arrays as optional pointers.
     @inline(__always)
-    static func withOptional(
-        _ weight: [Scalar]?, _ bias: [Scalar]?, _ body: (UnsafePointer<Scalar>?, UnsafePointer<Scalar>?) -> Void
+    static func withOptional<Parameter>(
+        _ weight: [Parameter]?, _ bias: [Parameter]?, _ body: (UnsafePointer<Parameter>?, UnsafePointer<Parameter>?) -> Void
     ) {
-        func withPointer(_ array: [Scalar]?, _ body: (UnsafePointer<Scalar>?) -> Void) {
+        func withPointer(_ array: [Parameter]?, _ body: (UnsafePointer<Parameter>?) -> Void) {
             guard let array else { return body(nil) }
             array.withUnsafeBufferPointer { body($0.baseAddress) }
         }
@@ -200,6 +200,14 @@ extension Kernels {
     static func floats<S: NormScalar>(_ values: [S]) -> [Float] {
         guard case let .floats(result) = call(KernelCall<S>.Request.toFloats(values)) else { fatalError("kernel response") }
         return result
+    }
+
+    /// Values in the type the kernels compute in: the array itself for `Float` and `Double`,
+    /// widened to `Float` for the 16-bit types.
+    static func computeValues<S: NormScalar>(_ values: [S]) -> [S.ComputeScalar] {
+        if S.self == S.ComputeScalar.self { return unsafeBitCast(values, to: [S.ComputeScalar].self) }
+        precondition(S.ComputeScalar.self == Float.self, "a scalar type computes in itself or in Float")
+        return unsafeBitCast(floats(values), to: [S.ComputeScalar].self)
     }
 
     static func scalars<S: NormScalar>(fromFloats values: [Float], as _: S.Type = S.self) -> [S] {

@@ -10,15 +10,24 @@ public protocol NormScalar: BinaryFloatingPoint, Codable, Sendable, CustomString
     /// A short name of the type, as PyTorch spells the dtype (`float32`, `float64`).
     static var dtypeName: String { get }
 
+    /// The type NormKit's kernels compute in for this type, PyTorch's "opmath" type: `Float`
+    /// for `Float16`, ``BFloat16`` and `Float`; `Double` for `Double`. Elements are stored in
+    /// `Self` and widened on load; shifts, coefficients and affine parameters handed to the
+    /// element loops are in this type (a `Float` layer's parameters serve half-precision input
+    /// as they are).
+    associatedtype ComputeScalar: NormScalar where ComputeScalar.ComputeScalar == ComputeScalar
+
     /// Runs one of NormKit's kernels, specialized for this type. This is an implementation detail
     /// of NormKit's specialization rule: call the layers or ``Functional`` instead.
     static func _runKernel(_ call: inout KernelCall<Self>)
 }
 
 extension Float: NormScalar {
+    public typealias ComputeScalar = Float
     public static var dtypeName: String { "float32" }
 }
 
 extension Double: NormScalar {
+    public typealias ComputeScalar = Double
     public static var dtypeName: String { "float64" }
 }
