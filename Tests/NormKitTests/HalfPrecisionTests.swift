@@ -166,6 +166,122 @@ import NormKitTestSupport
         }
     }
 
+    /// The loops' own conversions (storage_access.h: F16C, or integer lanes in the baseline) on
+    /// every 16-bit pattern, and on floats around every rounding boundary, through a loop that
+    /// computes y = (x − 0)·a + 0: every pattern comes back as itself with a = 1, and 1 scaled by
+    /// any float rounds as the reference rounds it.
+    @Test func kernelLoopsConvertLikeTheReference() {
+        let patterns = (0...UInt16.max).map { $0 }
+        var floats: [Float] = [.infinity, -.infinity, .nan, 65504, 65520, 65519.99, -65520, 1e-8, 6e-8, 3e-8, 0x1p-25, 0x1p-24, 3.3961e38]
+        var random = SeededGenerator(seed: 6)
+        for _ in 0..<20_000 { floats.append(Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &random))) }
+        for pattern in patterns.prefix(4096) { floats.append(Float(bitPattern: UInt32(pattern) << 13 | 0x1000)) }  // f16 ties
+        floats = floats.filter { $0 != 0 }  // 1·(±0) + 0 is +0 either way
+        func through<Half: HalfPrecisionScalar>(_ values: [Half], scale: Float) -> [Half] {
+            var output = values
+            values.withUnsafeBufferPointer { x in
+                output.withUnsafeMutableBufferPointer { y in
+                    NativeLoops.affineRange(x.baseAddress!, y.baseAddress!, runs: 1, length: values.count, stride: values.count,
+                                            hi: 0, a: scale, b: 0, stream: false)
+                }
+            }
+            return output
+        }
+        func scaled<Half: HalfPrecisionScalar>(_: Half.Type) -> [Half] {
+            floats.flatMap { value in through([Half](repeating: 1, count: 17), scale: value) }
+        }
+        for set in InstructionSet.allCases where set <= InstructionSet.supported {
+            KernelParityTests.instructionSetSwitch.withLock {
+                NativeLoops.withInstructionSet(set) {
+                    let halves = through(patterns.map { Float16(bitPattern: $0) }, scale: 1)
+                    let brains = through(patterns.map { BFloat16(bitPattern: $0) }, scale: 1)
+                    // −0 − 0 + 0 is +0; NaNs come back NaN (quieted).
+                    #expect(zip(patterns, halves).allSatisfy { bits, half in
+                        Float16(bitPattern: bits).isNaN ? half.isNaN : half.bitPattern == (bits == 0x8000 ? 0 : bits)
+                    }, "\(set): f16 loop round trip")
+                    #expect(zip(patterns, brains).allSatisfy { bits, half in
+                        BFloat16(bitPattern: bits).isNaN ? half.isNaN : half.bitPattern == (bits == 0x8000 ? 0 : bits)
+                    }, "\(set): bf16 loop round trip")
+                    let rounded16 = scaled(Float16.self), roundedB = scaled(BFloat16.self)
+                    for (index, value) in floats.enumerated() {
+                        let expected16 = HalfPrecisionBits.float16(from: value), expectedB = HalfPrecisionBits.bfloat16(from: value)
+                        let got16 = rounded16[index * 17 ..< index * 17 + 17], gotB = roundedB[index * 17 ..< index * 17 + 17]
+                        guard value.isNaN ? got16.allSatisfy(\.isNaN) && gotB.allSatisfy(\.isNaN)
+                            : got16.allSatisfy({ $0.bitPattern == expected16 }) && gotB.allSatisfy({ $0.bitPattern == expectedB })
+                        else {
+                            Issue.record("\(set): \(value) rounds to \(Array(got16)) and \(Array(gotB))")
+                            return
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A `Float` layer on 16-bit input runs the 16-bit loops with its `Float` parameters: exactly
+    /// the `Float` layer on the widened input, each output rounded once, with the same running
+    /// statistics and parameter gradients, in both memory formats, in train and eval mode.
+    @Test func floatLayersOnHalfInputGiveTheFloatResultsRoundedOnce() throws {
+        try checkMixedPath(BFloat16.self)
+        try checkMixedPath(Float16.self)
+    }
+
+    func checkMixedPath<Half: HalfPrecisionScalar>(_: Half.Type) throws {
+        var random = SeededGenerator(seed: 21)
+        func makeLayers() -> [(String, NormalizationLayer<Float>, [Int])] {
+            [("bn2d", BatchNorm2d<Float>(numFeatures: 6), [4, 6, 5, 7]), ("bn1d", BatchNorm1d<Float>(numFeatures: 19), [33, 19]),
+             ("in2d", InstanceNorm2d<Float>(numFeatures: 6, affine: true, trackRunningStats: true), [2, 6, 9, 5]),
+             ("gn", GroupNorm<Float>(numGroups: 3, numChannels: 6), [3, 6, 4, 11]),
+             ("ln", LayerNorm<Float>(normalizedShape: [37]), [5, 37]), ("rms", RMSNorm<Float>(normalizedShape: [37], eps: 1e-5), [5, 37])]
+        }
+        for ((name, mixed, shape), (_, reference, _)) in zip(makeLayers(), makeLayers()) {
+            for format in [MemoryFormat.contiguous, .channelsLast] where format == .contiguous || shape.count == 4 {
+                for parameter in mixed.namedParameters() {
+                    let value = Tensor<Float>.randomNormal(shape: parameter.value.shape, using: &random)
+                    try mixed.setParameter(named: parameter.name, to: value)
+                    try reference.setParameter(named: parameter.name, to: value)
+                }
+                let x = Tensor<Float>.randomNormal(shape: shape, mean: 3, std: 2, using: &random).converted(to: Half.self)
+                    .withMemoryFormat(format)
+                let dy = Tensor<Float>.randomNormal(shape: shape, using: &random).converted(to: Half.self).withMemoryFormat(format)
+                for training in [true, false] {
+                    mixed.isTraining = training
+                    reference.isTraining = training
+                    let what = "\(name) \(Half.self) \(format) training=\(training)"
+                    let y = try mixed(x), expected = try reference(x.converted(to: Float.self))
+                    #expect(y.memoryFormat == x.memoryFormat, "\(what) format")
+                    #expect(y.scalars == expected.converted(to: Half.self).scalars, "\(what) output")
+                    let dx = try mixed.backward(dy), expectedDx = try reference.backward(dy.converted(to: Float.self))
+                    #expect(dx.scalars == expectedDx.converted(to: Half.self).scalars, "\(what) input gradient")
+                    #expect(mixed.gradients().mapValues(\.scalars) == reference.gradients().mapValues(\.scalars), "\(what) ∂γ, ∂β")
+                    #expect(mixed.runningMean?.scalars == reference.runningMean?.scalars, "\(what) running mean")
+                    #expect(mixed.runningVar?.scalars == reference.runningVar?.scalars, "\(what) running var")
+                }
+            }
+        }
+    }
+
+    /// RMSNorm's `eps: nil` is the machine epsilon of the input's type, as PyTorch's
+    /// `F.rms_norm` takes `torch.finfo(input.dtype).eps`, also for a `Float` layer.
+    @Test func rmsNormWithoutEpsUsesTheInputTypesEpsilon() throws {
+        let x = try Tensor<Float16>(shape: [2, 3], scalars: [0.01, -0.02, 0.03, 1, 2, 3])
+        let mixed = RMSNorm<Float>(normalizedShape: [3]), explicit = RMSNorm<Float>(normalizedShape: [3], eps: Double(Float16.ulpOfOne))
+        #expect(try mixed(x).scalars == explicit(x).scalars)
+        #expect(try mixed(x).scalars != RMSNorm<Float>(normalizedShape: [3], eps: Double(Float.ulpOfOne))(x).scalars)
+    }
+
+    /// The backward pass takes ∂L/∂y in the type of the last forward input.
+    @Test func aBackwardPassInAnotherTypeThanItsForwardPassThrows() throws {
+        let bn = BatchNorm1d<Float>(numFeatures: 2)
+        _ = try bn(try Tensor<Float16>(shape: [3, 2], scalars: [1, 2, 3, 4, 5, 7]))
+        #expect(throws: NormError.invalidArgument(name: "gradOutput", expected: "Tensor<Float16>, the type of the last forward input",
+                                                  actual: "Tensor<Float>")) {
+            try bn.backward(Tensor<Float>.ones(shape: [3, 2]))
+        }
+        #expect(throws: NormError.self) { try bn.backward(Tensor<BFloat16>.ones(shape: [3, 2])) }
+        #expect(try bn.backward(Tensor<Float16>.ones(shape: [3, 2])).shape == [3, 2])
+    }
+
     /// Tensors convert exactly to Float and round once back.
     @Test func tensorsConvertThroughFloat() throws {
         let x = try Tensor<Float>(shape: [3], scalars: [1.00048828125, 65520, 1e-8])  // 1 + 2⁻¹¹: a tie

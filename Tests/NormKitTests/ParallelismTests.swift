@@ -22,9 +22,14 @@ import Testing
     }
 
     @Test func concurrentCallersGetTheSerialResultWithoutExtraThreads() throws {
+        // Bitwise equality needs one instruction set throughout: hold off the tests that switch it.
+        KernelParityTests.instructionSetSwitch.withLock { concurrentCallersGetTheSerialResult() }
+    }
+
+    func concurrentCallersGetTheSerialResult() {
         var random = SeededGenerator(seed: 11)
         let x = Tensor<Float>.randomNormal(shape: [2, 8, 128, 160], using: &random)  // above the threading threshold
-        let expected = try Functional.groupNorm(x, numGroups: 4).output
+        let expected = try? Functional.groupNorm(x, numGroups: 4).output
         let before = Self.threadCount()
         let callers = 6
         let outputs = UncheckedSendable(UnsafeMutableBufferPointer<Tensor<Float>?>.allocate(capacity: callers))

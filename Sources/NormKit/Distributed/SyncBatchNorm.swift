@@ -94,7 +94,7 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
                    trackRunningStats: trackRunningStats, acceptedRanks: [])
     }
 
-    override func checkInput(_ input: Tensor<Scalar>) throws {
+    override func checkInput<Input: NormScalar>(_ input: Tensor<Input>) throws {
         guard input.rank >= 2 else { throw NormError.rankTooSmall(layer: layerName, minimum: 2, actual: input.rank) }
         try checkChannels(input, axis: 1, expected: numFeatures)
     }
@@ -111,7 +111,8 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
         return failure
     }
 
-    override func forward(_ input: Tensor<Scalar>) throws -> (output: Tensor<Scalar>, saved: SavedForward) {
+    override func forward<Input: NormScalar>(_ input: Tensor<Input>) throws -> (output: Tensor<Input>, saved: SavedForward)
+    where Input.ComputeScalar == Scalar.ComputeScalar {
         guard isTraining, let group = processGroup, group.size > 1 else {
             let result = try super.forward(input)
             lastGlobalCount = nil
@@ -126,7 +127,7 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
             // The other ranks are waiting in the all-gather: take part with a failure frame.
             throw SyncFraming.failure(error, header: failureHeader, in: .allGather, group: group)
         }
-        guard case let .moments(local) = Kernels.call(KernelCall<Scalar>.Request.moments(input: input.storage, geometry: geometry))
+        guard case let .moments(local) = Kernels.call(KernelCall<Input>.Request.moments(input: input.storage, geometry: geometry))
         else { fatalError("kernel response") }
         // The count each channel pools over comes from the shape, so that a layer without
         // channels still sees PyTorch's "more than 1 value per channel" check.
@@ -138,7 +139,7 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
         if global.count == 1 { throw NormError.tooFewValuesPerChannel(shape: input.shape) }
         let statistics = global.count > 0
             ? global : Moments(count: 0, mean: [Double](repeating: 0, count: channels), m2: [Double](repeating: 0, count: channels))
-        let saved = SavedStatistics<Scalar>(
+        let saved = SavedStatistics<Input>(
             mean: statistics.mean, invstd: statistics.inverseStandardDeviation(eps: eps), usesBatchStatistics: true,
             geometry: geometry, centered: true, inputShape: input.shape)
         let output = Functional.normalize(input, saved: saved, weight: weight, bias: bias).output
@@ -158,9 +159,10 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
     /// (see the type's documentation); after an eval-mode forward it is ``BatchNorm``'s, with no
     /// communication. A training-mode call before any forward pass still takes part in the
     /// all-reduce, so that every rank throws.
-    public override func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> {
+    override func backwardPass<Input: NormScalar>(_ gradOutput: Tensor<Input>) throws -> Tensor<Input>
+    where Input.ComputeScalar == Scalar.ComputeScalar {
         guard let group = processGroup, group.size > 1, lastGlobalCount != nil || (lastForward == nil && isTraining)
-        else { return try super.backward(gradOutput) }
+        else { return try super.backwardPass(gradOutput) }
         let layer = layerName, channels = numFeatures
         guard let last = lastForward, let globalCount = lastGlobalCount else {
             // A training backward with nothing to differentiate: the other ranks are waiting in
@@ -172,9 +174,13 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
             throw SyncFraming.failure(NormError.gradientShapeMismatch(expected: last.outputShape, actual: gradOutput.shape),
                                       header: failureHeader, in: .allReduceSum, group: group)
         }
+        let input: Tensor<Input>
+        do { input = try last.input(as: Input.self) } catch {
+            throw SyncFraming.failure(error, header: failureHeader, in: .allReduceSum, group: group)
+        }
         let geometry = last.saved.geometry, format = last.saved.kernelFormat
-        let x = last.input.withMemoryFormat(format).storage, dy = gradOutput.withMemoryFormat(format).storage
-        guard case let .sums(local) = Kernels.call(KernelCall<Scalar>.Request.channelGradientSums(
+        let x = input.withMemoryFormat(format).storage, dy = gradOutput.withMemoryFormat(format).storage
+        guard case let .sums(local) = Kernels.call(KernelCall<Input>.Request.channelGradientSums(
             input: x, gradOutput: dy, geometry: geometry, mean: last.saved.mean, invstd: last.saved.invstd))
         else { fatalError("kernel response") }
         let payload = local.sumGradOutput + local.sumGradOutputTimesNormalized
@@ -182,7 +188,7 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
                                                   layer: layer, group: group)
         let global = BackwardSums(sumGradOutput: Array(summed[..<channels]),
                                   sumGradOutputTimesNormalized: Array(summed[channels...]))
-        guard case let .gradient(gradInput, _) = Kernels.call(KernelCall<Scalar>.Request.backward(
+        guard case let .gradient(gradInput, _) = Kernels.call(KernelCall<Input>.Request.backward(
             input: x, gradOutput: dy, geometry: geometry, mean: last.saved.mean, invstd: last.saved.invstd,
             weight: last.weight.map(Functional.kernelParameter), mode: .globalSums(global, count: max(globalCount, 1)), channelSums: false))
         else { fatalError("kernel response") }

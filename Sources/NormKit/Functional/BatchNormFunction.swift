@@ -30,6 +30,16 @@ extension Functional {
         weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, training: Bool,
         momentum: Double = 0.1, eps: Double = 1e-5
     ) throws -> RunningNormalizationResult<Scalar> {
+        try batchNormForward(input, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                             training: training, momentum: momentum, eps: eps).running
+    }
+
+    /// ``batchNorm(_:runningMean:runningVar:weight:bias:training:momentum:eps:)`` with
+    /// parameters and running statistics of another type than the input (see ``ForwardResult``).
+    static func batchNormForward<Input: NormScalar, Parameter: NormScalar>(
+        _ input: Tensor<Input>, runningMean: Tensor<Parameter>?, runningVar: Tensor<Parameter>?,
+        weight: Tensor<Parameter>?, bias: Tensor<Parameter>?, training: Bool, momentum: Double, eps: Double
+    ) throws -> ForwardResult<Input, Parameter> where Parameter.ComputeScalar == Input.ComputeScalar {
         let geometry = try channelGeometry(of: input, operation: "batch_norm", grouping: .perChannel)
         let channels = geometry.channels
         try checkPerChannelArguments(runningMean, runningVar, weight, bias, channels: channels)
@@ -41,21 +51,20 @@ extension Functional {
             guard let runningMean, let runningVar else {
                 throw NormError.invalidArgument(name: "running_mean", expected: "given when training is false", actual: "nil")
             }
-            let result = normalizeWithRunningStatistics(
+            var result = normalizeWithRunningStatistics(
                 input, geometry: geometry, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias, eps: eps)
-            return RunningNormalizationResult(output: result.output, saved: result.saved,
-                                              runningMean: runningMean, runningVar: runningVar)
+            (result.runningMean, result.runningVar) = (runningMean, runningVar)
+            return result
         }
         if hasOneValuePerChannel(input.shape) { throw NormError.tooFewValuesPerChannel(shape: input.shape) }
-        let (result, moments) = normalizeWithInputStatistics(
+        var (result, moments) = normalizeWithInputStatistics(
             input, geometry: geometry, centered: true, weight: weight, bias: bias, eps: eps)
-        guard moments.count > 0, let runningMean, let runningVar else {
-            return RunningNormalizationResult(output: result.output, saved: result.saved,
-                                              runningMean: runningMean, runningVar: runningVar)
+        (result.runningMean, result.runningVar) = (runningMean, runningVar)
+        if moments.count > 0, let runningMean, let runningVar {
+            (result.runningMean, result.runningVar) = RunningStatistics.updated(
+                mean: runningMean, variance: runningVar, toward: moments, factor: momentum)
         }
-        let running = RunningStatistics.updated(mean: runningMean, variance: runningVar, toward: moments, factor: momentum)
-        return RunningNormalizationResult(output: result.output, saved: result.saved,
-                                          runningMean: running.mean, runningVar: running.variance)
+        return result
     }
 
     /// Batch normalization in eval mode, in place: `input` is normalized with the running

@@ -61,6 +61,32 @@ public struct RunningNormalizationResult<Scalar: NormScalar>: Sendable {
     public let runningVar: Tensor<Scalar>?
 }
 
+/// A forward result inside NormKit, where the parameters and running statistics may have another
+/// type than the input: a `Float` layer on `Float16` input keeps them in `Float` (PyTorch's
+/// mixed path). The public functions return it as ``NormalizationResult`` or
+/// ``RunningNormalizationResult``, with one type.
+struct ForwardResult<Input: NormScalar, Parameter: NormScalar> {
+    let output: Tensor<Input>
+    let saved: SavedStatistics<Input>
+    var runningMean: Tensor<Parameter>? = nil
+    var runningVar: Tensor<Parameter>? = nil
+}
+
+extension ForwardResult where Input == Parameter {
+    var normalization: NormalizationResult<Input> { NormalizationResult(output: output, saved: saved) }
+    var running: RunningNormalizationResult<Input> {
+        RunningNormalizationResult(output: output, saved: saved, runningMean: runningMean, runningVar: runningVar)
+    }
+}
+
+extension SavedStatistics {
+    /// The same statistics tagged with another scalar type (they are all `Double`).
+    func retyped<Other: NormScalar>(as _: Other.Type = Other.self) -> SavedStatistics<Other> {
+        SavedStatistics<Other>(mean: mean, invstd: invstd, usesBatchStatistics: usesBatchStatistics, geometry: geometry,
+                               centered: centered, inputShape: inputShape, normalizedShape: normalizedShape)
+    }
+}
+
 /// The gradients of a normalization: of its input, and of its weight and bias when it has them.
 public struct NormalizationGradients<Scalar: NormScalar>: Sendable {
     /// ∂L/∂x, with the input's shape and memory format.
@@ -96,20 +122,32 @@ extension Functional {
         gradOutput: Tensor<Scalar>, input: Tensor<Scalar>, saved: SavedStatistics<Scalar>,
         weight: Tensor<Scalar>?, needsAffineGradients: Bool = true
     ) throws -> NormalizationGradients<Scalar> {
+        let gradients = try backward(gradOutput: gradOutput, input: input, saved: saved, weight: weight,
+                                     needsAffineGradients: needsAffineGradients)
+        return NormalizationGradients(input: gradients.input, weight: gradients.weight, bias: gradients.bias)
+    }
+
+    /// ``normalizationBackward(gradOutput:input:saved:weight:needsAffineGradients:)`` with
+    /// parameters of another type than the input (see ``ForwardResult``): the parameter
+    /// gradients come back in the parameters' type.
+    static func backward<Input: NormScalar, Parameter: NormScalar>(
+        gradOutput: Tensor<Input>, input: Tensor<Input>, saved: SavedStatistics<Input>,
+        weight: Tensor<Parameter>?, needsAffineGradients: Bool
+    ) throws -> (input: Tensor<Input>, weight: Tensor<Parameter>?, bias: Tensor<Parameter>?)
+    where Parameter.ComputeScalar == Input.ComputeScalar {
         try checkGradientShapes(gradOutput: gradOutput, input: input, saved: saved)
         try checkPerChannel(weight, named: "weight", shape: saved.parameterShape)
         let geometry = saved.geometry
         let format = saved.kernelFormat
-        let response = Kernels.call(KernelCall<Scalar>.Request.backward(
+        let response = Kernels.call(KernelCall<Input>.Request.backward(
             input: input.withMemoryFormat(format).storage, gradOutput: gradOutput.withMemoryFormat(format).storage,
             geometry: geometry, mean: saved.mean, invstd: saved.invstd, weight: weight.map(kernelParameter),
             mode: saved.gradientMode, channelSums: needsAffineGradients))
         guard case let .gradient(gradInput, sums) = response else { fatalError("kernel response") }
         let channelSums = needsAffineGradients ? sums : nil
-        return NormalizationGradients(
-            input: Tensor(uncheckedShape: input.shape, storage: gradInput, memoryFormat: format).withMemoryFormat(input.memoryFormat),
-            weight: channelSums.map { affineGradient($0.sumGradOutputTimesNormalized, like: weight) },
-            bias: channelSums.map { affineGradient($0.sumGradOutput, like: weight) })
+        return (input: Tensor(uncheckedShape: input.shape, storage: gradInput, memoryFormat: format).withMemoryFormat(input.memoryFormat),
+                weight: channelSums.map { affineGradient($0.sumGradOutputTimesNormalized, like: weight) },
+                bias: channelSums.map { affineGradient($0.sumGradOutput, like: weight) })
     }
 
     static func checkGradientShapes<Scalar: NormScalar>(
@@ -163,28 +201,28 @@ extension Functional {
 
     /// Forward through the engine with statistics computed from the input (stored as the
     /// geometry's layout says).
-    static func normalizeWithInputStatistics<Scalar: NormScalar>(
-        _ input: Tensor<Scalar>, geometry: NormalizationGeometry, centered: Bool,
-        weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, eps: Double
-    ) -> (result: NormalizationResult<Scalar>, moments: Moments) {
-        let response = Kernels.call(KernelCall<Scalar>.Request.normalizeWithBatchStatistics(
+    static func normalizeWithInputStatistics<Input: NormScalar, Parameter: NormScalar>(
+        _ input: Tensor<Input>, geometry: NormalizationGeometry, centered: Bool,
+        weight: Tensor<Parameter>?, bias: Tensor<Parameter>?, eps: Double
+    ) -> (result: ForwardResult<Input, Parameter>, moments: Moments) where Parameter.ComputeScalar == Input.ComputeScalar {
+        let response = Kernels.call(KernelCall<Input>.Request.normalizeWithBatchStatistics(
             input: input.storage, geometry: geometry, centered: centered, weight: weight.map(kernelParameter),
             bias: bias.map(kernelParameter), eps: eps))
         guard case let .output(output, moments?, invstd?) = response else { fatalError("kernel response") }
-        let saved = SavedStatistics<Scalar>(
+        let saved = SavedStatistics<Input>(
             mean: moments.mean, invstd: invstd, usesBatchStatistics: true,
             geometry: geometry, centered: centered, inputShape: input.shape)
         let tensor = Tensor(uncheckedShape: input.shape, storage: output, memoryFormat: input.memoryFormat)
-        return (NormalizationResult(output: tensor, saved: saved), moments)
+        return (ForwardResult(output: tensor, saved: saved), moments)
     }
 
     /// Forward through the engine with per-channel constant statistics (running statistics).
-    static func normalizeWithRunningStatistics<Scalar: NormScalar>(
-        _ input: __owned Tensor<Scalar>, geometry: NormalizationGeometry,
-        runningMean: Tensor<Scalar>, runningVar: Tensor<Scalar>,
-        weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, eps: Double, inPlace: Bool = false
-    ) -> NormalizationResult<Scalar> {
-        let saved = SavedStatistics<Scalar>(
+    static func normalizeWithRunningStatistics<Input: NormScalar, Parameter: NormScalar>(
+        _ input: __owned Tensor<Input>, geometry: NormalizationGeometry,
+        runningMean: Tensor<Parameter>, runningVar: Tensor<Parameter>,
+        weight: Tensor<Parameter>?, bias: Tensor<Parameter>?, eps: Double, inPlace: Bool = false
+    ) -> ForwardResult<Input, Parameter> where Parameter.ComputeScalar == Input.ComputeScalar {
+        let saved = SavedStatistics<Input>(
             mean: Kernels.doubles(runningMean.storage), invstd: constantInverseStandardDeviation(runningVar, eps: eps),
             usesBatchStatistics: false, geometry: geometry, centered: true, inputShape: input.shape)
         return normalize(input, saved: saved, weight: weight, bias: bias, inPlace: inPlace)
@@ -203,15 +241,15 @@ extension Functional {
 
     /// Normalizes with statistics already known (`saved`) into a new tensor or, `inPlace`, into
     /// `input`'s storage (copied first only if someone else still holds it).
-    static func normalize<Scalar: NormScalar>(
-        _ input: __owned Tensor<Scalar>, saved: SavedStatistics<Scalar>, weight: Tensor<Scalar>?, bias: Tensor<Scalar>?,
+    static func normalize<Input: NormScalar, Parameter: NormScalar>(
+        _ input: __owned Tensor<Input>, saved: SavedStatistics<Input>, weight: Tensor<Parameter>?, bias: Tensor<Parameter>?,
         inPlace: Bool = false
-    ) -> NormalizationResult<Scalar> {
+    ) -> ForwardResult<Input, Parameter> where Parameter.ComputeScalar == Input.ComputeScalar {
         let shape = input.shape, format = input.memoryFormat
-        let response = Kernels.call(KernelCall<Scalar>.Request.normalize(
+        let response = Kernels.call(KernelCall<Input>.Request.normalize(
             input: input.storage, geometry: saved.geometry, mean: saved.mean, invstd: saved.invstd,
             weight: weight.map(kernelParameter), bias: bias.map(kernelParameter), inPlace: inPlace))
         guard case let .output(output, _, _) = response else { fatalError("kernel response") }
-        return NormalizationResult(output: Tensor(uncheckedShape: shape, storage: output, memoryFormat: format), saved: saved)
+        return ForwardResult(output: Tensor(uncheckedShape: shape, storage: output, memoryFormat: format), saved: saved)
     }
 }

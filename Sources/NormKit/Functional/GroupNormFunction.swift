@@ -18,6 +18,14 @@ extension Functional {
         _ input: Tensor<Scalar>, numGroups: Int, weight: Tensor<Scalar>? = nil, bias: Tensor<Scalar>? = nil,
         eps: Double = 1e-5
     ) throws -> NormalizationResult<Scalar> {
+        try groupNormForward(input, numGroups: numGroups, weight: weight, bias: bias, eps: eps).normalization
+    }
+
+    /// ``groupNorm(_:numGroups:weight:bias:eps:)`` with parameters of another type than the
+    /// input (see ``ForwardResult``).
+    static func groupNormForward<Input: NormScalar, Parameter: NormScalar>(
+        _ input: Tensor<Input>, numGroups: Int, weight: Tensor<Parameter>?, bias: Tensor<Parameter>?, eps: Double
+    ) throws -> ForwardResult<Input, Parameter> where Parameter.ComputeScalar == Input.ComputeScalar {
         let channels = try channelGeometry(of: input, operation: "group_norm", grouping: .perChannel).channels
         guard numGroups > 0, channels % numGroups == 0 else {
             throw NormError.groupsDoNotDivideChannels(groups: numGroups, channels: channels)

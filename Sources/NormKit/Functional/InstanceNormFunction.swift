@@ -26,9 +26,19 @@ extension Functional {
         weight: Tensor<Scalar>? = nil, bias: Tensor<Scalar>? = nil, useInputStatistics: Bool = true,
         momentum: Double = 0.1, eps: Double = 1e-5
     ) throws -> RunningNormalizationResult<Scalar> {
+        try instanceNormForward(input, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                                useInputStatistics: useInputStatistics, momentum: momentum, eps: eps).running
+    }
+
+    /// ``instanceNorm(_:runningMean:runningVar:weight:bias:useInputStatistics:momentum:eps:)`` with
+    /// parameters and running statistics of another type than the input (see ``ForwardResult``).
+    static func instanceNormForward<Input: NormScalar, Parameter: NormScalar>(
+        _ input: Tensor<Input>, runningMean: Tensor<Parameter>?, runningVar: Tensor<Parameter>?,
+        weight: Tensor<Parameter>?, bias: Tensor<Parameter>?, useInputStatistics: Bool, momentum: Double, eps: Double
+    ) throws -> ForwardResult<Input, Parameter> where Parameter.ComputeScalar == Input.ComputeScalar {
         guard useInputStatistics else {
-            return try batchNorm(input, runningMean: runningMean, runningVar: runningVar, weight: weight,
-                                 bias: bias, training: false, momentum: momentum, eps: eps)
+            return try batchNormForward(input, runningMean: runningMean, runningVar: runningVar, weight: weight,
+                                        bias: bias, training: false, momentum: momentum, eps: eps)
         }
         let channels = input.rank >= 2 ? input.shape[1] : 0
         let geometry = try channelGeometry(of: input, operation: "instance_norm", grouping: .perSample(groups: channels))
@@ -39,17 +49,15 @@ extension Functional {
         if input.shape[0] > 0 && channels > 0 && input.shape.dropFirst(2).allSatisfy({ $0 == 1 }) {
             throw NormError.tooFewSpatialElements(shape: input.shape)
         }
-        let (result, moments) = normalizeWithInputStatistics(
+        var (result, moments) = normalizeWithInputStatistics(
             input, geometry: geometry, centered: true, weight: weight, bias: bias, eps: eps)
-        guard outer > 0, let runningMean, let runningVar else {
-            return RunningNormalizationResult(output: result.output, saved: result.saved,
-                                              runningMean: runningMean, runningVar: runningVar)
+        (result.runningMean, result.runningVar) = (runningMean, runningVar)
+        if outer > 0, let runningMean, let runningVar {
+            (result.runningMean, result.runningVar) = RunningStatistics.updated(
+                mean: runningMean, variance: runningVar, towardMean: batchAverage(moments.mean, channels: channels),
+                unbiasedVariance: batchAverage(moments.unbiasedVariance, channels: channels), factor: momentum)
         }
-        let running = RunningStatistics.updated(
-            mean: runningMean, variance: runningVar, towardMean: batchAverage(moments.mean, channels: channels),
-            unbiasedVariance: batchAverage(moments.unbiasedVariance, channels: channels), factor: momentum)
-        return RunningNormalizationResult(output: result.output, saved: result.saved,
-                                          runningMean: running.mean, runningVar: running.variance)
+        return result
     }
 
     /// Averages per-(sample, channel) values `[N·C]` over the samples, giving `[C]`.

@@ -17,6 +17,14 @@ extension Functional {
         _ input: Tensor<Scalar>, normalizedShape: [Int], weight: Tensor<Scalar>? = nil,
         bias: Tensor<Scalar>? = nil, eps: Double = 1e-5
     ) throws -> NormalizationResult<Scalar> {
+        try layerNormForward(input, normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps).normalization
+    }
+
+    /// ``layerNorm(_:normalizedShape:weight:bias:eps:)`` with parameters of another type than the
+    /// input (see ``ForwardResult``).
+    static func layerNormForward<Input: NormScalar, Parameter: NormScalar>(
+        _ input: Tensor<Input>, normalizedShape: [Int], weight: Tensor<Parameter>?, bias: Tensor<Parameter>?, eps: Double
+    ) throws -> ForwardResult<Input, Parameter> where Parameter.ComputeScalar == Input.ComputeScalar {
         let geometry = try trailingGeometry(of: input, normalizedShape: normalizedShape)
         try checkPerChannel(weight, named: "weight", shape: normalizedShape)
         try checkPerChannel(bias, named: "bias", shape: normalizedShape)
@@ -34,23 +42,32 @@ extension Functional {
     public static func rmsNorm<Scalar: NormScalar>(
         _ input: Tensor<Scalar>, normalizedShape: [Int], weight: Tensor<Scalar>? = nil, eps: Double? = nil
     ) throws -> NormalizationResult<Scalar> {
+        try rmsNormForward(input, normalizedShape: normalizedShape, weight: weight, eps: eps).normalization
+    }
+
+    /// ``rmsNorm(_:normalizedShape:weight:eps:)`` with a weight of another type than the input
+    /// (see ``ForwardResult``); `eps: nil` is the input type's machine epsilon, as PyTorch's
+    /// `torch.finfo(input.dtype).eps`.
+    static func rmsNormForward<Input: NormScalar, Parameter: NormScalar>(
+        _ input: Tensor<Input>, normalizedShape: [Int], weight: Tensor<Parameter>?, eps: Double?
+    ) throws -> ForwardResult<Input, Parameter> where Parameter.ComputeScalar == Input.ComputeScalar {
         let geometry = try trailingGeometry(of: input, normalizedShape: normalizedShape)
         try checkPerChannel(weight, named: "weight", shape: normalizedShape)
         return normalizeTrailing(input, geometry: geometry, normalizedShape: normalizedShape, centered: false,
-                                 weight: weight, bias: nil, eps: eps ?? Double(Scalar.ulpOfOne))
+                                 weight: weight, bias: nil, eps: eps ?? Double(Input.ulpOfOne))
     }
 
     /// Normalizes rows of the trailing dimensions. They are contiguous only in row-major order,
     /// so a channels-last input is read in row-major order and the output converted back.
-    static func normalizeTrailing<Scalar: NormScalar>(
-        _ input: Tensor<Scalar>, geometry: NormalizationGeometry, normalizedShape: [Int], centered: Bool,
-        weight: Tensor<Scalar>?, bias: Tensor<Scalar>?, eps: Double
-    ) -> NormalizationResult<Scalar> {
+    static func normalizeTrailing<Input: NormScalar, Parameter: NormScalar>(
+        _ input: Tensor<Input>, geometry: NormalizationGeometry, normalizedShape: [Int], centered: Bool,
+        weight: Tensor<Parameter>?, bias: Tensor<Parameter>?, eps: Double
+    ) -> ForwardResult<Input, Parameter> where Parameter.ComputeScalar == Input.ComputeScalar {
         let result = normalizeWithInputStatistics(
             input.withMemoryFormat(.contiguous), geometry: geometry, centered: centered, weight: weight, bias: bias, eps: eps).result
         var saved = result.saved
         saved.normalizedShape = normalizedShape
-        return NormalizationResult(output: result.output.withMemoryFormat(input.memoryFormat), saved: saved)
+        return ForwardResult(output: result.output.withMemoryFormat(input.memoryFormat), saved: saved)
     }
 
     /// Views `(*, normalizedShape…)` as rows of ∏ normalizedShape elements, one statistic per row.

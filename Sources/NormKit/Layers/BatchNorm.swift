@@ -51,7 +51,7 @@ public class BatchNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
     }
 
     /// Checks rank and channel count.
-    func checkInput(_ input: Tensor<Scalar>) throws {
+    func checkInput<Input: NormScalar>(_ input: Tensor<Input>) throws {
         try checkRank(input, acceptedRanks)
         try checkChannels(input, axis: 1, expected: numFeatures)
     }
@@ -63,10 +63,11 @@ public class BatchNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
         return (count, RunningStatistics.momentumFactor(momentum: momentum, numBatchesTracked: count))
     }
 
-    override func forward(_ input: Tensor<Scalar>) throws -> (output: Tensor<Scalar>, saved: SavedForward) {
+    override func forward<Input: NormScalar>(_ input: Tensor<Input>) throws -> (output: Tensor<Input>, saved: SavedForward)
+    where Input.ComputeScalar == Scalar.ComputeScalar {
         try checkInput(input)
         let next = nextTrackedBatch()
-        let result = try Functional.batchNorm(
+        let result = try Functional.batchNormForward(
             input, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
             training: isTraining || runningMean == nil, momentum: next.factor, eps: eps)
         if isTraining && runningMean != nil && input.count > 0 {

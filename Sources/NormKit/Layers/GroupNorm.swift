@@ -41,13 +41,14 @@ public final class GroupNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
 
     override var configurationDescription: String { "\(numGroups), \(numChannels), eps: \(eps), affine: \(affine)" }
 
-    override func forward(_ input: Tensor<Scalar>) throws -> (output: Tensor<Scalar>, saved: SavedForward) {
+    override func forward<Input: NormScalar>(_ input: Tensor<Input>) throws -> (output: Tensor<Input>, saved: SavedForward)
+    where Input.ComputeScalar == Scalar.ComputeScalar {
         guard numGroups > 0, numChannels % numGroups == 0 else {
             throw NormError.groupsDoNotDivideChannels(groups: numGroups, channels: numChannels)
         }
         guard input.rank >= 2 else { throw NormError.rankTooSmall(layer: layerName, minimum: 2, actual: input.rank) }
         try checkChannels(input, axis: 1, expected: numChannels)
-        let result = try Functional.groupNorm(input, numGroups: numGroups, weight: weight, bias: bias, eps: eps)
+        let result = try Functional.groupNormForward(input, numGroups: numGroups, weight: weight, bias: bias, eps: eps)
         return (result.output, SavedForward(input: input, saved: result.saved, weight: weight, outputShape: input.shape))
     }
 }

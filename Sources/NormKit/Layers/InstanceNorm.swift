@@ -49,11 +49,12 @@ public class InstanceNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
         trackRunningStats ? [] : ["running_mean", "running_var"]
     }
 
-    override func forward(_ input: Tensor<Scalar>) throws -> (output: Tensor<Scalar>, saved: SavedForward) {
+    override func forward<Input: NormScalar>(_ input: Tensor<Input>) throws -> (output: Tensor<Input>, saved: SavedForward)
+    where Input.ComputeScalar == Scalar.ComputeScalar {
         try checkRank(input, [unbatchedRank, unbatchedRank + 1])
         let batched = input.rank == unbatchedRank ? try input.reshaped(to: [1] + input.shape) : input
         try checkChannels(batched, axis: 1, expected: numFeatures)
-        let result = try Functional.instanceNorm(
+        let result = try Functional.instanceNormForward(
             batched, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
             useInputStatistics: isTraining || !trackRunningStats, momentum: momentum ?? 0, eps: eps)
         if isTraining && trackRunningStats {

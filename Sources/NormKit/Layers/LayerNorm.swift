@@ -40,8 +40,9 @@ public final class LayerNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
         "\(normalizedShape), eps: \(eps), elementwiseAffine: \(elementwiseAffine), bias: \(hasBias)"
     }
 
-    override func forward(_ input: Tensor<Scalar>) throws -> (output: Tensor<Scalar>, saved: SavedForward) {
-        let result = try Functional.layerNorm(input, normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps)
+    override func forward<Input: NormScalar>(_ input: Tensor<Input>) throws -> (output: Tensor<Input>, saved: SavedForward)
+    where Input.ComputeScalar == Scalar.ComputeScalar {
+        let result = try Functional.layerNormForward(input, normalizedShape: normalizedShape, weight: weight, bias: bias, eps: eps)
         return (result.output, SavedForward(input: input, saved: result.saved, weight: weight, outputShape: input.shape))
     }
 }
@@ -85,8 +86,11 @@ public final class RMSNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
         "\(normalizedShape), eps: \(configuredEps.map { "\($0)" } ?? "nil"), elementwiseAffine: \(elementwiseAffine)"
     }
 
-    override func forward(_ input: Tensor<Scalar>) throws -> (output: Tensor<Scalar>, saved: SavedForward) {
-        let result = try Functional.rmsNorm(input, normalizedShape: normalizedShape, weight: weight, eps: eps)
+    override func forward<Input: NormScalar>(_ input: Tensor<Input>) throws -> (output: Tensor<Input>, saved: SavedForward)
+    where Input.ComputeScalar == Scalar.ComputeScalar {
+        // eps: nil is the input type's machine epsilon, as PyTorch's F.rms_norm takes it.
+        let eps = configuredEps ?? Double(Input.ulpOfOne)
+        let result = try Functional.rmsNormForward(input, normalizedShape: normalizedShape, weight: weight, eps: eps)
         return (result.output, SavedForward(input: input, saved: result.saved, weight: weight, outputShape: input.shape))
     }
 }

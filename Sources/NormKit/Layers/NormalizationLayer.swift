@@ -33,8 +33,10 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
     var lastForward: SavedForward?
 
     struct SavedForward {
-        /// The input as the engine saw it (with a batch dimension added where the layer adds one).
-        var input: Tensor<Scalar>
+        /// The input as the engine saw it (with a batch dimension added where the layer adds one):
+        /// a `Tensor` of the forward pass's input type, which may differ from `Scalar` (a `Float`
+        /// layer on `Float16` input).
+        var input: any Sendable
         var saved: SavedStatistics<Scalar>
         /// The weight the forward pass used.
         var weight: Tensor<Scalar>?
@@ -43,6 +45,27 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
         /// The caller's memory format where `input` differs from it (an unbatched input that
         /// got a batch dimension); the input gradient comes back in it.
         var callerFormat: MemoryFormat? = nil
+
+        init<Input: NormScalar>(input: Tensor<Input>, saved: SavedStatistics<Input>, weight: Tensor<Scalar>?,
+                                outputShape: [Int], callerFormat: MemoryFormat? = nil) {
+            self.input = input
+            self.saved = saved.retyped()
+            self.weight = weight
+            self.outputShape = outputShape
+            self.callerFormat = callerFormat
+        }
+
+        /// The saved input, which a backward pass must match in type: ∂L/∂y of a `Float16`
+        /// forward pass is a `Tensor<Float16>`.
+        func input<Input: NormScalar>(as _: Input.Type) throws -> Tensor<Input> {
+            guard let tensor = input as? Tensor<Input> else {
+                throw NormError.invalidArgument(name: "gradOutput", expected: "\(Self.typeName(of: input)), the type of the last forward input",
+                                                actual: "Tensor<\(Input.self)>")
+            }
+            return tensor
+        }
+
+        private static func typeName(of value: Any) -> String { "\(type(of: value))" }
     }
 
     /// The name errors use, e.g. "BatchNorm2d".
@@ -80,12 +103,17 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
     }
 
     /// The layer's forward pass; subclasses override it. Returns the output, and what the
-    /// backward pass needs.
-    func forward(_ input: Tensor<Scalar>) throws -> (output: Tensor<Scalar>, saved: SavedForward) {
+    /// backward pass needs. `Input` is `Scalar`, or a 16-bit type on a `Float` layer (PyTorch's
+    /// mixed path: the parameters and running statistics stay in `Scalar`).
+    func forward<Input: NormScalar>(_ input: Tensor<Input>) throws -> (output: Tensor<Input>, saved: SavedForward)
+    where Input.ComputeScalar == Scalar.ComputeScalar {
         fatalError("\(type(of: self)) must override forward(_:)")
     }
 
-    public func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
+    public func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> { try run(input) }
+
+    /// The forward pass on input of `Scalar` or of another type that computes in the same type.
+    func run<Input: NormScalar>(_ input: Tensor<Input>) throws -> Tensor<Input> where Input.ComputeScalar == Scalar.ComputeScalar {
         if let configurationError { throw configurationError }
         let (output, saved) = try forward(input)
         lastForward = saved
@@ -98,17 +126,23 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
     /// statistics they are constants.
     /// - Throws: ``NormError/backwardBeforeForward(layer:)`` and
     ///   ``NormError/gradientShapeMismatch(expected:actual:)``.
-    public func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> {
+    public func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> { try backwardPass(gradOutput) }
+
+    /// The backward pass for a forward pass on `Input` (see ``forward(_:)``); subclasses that
+    /// communicate (``SyncBatchNorm``) override it.
+    func backwardPass<Input: NormScalar>(_ gradOutput: Tensor<Input>) throws -> Tensor<Input>
+    where Input.ComputeScalar == Scalar.ComputeScalar {
         if let configurationError { throw configurationError }
         guard let last = lastForward else { throw NormError.backwardBeforeForward(layer: layerName) }
         guard gradOutput.shape == last.outputShape else {
             throw NormError.gradientShapeMismatch(expected: last.outputShape, actual: gradOutput.shape)
         }
-        let gradients = try Functional.normalizationBackward(
-            gradOutput: gradOutput.reshaped(to: last.input.shape), input: last.input, saved: last.saved,
+        let input = try last.input(as: Input.self)
+        let gradients = try Functional.backward(
+            gradOutput: gradOutput.reshaped(to: input.shape), input: input, saved: last.saved.retyped(as: Input.self),
             weight: last.weight, needsAffineGradients: weightGradient != nil)
         accumulate(weight: gradients.weight, bias: gradients.bias)
-        return try gradients.input.reshaped(to: last.outputShape).withMemoryFormat(last.callerFormat ?? last.input.memoryFormat)
+        return try gradients.input.reshaped(to: last.outputShape).withMemoryFormat(last.callerFormat ?? input.memoryFormat)
     }
 
     /// Adds parameter gradients to the accumulated ones.
@@ -249,14 +283,14 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
     // MARK: Input checks shared by the layers
 
     /// Throws unless `input.rank` is one of `ranks`.
-    func checkRank(_ input: Tensor<Scalar>, _ ranks: [Int]) throws {
+    func checkRank<Input: NormScalar>(_ input: Tensor<Input>, _ ranks: [Int]) throws {
         guard ranks.contains(input.rank) else {
             throw NormError.wrongRank(layer: layerName, expected: ranks, actual: input.rank)
         }
     }
 
     /// Throws unless the input's dimension `axis` has `expected` elements.
-    func checkChannels(_ input: Tensor<Scalar>, axis: Int, expected: Int) throws {
+    func checkChannels<Input: NormScalar>(_ input: Tensor<Input>, axis: Int, expected: Int) throws {
         guard input.shape[axis] == expected else {
             throw NormError.wrongChannelCount(layer: layerName, expected: expected, actual: input.shape[axis])
         }
