@@ -159,10 +159,10 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
     /// (see the type's documentation); after an eval-mode forward it is ``BatchNorm``'s, with no
     /// communication. A training-mode call before any forward pass still takes part in the
     /// all-reduce, so that every rank throws.
-    override func backwardPass<Input: NormScalar>(_ gradOutput: Tensor<Input>) throws -> Tensor<Input>
+    public override func _backward<Input: NormScalar>(_ gradOutput: Tensor<Input>) throws -> Tensor<Input>
     where Input.ComputeScalar == Scalar.ComputeScalar {
         guard let group = processGroup, group.size > 1, lastGlobalCount != nil || (lastForward == nil && isTraining)
-        else { return try super.backwardPass(gradOutput) }
+        else { return try super._backward(gradOutput) }
         let layer = layerName, channels = numFeatures
         guard let last = lastForward, let globalCount = lastGlobalCount else {
             // A training backward with nothing to differentiate: the other ranks are waiting in

@@ -51,6 +51,17 @@ public protocol Module<Scalar>: AnyObject {
     /// the parameter gradients to ``gradients()``.
     func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar>
 
+    /// The forward pass on input of another type that computes in the same type as `Scalar`: a
+    /// `Float` module on `Float16` or `BFloat16` input. Call it as `module(x)` on a
+    /// `Tensor<Float16>` or `Tensor<BFloat16>` (see ``HalfPrecisionScalar``); the normalization
+    /// layers and ``Sequential`` run it natively, other modules through `Float`.
+    func _callAsFunction<Input: NormScalar>(_ input: Tensor<Input>) throws -> Tensor<Input>
+    where Input.ComputeScalar == Scalar.ComputeScalar
+
+    /// The backward pass for a forward pass through ``_callAsFunction(_:)``.
+    func _backward<Input: NormScalar>(_ gradOutput: Tensor<Input>) throws -> Tensor<Input>
+    where Input.ComputeScalar == Scalar.ComputeScalar
+
     /// Replaces one learnable parameter by name; see the default implementation's documentation.
     /// Modules override it only to skip the state-dict plan the default makes.
     func setParameter(named name: String, to value: Tensor<Scalar>) throws

@@ -110,10 +110,12 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
         fatalError("\(type(of: self)) must override forward(_:)")
     }
 
-    public func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> { try run(input) }
+    public func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> { try _callAsFunction(input) }
 
-    /// The forward pass on input of `Scalar` or of another type that computes in the same type.
-    func run<Input: NormScalar>(_ input: Tensor<Input>) throws -> Tensor<Input> where Input.ComputeScalar == Scalar.ComputeScalar {
+    /// The forward pass on input of `Scalar` or of another type that computes in the same type,
+    /// natively (see ``Module/_callAsFunction(_:)``).
+    public func _callAsFunction<Input: NormScalar>(_ input: Tensor<Input>) throws -> Tensor<Input>
+    where Input.ComputeScalar == Scalar.ComputeScalar {
         if let configurationError { throw configurationError }
         let (output, saved) = try forward(input)
         lastForward = saved
@@ -126,11 +128,11 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
     /// statistics they are constants.
     /// - Throws: ``NormError/backwardBeforeForward(layer:)`` and
     ///   ``NormError/gradientShapeMismatch(expected:actual:)``.
-    public func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> { try backwardPass(gradOutput) }
+    public func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> { try _backward(gradOutput) }
 
     /// The backward pass for a forward pass on `Input` (see ``forward(_:)``); subclasses that
     /// communicate (``SyncBatchNorm``) override it.
-    func backwardPass<Input: NormScalar>(_ gradOutput: Tensor<Input>) throws -> Tensor<Input>
+    public func _backward<Input: NormScalar>(_ gradOutput: Tensor<Input>) throws -> Tensor<Input>
     where Input.ComputeScalar == Scalar.ComputeScalar {
         if let configurationError { throw configurationError }
         guard let last = lastForward else { throw NormError.backwardBeforeForward(layer: layerName) }

@@ -86,11 +86,16 @@ public final class Sequential<Scalar: NormScalar>: ModuleContainer {
     /// Runs every child in order on the previous child's output: y = f_{k−1}(… f_0(x)). The
     /// shapes are whatever each child accepts and returns.
     /// - Throws: the first child error, as ``NormError/inSubmodule(path:module:underlying:)``.
-    public func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> {
+    public func callAsFunction(_ input: Tensor<Scalar>) throws -> Tensor<Scalar> { try _callAsFunction(input) }
+
+    /// ``callAsFunction(_:)`` on input of another type that computes in the same type (16-bit
+    /// input of a `Float` model): each child gets the previous child's output in that type.
+    public func _callAsFunction<Input: NormScalar>(_ input: Tensor<Input>) throws -> Tensor<Input>
+    where Input.ComputeScalar == Scalar.ComputeScalar {
         var x = input
         for (name, layer) in zip(names, layers) {
             do {
-                x = try layer(x)
+                x = try layer._callAsFunction(x)
             } catch let error as NormError {
                 throw error.inSubmodule(name, layer)
             }
@@ -106,7 +111,11 @@ public final class Sequential<Scalar: NormScalar>: ModuleContainer {
     ///   instance occurs twice in the tree: each layer keeps only its last forward pass, so the
     ///   gradient through its first use would be silently wrong. (Sharing a module in forward
     ///   passes alone is fine, and updates its running statistics once per use, as in PyTorch.)
-    public func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> {
+    public func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> { try _backward(gradOutput) }
+
+    /// ``backward(_:)`` for a forward pass through ``_callAsFunction(_:)``.
+    public func _backward<Input: NormScalar>(_ gradOutput: Tensor<Input>) throws -> Tensor<Input>
+    where Input.ComputeScalar == Scalar.ComputeScalar {
         if let (first, again) = firstRepeatedModule() {
             throw NormError.invalidArgument(
                 name: "the modules of a Sequential", expected: "distinct instances for backward, since each layer keeps only its last forward pass",
@@ -115,7 +124,7 @@ public final class Sequential<Scalar: NormScalar>: ModuleContainer {
         var dy = gradOutput
         for (name, layer) in zip(names, layers).reversed() {
             do {
-                dy = try layer.backward(dy)
+                dy = try layer._backward(dy)
             } catch let error as NormError {
                 throw error.inSubmodule(name, layer)
             }
