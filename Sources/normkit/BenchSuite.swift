@@ -39,17 +39,22 @@ enum BenchSuite {
         + ["layer=collective,shape=8,ranks=2",
            "layer=syncbatchnorm2d,shape=8x16x4x4,mode=step,ranks=2"]
 
-    /// One case string per layout and mode, layouts outermost.
-    /// A Float layer on half-precision input, beside the float32 cases of the same shape.
+    /// A Float layer on half-precision input, beside the float32 cases of the same shapes: half
+    /// the bytes should take about half the time beyond the caches.
     private static var halfPrecisionCases: [String] {
         #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
         let dtypes = ["float16", "bfloat16"]
         #else
         let dtypes = ["bfloat16"]  // Swift has no Float16 on macOS x86-64
         #endif
-        return dtypes.flatMap { cases("batchnorm2d", "32x64x56x56", modes: ["forward", "backward"], extra: ",dtype=\($0)") }
+        return dtypes.flatMap { dtype in
+            cases("batchnorm2d", "32x64x56x56", modes: ["forward", "eval", "backward"], extra: ",dtype=\(dtype)")
+                + cases("layernorm", "8192x1024", modes: ["forward", "backward"], extra: ",dtype=\(dtype)")
+                + cases("groupnorm", "16x256x32x32", modes: ["forward"], layouts: ["nhwc"], extra: ",groups=32,dtype=\(dtype)")
+        }
     }
 
+    /// One case string per layout and mode, layouts outermost.
     private static func cases(
         _ layer: String, _ shape: String, modes: [String], layouts: [String] = ["nchw"], extra: String = ""
     ) -> [String] {

@@ -89,8 +89,18 @@ extension Kernels {
     static func roughMean<S: NormScalar>(_ x: UnsafePointer<S>, _ count: Int) -> S.ComputeScalar {
         let n = min(count, 16)
         var sum: S.ComputeScalar = 0
-        for i in 0..<n { sum += S.ComputeScalar(x[i]) }
+        for i in 0..<n { sum += widened(x[i]) }
         return sum / S.ComputeScalar(n)
+    }
+
+    /// One stored element in the type the loops compute in. A plain `S.ComputeScalar(x)` would
+    /// take the standard library's generic conversion for ``BFloat16`` (thousands of
+    /// instructions, with protocol-conformance lookups).
+    @inline(__always)
+    static func widened<S: NormScalar>(_ x: S) -> S.ComputeScalar {
+        if S.self == S.ComputeScalar.self { return unsafeBitCast(x, to: S.ComputeScalar.self) }
+        if S.self == BFloat16.self { return unsafeBitCast(unsafeBitCast(x, to: BFloat16.self).float, to: S.ComputeScalar.self) }
+        return S.ComputeScalar(x)
     }
 
     /// Σ x² over `count` contiguous elements (the uncentered moment of RMSNorm).
@@ -233,7 +243,7 @@ extension Kernels {
         while start < rows {
             let n = min(blockRows, rows - start), block = x + start * columns, count = n * width
             for index in 0..<statistics {
-                setShift(index, moments[index].count > 0 ? S.ComputeScalar(moments[index].mean) : S.ComputeScalar(block[index * width]))
+                setShift(index, moments[index].count > 0 ? S.ComputeScalar(moments[index].mean) : widened(block[index * width]))
             }
             for pass in 0..<2 {
                 s1.update(repeating: 0, count: columns)
