@@ -200,6 +200,7 @@ static void NK_FN(input_gradient_row)(const NK_S *x, const NK_S *dy, NK_S *dx, l
 // A row of at most NK_STRIP vectors keeps its column sums in registers over all the rows: the
 // data still streams in order, and the per-row loads and stores of the sums are gone.
 #define NK_STRIP 4
+#define NK_ROWS 4
 /// s1 += a1 and s2 += a2, vector by vector, for a strip's first `vectors` vectors.
 #define NK_ADD_STRIP(s1, s2, a1, a2, vectors)                                          \
     ({                                                                                 \
@@ -231,7 +232,31 @@ static void NK_FN(column_shifted_sums)(const NK_S *x, long rows, long columns, c
         NK_ADD_STRIP(s1, s2, a1, a2, vectors);
         return;
     }
-    for (long r = 0; r < rows; r++) {
+    // Wider rows: NK_ROWS rows at a time, so that each vector of sums is loaded and stored once
+    // per NK_ROWS rows (the sums' loads and stores otherwise outnumber the data's).
+    long r = 0;
+    for (; r + NK_ROWS <= rows; r += NK_ROWS) {
+        const NK_S *row = x + r * columns;
+        long c = 0;
+        for (; c + NK_LANES <= columns; c += NK_LANES) {
+            NK_V kv = NK_LOAD(k + c), a1 = 0, a2 = 0;
+            for (int j = 0; j < NK_ROWS; j++) {
+                NK_V d = NK_XLOAD(row + j * columns + c) - kv;
+                a1 += d;
+                a2 += d * d;
+            }
+            NK_STORE(s1 + c, NK_LOAD(s1 + c) + a1);
+            NK_STORE(s2 + c, NK_LOAD(s2 + c) + a2);
+        }
+        for (; c < columns; c++) {
+            for (int j = 0; j < NK_ROWS; j++) {
+                NK_T d = NK_XGET(row + j * columns + c) - k[c];
+                s1[c] += d;
+                s2[c] += d * d;
+            }
+        }
+    }
+    for (; r < rows; r++) {
         const NK_S *row = x + r * columns;
         long c = 0;
         for (; c + NK_LANES <= columns; c += NK_LANES) {
@@ -279,7 +304,28 @@ static void NK_FN(column_gradient_sums)(const NK_S *x, const NK_S *dy, long rows
         NK_ADD_STRIP(s1, s2, a1, a2, vectors);
         return;
     }
-    for (long r = 0; r < rows; r++) {
+    long r = 0;  // NK_ROWS rows at a time, as column_shifted_sums
+    for (; r + NK_ROWS <= rows; r += NK_ROWS) {
+        const NK_S *p = x + r * columns, *g = dy + r * columns;
+        long c = 0;
+        for (; c + NK_LANES <= columns; c += NK_LANES) {
+            NK_V hv = NK_LOAD(hi + c), a1 = 0, a2 = 0;
+            for (int j = 0; j < NK_ROWS; j++) {
+                NK_V gv = NK_XLOAD(g + j * columns + c);
+                a1 += gv;
+                a2 += gv * (NK_XLOAD(p + j * columns + c) - hv);
+            }
+            NK_STORE(s1 + c, NK_LOAD(s1 + c) + a1);
+            NK_STORE(s2 + c, NK_LOAD(s2 + c) + a2);
+        }
+        for (; c < columns; c++) {
+            for (int j = 0; j < NK_ROWS; j++) {
+                s1[c] += NK_XGET(g + j * columns + c);
+                s2[c] += NK_XGET(g + j * columns + c) * (NK_XGET(p + j * columns + c) - hi[c]);
+            }
+        }
+    }
+    for (; r < rows; r++) {
         const NK_S *p = x + r * columns, *g = dy + r * columns;
         long c = 0;
         for (; c + NK_LANES <= columns; c += NK_LANES) {
@@ -328,6 +374,7 @@ static const NK_TABLE_TYPE NK_FN(table) = {
 #undef NK_SPUT
 #undef NK_SV
 #undef NK_STRIP
+#undef NK_ROWS
 #undef NK_ADD_STRIP
 #undef NK_PEEL
 #undef NK_SPLAT
