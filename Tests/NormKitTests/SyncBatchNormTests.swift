@@ -183,6 +183,37 @@ let syncScenarios: [SyncScenario] = [
         }
     }
 
+    /// Float layers on Float16 shards over thread ranks (PyTorch's mixed path): the outputs,
+    /// input gradients and running statistics of a Float BatchNorm on the whole half batch.
+    @Test func halfPrecisionShardsMatchBatchNormOnTheWholeBatch() throws {
+        var rng = SeededRandom(seed: 17)
+        let whole: Tensor<Float> = rng.tensor([6, 3, 2, 5], mean: 2, std: 3)
+        let gradient: Tensor<Float> = rng.tensor([6, 3, 2, 5])
+        let (x, dy) = (whole.converted(to: Float16.self), gradient.converted(to: Float16.self))
+        let plain = BatchNorm2d<Float>(numFeatures: 3)
+        let y = try plain(x), dx = try plain.backward(dy)
+        let world = try LocalProcessGroup.world(size: 2, timeout: 20)
+        // Samples 0–3 on rank 0 and 4–5 on rank 1 (30 values per sample).
+        func shards(_ t: Tensor<Float16>) throws -> [Tensor<Float16>] {
+            [try Tensor(shape: [4, 3, 2, 5], scalars: Array(t.scalars[..<120])),
+             try Tensor(shape: [2, 3, 2, 5], scalars: Array(t.scalars[120...]))]
+        }
+        let (inputs, gradients) = (try shards(x), try shards(dy))
+        let results = syncRunOnThreads(2) { rank -> ([Float16], [Float16], [Float], [Float]) in
+            let sync = SyncBatchNorm<Float>(numFeatures: 3, processGroup: world[rank])
+            let output = try sync(inputs[rank]), input = try sync.backward(gradients[rank])
+            return (output.scalars, input.scalars, sync.runningMean!.scalars, sync.runningVar!.scalars)
+        }
+        let ranks = try results.map { try $0.get() }
+        let tolerance = Tolerance(absolute: 2e-3, relative: 2e-3)
+        assertClose((ranks[0].0 + ranks[1].0).map { Double($0) }, y.scalars.map { Double($0) }, tolerance, "output")
+        assertClose((ranks[0].1 + ranks[1].1).map { Double($0) }, dx.scalars.map { Double($0) }, tolerance, "input gradient")
+        for rank in ranks {
+            assertClose(rank.2, plain.runningMean!.scalars, Tolerance(absolute: 1e-6, relative: 1e-6), "running mean")
+            assertClose(rank.3, plain.runningVar!.scalars, Tolerance(absolute: 1e-6, relative: 1e-6), "running var")
+        }
+    }
+
     @Test func acceptsAnyRankFromTwo() throws {
         let layer = SyncBatchNorm<Float>(numFeatures: 2)
         for shape in [[4, 2], [2, 2, 3], [2, 2, 1, 2], [2, 2, 1, 1, 2], [1, 2, 1, 1, 1, 2]] {
