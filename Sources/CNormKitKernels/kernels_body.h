@@ -390,3 +390,8 @@ static const NK_TABLE_TYPE NK_FN(table) = {
 #undef NK_NARROW_F16
 #undef NK_WIDEN_BF16
 #undef NK_NARROW_BF16
+#undef NK_T
+#undef NK_S
+#undef NK_STORAGE
+#undef NK_SUFFIX
+#undef NK_TABLE_TYPE

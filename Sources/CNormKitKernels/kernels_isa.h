@@ -11,54 +11,38 @@
 #endif
 
 // Each element type: its compute type NK_T, its storage type NK_S, and how the data is stored
-// (storage_access.h).
+// (storage_access.h); kernels_body.h undefines them.
+#define NK_STORAGE_SAME 0
+#define NK_STORAGE_F16 1
+#define NK_STORAGE_BF16 2
+
 #define NK_T float
 #define NK_S float
-#define NK_STORAGE 0
+#define NK_STORAGE NK_STORAGE_SAME
 #define NK_SUFFIX f32
 #define NK_TABLE_TYPE nk_kernels_f32
 #include "kernels_body.h"
-#undef NK_T
-#undef NK_S
-#undef NK_STORAGE
-#undef NK_SUFFIX
-#undef NK_TABLE_TYPE
 
 #define NK_T double
 #define NK_S double
-#define NK_STORAGE 0
+#define NK_STORAGE NK_STORAGE_SAME
 #define NK_SUFFIX f64
 #define NK_TABLE_TYPE nk_kernels_f64
 #include "kernels_body.h"
-#undef NK_T
-#undef NK_S
-#undef NK_STORAGE
-#undef NK_SUFFIX
-#undef NK_TABLE_TYPE
 
 #define NK_T float
 #define NK_S unsigned short
-#define NK_STORAGE 1
+#define NK_STORAGE NK_STORAGE_F16
 #define NK_SUFFIX f16
 #define NK_TABLE_TYPE nk_kernels_half
 #include "kernels_body.h"
-#undef NK_T
-#undef NK_S
-#undef NK_STORAGE
-#undef NK_SUFFIX
-#undef NK_TABLE_TYPE
 
 #define NK_T float
 #define NK_S unsigned short
-#define NK_STORAGE 2
+#define NK_STORAGE NK_STORAGE_BF16
 #define NK_SUFFIX bf16
 #define NK_TABLE_TYPE nk_kernels_half
 #include "kernels_body.h"
-#undef NK_T
-#undef NK_S
-#undef NK_STORAGE
-#undef NK_SUFFIX
-#undef NK_TABLE_TYPE
 
 #include "conversions_body.h"
 

@@ -1,5 +1,5 @@
 // How kernels_body.h reads and writes the data (x, y, dy, dx) of one element type, chosen by
-// NK_STORAGE: NK_STORAGE_SAME stores the compute type itself; NK_STORAGE_F16 and
+// NK_STORAGE (kernels_isa.h): NK_STORAGE_SAME stores the compute type itself; NK_STORAGE_F16 and
 // NK_STORAGE_BF16 store the bit patterns of binary16 and bfloat16, widened to float vectors on
 // load and rounded to nearest, ties to even, on store (NaN stays NaN, overflow goes to ±∞). With
 // F16C (NK_HAS_F16C) binary16 converts in hardware; the baseline converts on the bits, lane by
@@ -9,10 +9,6 @@
 // vector, past the caches when `stream` is set. NK_XSTORE(p, v): an ordinary store.
 // NK_XGET(p), NK_XSET(p, value): one element.
 #include "half_bits.h"
-
-#define NK_STORAGE_SAME 0
-#define NK_STORAGE_F16 1
-#define NK_STORAGE_BF16 2
 
 #if NK_STORAGE == NK_STORAGE_SAME
 #define NK_XLOAD(p) NK_LOAD(p)
