@@ -59,13 +59,11 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
         /// forward pass is a `Tensor<Float16>`.
         func input<Input: NormScalar>(as _: Input.Type) throws -> Tensor<Input> {
             guard let tensor = input as? Tensor<Input> else {
-                throw NormError.invalidArgument(name: "gradOutput", expected: "\(Self.typeName(of: input)), the type of the last forward input",
+                throw NormError.invalidArgument(name: "gradOutput", expected: "\(type(of: input)), the type of the last forward input",
                                                 actual: "Tensor<\(Input.self)>")
             }
             return tensor
         }
-
-        private static func typeName(of value: Any) -> String { "\(type(of: value))" }
     }
 
     /// The name errors use, e.g. "BatchNorm2d".
@@ -126,8 +124,10 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
     /// accumulated gradients. In training mode (or whenever the forward pass used batch
     /// statistics) the gradient flows through the mean and variance; in eval mode with running
     /// statistics they are constants.
-    /// - Throws: ``NormError/backwardBeforeForward(layer:)`` and
-    ///   ``NormError/gradientShapeMismatch(expected:actual:)``.
+    /// - Throws: ``NormError/backwardBeforeForward(layer:)``,
+    ///   ``NormError/gradientShapeMismatch(expected:actual:)``, and
+    ///   ``NormError/invalidArgument(name:expected:actual:)`` when the last forward input had
+    ///   another type (a `Tensor<Float16>` on a `Float` layer).
     public func backward(_ gradOutput: Tensor<Scalar>) throws -> Tensor<Scalar> { try _backward(gradOutput) }
 
     /// The backward pass for a forward pass on `Input` (see ``forward(_:)``); subclasses that
