@@ -2,6 +2,7 @@
 // the OS saves the vector registers) support, lowered by NORMKIT_SIMD when it is set.
 #include "CNormKitKernels.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,10 +73,35 @@ const nk_kernels *nk_kernels_active(void) {
     return __atomic_load_n(&nk_active, __ATOMIC_ACQUIRE);
 }
 
+// The size of the highest cache level that cpu0 sees, from Linux's sysfs ("32768K"), or 0.
+static long nk_sysfs_last_level_cache_bytes(void) {
+    long best_level = 0, best_bytes = 0;
+    for (int index = 0; index < 16; index++) {
+        char path[96], text[32];
+        long level = 0, size = 0;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/level", index);
+        FILE *file = fopen(path, "r");
+        if (!file) break;
+        if (fgets(text, sizeof text, file)) level = strtol(text, 0, 10);
+        fclose(file);
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
+        if (!(file = fopen(path, "r"))) continue;
+        char *end = 0;
+        if (fgets(text, sizeof text, file)) size = strtol(text, &end, 10);
+        fclose(file);
+        if (end && (*end == 'K' || *end == 'k')) size <<= 10;
+        else if (end && (*end == 'M' || *end == 'm')) size <<= 20;
+        if (level > best_level && size > 0) best_level = level, best_bytes = size;
+    }
+    return best_bytes;
+}
+
 long nk_last_level_cache_bytes(void) {
-    long bytes = 0;
+    // sysfs first: glibc's sysconf reports a whole AMD package's L3 (384 MiB on this project's
+    // 32 MiB virtual machine), which no single core's data can use.
+    long bytes = nk_sysfs_last_level_cache_bytes();
 #if defined(_SC_LEVEL3_CACHE_SIZE)
-    bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (bytes <= 0) bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
     if (bytes <= 0) bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
 #endif
     return bytes > 0 ? bytes : 32L << 20;

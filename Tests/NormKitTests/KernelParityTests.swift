@@ -229,17 +229,20 @@ import NormKitTestSupport
     /// The 16-bit loops read and write 16-bit values but compute in `Float`, in the same lanes
     /// and blocks as the `Float` loops: on the same (widened) values they must give exactly the
     /// `Float` loops' results rounded once, in every instruction set (the baseline converts on
-    /// the bits, AVX2 and AVX-512 with F16C), in both memory formats, with streamed stores.
+    /// the bits, AVX2 and AVX-512 with F16C), in both memory formats, with and without streamed
+    /// stores.
     @Test(arguments: cases)
     func halfPrecisionLoopsGiveTheFloatLoopsResultsRoundedOnce(_ testCase: Case) throws {
         for set in InstructionSet.allCases where set <= InstructionSet.supported {
             try Self.instructionSetSwitch.withLock {
                 try NativeLoops.withInstructionSet(set) {
-                    try NativeLoops.withStreamingThreshold(set == .baseline ? 0 : NativeLoops.streamingThreshold) {
-                        try checkHalfPrecision(testCase, as: BFloat16.self)
-                        #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
-                        if #available(macOS 11.0, *) { try checkHalfPrecision(testCase, as: Float16.self) }
-                        #endif
+                    for threshold in [NativeLoops.streamingThreshold, 0] {
+                        try NativeLoops.withStreamingThreshold(threshold) {
+                            try checkHalfPrecision(testCase, as: BFloat16.self)
+                            #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+                            if #available(macOS 11.0, *) { try checkHalfPrecision(testCase, as: Float16.self) }
+                            #endif
+                        }
                     }
                 }
             }

@@ -63,7 +63,7 @@ typedef enum nk_isa {
         void (*column_shifted_sums)(const S *x, long rows, long columns, const T *k, T *s1, T *s2);      \
         /* y[r,c] = (x[r,c] − hi[c])·a[c] + b[c]. */                                                     \
         void (*column_affine)(const S *x, S *y, long rows, long columns, const T *hi, const T *a,        \
-                              const T *b);                                                               \
+                              const T *b, int stream);                                                   \
         /* s1[c] += Σ_r dy[r,c], s2[c] += Σ_r dy[r,c]·(x[r,c] − hi[c]). */                               \
         void (*column_gradient_sums)(const S *x, const S *dy, long rows, long columns, const T *hi,      \
                                      T *s1, T *s2);                                                      \

@@ -29,13 +29,17 @@ enum NativeLoops {
         InstructionSet(rawValue: Int(nk_isa_supported().rawValue)) ?? .baseline
     }
 
-    /// Whether a kernel that moves `bytes` (inputs plus output) stores long runs of its output
-    /// past the caches: when they would not hold it anyway. Streaming saves the read for
-    /// ownership of every output line (a third of the traffic of y = f(x)); below the last-level
-    /// cache's size the output stays cached for the next layer. Measured on 32×64×56×56
-    /// BatchNorm2d: forward 1.44×, backward 1.35×, eval 1.14× faster; rows and channels-last
-    /// columns measured slower streamed, so only the range loops stream.
-    static func streams(bytes: Int) -> Bool { bytes > streamingThreshold }
+    /// Whether a kernel that moves `bytes` (inputs plus output) stores its output past the
+    /// caches: when they could not hold it anyway (at least the last-level cache's size, which
+    /// `nk_last_level_cache_bytes` reads from sysfs on Linux). Streaming saves the read for
+    /// ownership of every output line (a third of the traffic of y = f(x)), and keeps the input
+    /// cached for a kernel's second read of it; below the cache's size the output stays cached
+    /// for the next layer. Measured here beyond L3 (32 MiB), against the same build without:
+    /// BatchNorm2d 32×64×56×56 training forward 1.67×, backward 1.25×, GroupNorm 16×256×32×32
+    /// channels-last forward 1.16×; a single sweep from x to y (eval) 10–17% slower, so the
+    /// kernels with given statistics do not stream (``Kernels/normalize(_:_:geometry:mean:invstd:weight:bias:stream:)``).
+    /// Rows (LayerNorm) measured slower streamed and never stream.
+    static func streams(bytes: Int) -> Bool { bytes >= streamingThreshold }
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var threshold = nk_last_level_cache_bytes()
@@ -213,13 +217,13 @@ enum NativeLoops {
 
     static func columnAffine<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int, hi: UnsafePointer<S.ComputeScalar>,
-        a: UnsafePointer<S.ComputeScalar>, b: UnsafePointer<S.ComputeScalar>
+        a: UnsafePointer<S.ComputeScalar>, b: UnsafePointer<S.ComputeScalar>, stream: Bool
     ) {
         let t = tables()
         switch storage(S.self) {
-        case .float: t.pointee.f32.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as())
-        case .double: t.pointee.f64.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as())
-        case .half: halfTable(t, S.self).column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as())
+        case .float: t.pointee.f32.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flag)
+        case .double: t.pointee.f64.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flag)
+        case .half: halfTable(t, S.self).column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flag)
         }
     }
 

@@ -273,12 +273,12 @@ extension Kernels {
     }
 
     /// y[r, c] = (x[r, c] − hi[c])·a[c] + b[c], with μ's low part already folded into b (see
-    /// ``ColumnCoefficients/setAffine(_:mean:scale:offset:)``).
+    /// ``ColumnCoefficients/setAffine(_:mean:scale:offset:)``); `stream` stores past the caches.
     static func columnAffine<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int,
-        _ k: ColumnCoefficients<S.ComputeScalar>
+        _ k: ColumnCoefficients<S.ComputeScalar>, stream: Bool
     ) {
-        NativeLoops.columnAffine(x, y, rows: rows, columns: columns, hi: k.hi, a: k.a, b: k.b)
+        NativeLoops.columnAffine(x, y, rows: rows, columns: columns, hi: k.hi, a: k.a, b: k.b, stream: stream)
     }
 
     /// Per-column Σ dy and Σ dy·(x − μ) over `rows` rows, summed in blocks of rows and added to
