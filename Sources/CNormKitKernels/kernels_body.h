@@ -83,24 +83,21 @@ static void NK_FN(affine_range)(const NK_S *x, NK_S *y, long runs, long length, 
 }
 
 static void NK_FN(affine_row)(const NK_S *x, NK_S *y, long n, NK_T hi, NK_T lo, NK_T r, const NK_T *w,
-                              const NK_T *b, int stream) {
+                              const NK_T *b) {
     NK_V hv = NK_SPLAT(hi), lv = NK_SPLAT(lo), rv = NK_SPLAT(r);
     long i = 0;
-    for (const long peel = NK_PEEL(stream, y, n); i < peel; i++)
-        NK_XSET(y + i, ((NK_XGET(x + i) - hi) - lo) * r * (w ? w[i] : 1) + (b ? b[i] : 0));
     if (w && b) {
         for (; i + NK_LANES <= n; i += NK_LANES)
-            NK_XPUT(stream, y + i, ((NK_XLOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i) + NK_LOAD(b + i));
+            NK_XSTORE(y + i, ((NK_XLOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i) + NK_LOAD(b + i));
     } else if (w) {
-        for (; i + NK_LANES <= n; i += NK_LANES) NK_XPUT(stream, y + i, ((NK_XLOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i));
+        for (; i + NK_LANES <= n; i += NK_LANES) NK_XSTORE(y + i, ((NK_XLOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i));
     } else {
         for (; i + NK_LANES <= n; i += NK_LANES) {
             NK_V v = ((NK_XLOAD(x + i) - hv) - lv) * rv;
-            NK_XPUT(stream, y + i, b ? v + NK_LOAD(b + i) : v);
+            NK_XSTORE(y + i, b ? v + NK_LOAD(b + i) : v);
         }
     }
     for (; i < n; i++) NK_XSET(y + i, ((NK_XGET(x + i) - hi) - lo) * r * (w ? w[i] : 1) + (b ? b[i] : 0));
-    NK_FENCE(stream);
 }
 
 static nk_pair NK_FN(gradient_sums)(const NK_S *x, const NK_S *dy, long runs, long length, long stride, NK_T hi,
@@ -184,20 +181,16 @@ static void NK_FN(input_gradient_range)(const NK_S *x, const NK_S *dy, NK_S *dx,
 }
 
 static void NK_FN(input_gradient_row)(const NK_S *x, const NK_S *dy, NK_S *dx, long n, NK_T hi, NK_T k1, NK_T k2,
-                                      NK_T k3, const NK_T *w, int stream) {
+                                      NK_T k3, const NK_T *w) {
+    if (!w) {
+        NK_FN(input_gradient_range)(x, dy, dx, 1, n, n, hi, k1, k2, k3, 0);
+        return;
+    }
     NK_V hv = NK_SPLAT(hi), k1v = NK_SPLAT(k1), k2v = NK_SPLAT(k2), k3v = NK_SPLAT(k3);
     long i = 0;
-    for (const long peel = NK_PEEL(stream, dx, n); i < peel; i++)
-        NK_XSET(dx + i, k1 * (w ? w[i] : 1) * NK_XGET(dy + i) - k2 * (NK_XGET(x + i) - hi) + k3);
-    if (w) {
-        for (; i + NK_LANES <= n; i += NK_LANES)
-            NK_XPUT(stream, dx + i, k1v * NK_LOAD(w + i) * NK_XLOAD(dy + i) - k2v * (NK_XLOAD(x + i) - hv) + k3v);
-    } else {
-        for (; i + NK_LANES <= n; i += NK_LANES)
-            NK_XPUT(stream, dx + i, k1v * NK_XLOAD(dy + i) - k2v * (NK_XLOAD(x + i) - hv) + k3v);
-    }
-    for (; i < n; i++) NK_XSET(dx + i, k1 * (w ? w[i] : 1) * NK_XGET(dy + i) - k2 * (NK_XGET(x + i) - hi) + k3);
-    NK_FENCE(stream);
+    for (; i + NK_LANES <= n; i += NK_LANES)
+        NK_XSTORE(dx + i, k1v * NK_LOAD(w + i) * NK_XLOAD(dy + i) - k2v * (NK_XLOAD(x + i) - hv) + k3v);
+    for (; i < n; i++) NK_XSET(dx + i, k1 * w[i] * NK_XGET(dy + i) - k2 * (NK_XGET(x + i) - hi) + k3);
 }
 
 // Columns go row by row, so that memory streams in order while the per-column sums and

@@ -45,8 +45,7 @@ typedef enum nk_isa {
         void (*affine_range)(const S *x, S *y, long runs, long length, long stride, T hi, T a, T b,      \
                              int stream);                                                                \
         /* y_i = ((x_i − hi) − lo)·r·w_i + b_i over one row; w and b may be NULL (1 and 0). */           \
-        void (*affine_row)(const S *x, S *y, long n, T hi, T lo, T r, const T *w, const T *b,            \
-                           int stream);                                                                  \
+        void (*affine_row)(const S *x, S *y, long n, T hi, T lo, T r, const T *w, const T *b);           \
         /* {Σg, Σg·(x − hi)} with g = dy (times w_i when w is not NULL) over a range. */                 \
         nk_pair (*gradient_sums)(const S *x, const S *dy, long runs, long length, long stride, T hi,     \
                                  const T *w);                                                            \
@@ -59,7 +58,7 @@ typedef enum nk_isa {
                                      T hi, T k1, T k2, T k3, int stream);                                \
         /* dx_i = k1·w_i·dy_i − k2·(x_i − hi) + k3 over one row. */                                      \
         void (*input_gradient_row)(const S *x, const S *dy, S *dx, long n, T hi, T k1, T k2, T k3,       \
-                                   const T *w, int stream);                                              \
+                                   const T *w);                                                          \
         /* s1[c] += Σ_r (x[r,c] − k[c]), s2[c] += Σ_r (x[r,c] − k[c])². */                               \
         void (*column_shifted_sums)(const S *x, long rows, long columns, const T *k, T *s1, T *s2);      \
         /* y[r,c] = (x[r,c] − hi[c])·a[c] + b[c]. */                                                     \

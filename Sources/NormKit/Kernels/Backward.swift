@@ -228,8 +228,7 @@ extension Kernels {
                 if sums != nil { scratch.rowDone(groups: groups, into: &sums!) }
             }
             let k = mode.coefficients(invstd: r, gamma: 1, sumG: sumG, sumGXhat: r * sumGD, count: count)
-            inputGradientRow(xs, gs, ds, width, mean: split, GradientCoefficients(k1: S.ComputeScalar(k.0), k2: S.ComputeScalar(k.1),
-                                                                            k3: S.ComputeScalar(k.2)), weight: w, stream: stream)
+            inputGradientRow(xs, gs, ds, width, mean: split, GradientCoefficients(k1: S.ComputeScalar(k.0), k2: S.ComputeScalar(k.1), k3: S.ComputeScalar(k.2)), weight: w)
             return
         }
         if mode.usesBatchStatistics || sums != nil {

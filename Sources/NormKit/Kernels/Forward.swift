@@ -161,7 +161,7 @@ extension Kernels {
         let split = SplitMean<S.ComputeScalar>(mean), width = g.channelsPerGroup
         if g.inner == 1 {
             affineRow(x, y, width, mean: split, invstd: S.ComputeScalar(invstd), weight: weight.map { $0 + firstChannel },
-                      bias: bias.map { $0 + firstChannel }, stream: stream)
+                      bias: bias.map { $0 + firstChannel })
             return
         }
         for i in 0..<width {

@@ -38,8 +38,7 @@ enum NativeLoops {
     /// BatchNorm2d 32×64×56×56 training forward 1.67×, backward 1.25×, GroupNorm 16×256×32×32
     /// channels-last forward 1.16×; a single sweep from x to y (eval) 10–17% slower, so the
     /// kernels with given statistics do not stream (``Kernels/normalize(_:_:geometry:mean:invstd:weight:bias:stream:)``).
-    /// LayerNorm rows: at parity at 8192×1024 (twice the cache), 1.17× at 16384×1024 and 1.22× in
-    /// `Double` (four times).
+    /// Rows (LayerNorm) measured slower streamed and never stream.
     static func streams(bytes: Int) -> Bool { bytes >= streamingThreshold }
 
     private static let lock = NSLock()
@@ -140,13 +139,13 @@ enum NativeLoops {
 
     static func affineRow<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ count: Int, hi: S.ComputeScalar, lo: S.ComputeScalar, invstd r: S.ComputeScalar,
-        weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?, stream: Bool
+        weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?
     ) {
         let t = tables()
         switch storage(S.self) {
-        case .float: t.pointee.f32.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as(), stream.flag)
-        case .double: t.pointee.f64.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as(), stream.flag)
-        case .half: halfTable(t, S.self).affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as(), stream.flag)
+        case .float: t.pointee.f32.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as())
+        case .double: t.pointee.f64.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as())
+        case .half: halfTable(t, S.self).affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as())
         }
     }
 
@@ -194,13 +193,13 @@ enum NativeLoops {
 
     static func inputGradientRow<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int, hi: S.ComputeScalar,
-        _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?, stream: Bool
+        _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?
     ) {
         let t = tables()
         switch storage(S.self) {
-        case .float: t.pointee.f32.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag)
-        case .double: t.pointee.f64.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag)
-        case .half: halfTable(t, S.self).input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag)
+        case .float: t.pointee.f32.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as())
+        case .double: t.pointee.f64.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as())
+        case .half: halfTable(t, S.self).input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as())
         }
     }
 

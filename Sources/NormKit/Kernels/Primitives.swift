@@ -133,9 +133,9 @@ extension Kernels {
     @inline(__always)
     static func affineRow<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ count: Int, mean: SplitMean<S.ComputeScalar>,
-        invstd: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?, stream: Bool
+        invstd: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?
     ) {
-        NativeLoops.affineRow(x, y, count, hi: mean.hi, lo: mean.lo, invstd: invstd, weight: weight, bias: bias, stream: stream)
+        NativeLoops.affineRow(x, y, count, hi: mean.hi, lo: mean.lo, invstd: invstd, weight: weight, bias: bias)
     }
 
     /// Σ w_i·dy_i and Σ w_i·dy_i·(x_i − μ) over `count` ≤ ``blockLength`` elements of one row, and,
@@ -188,11 +188,10 @@ extension Kernels {
     @inline(__always)
     static func inputGradientRow<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int,
-        mean: SplitMean<S.ComputeScalar>, _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?,
-        stream: Bool
+        mean: SplitMean<S.ComputeScalar>, _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?
     ) {
         let shifted = GradientCoefficients(k1: k.k1, k2: k.k2, k3: k.k3 + k.k2 * mean.lo)
-        NativeLoops.inputGradientRow(x, dy, dx, count, hi: mean.hi, shifted, weight: weight, stream: stream)
+        NativeLoops.inputGradientRow(x, dy, dx, count, hi: mean.hi, shifted, weight: weight)
     }
 }
 
