@@ -177,7 +177,7 @@ extension Kernels {
     /// `stream` stores past the caches. Only callers that read the input a second time ask for it
     /// (channels-last BatchNorm after its statistics sweep): one sweep from x to y measured 10–17%
     /// slower streamed beyond L3 (BatchNorm2d 32×64×56×56 eval), where a kernel that reads x
-    /// twice gains (its training forward: 1.67×).
+    /// twice gains (its training forward: 1.25×).
     static func normalize<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
         mean: [Double], invstd: [Double], weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?,

@@ -34,11 +34,12 @@ enum NativeLoops {
     /// `nk_last_level_cache_bytes` reads from sysfs on Linux). Streaming saves the read for
     /// ownership of every output line (a third of the traffic of y = f(x)), and keeps the input
     /// cached for a kernel's second read of it; below the cache's size the output stays cached
-    /// for the next layer. Measured here beyond L3 (32 MiB), against the same build without:
-    /// BatchNorm2d 32×64×56×56 training forward 1.67×, backward 1.25×, GroupNorm 16×256×32×32
-    /// channels-last forward 1.16×; a single sweep from x to y (eval) 10–17% slower, so the
-    /// kernels with given statistics do not stream (``Kernels/normalize(_:_:geometry:mean:invstd:weight:bias:stream:)``).
-    /// Rows (LayerNorm) measured slower streamed and never stream.
+    /// for the next layer. Measured here beyond L3 (32 MiB), against the same build without
+    /// (medians of 12 interleaved runs): BatchNorm2d 32×64×56×56 training forward 1.25×, backward
+    /// 1.35× (1.12× on `Float16`), GroupNorm 16×256×32×32 channels-last forward 1.16×; a single
+    /// sweep from x to y (eval) 10–17% slower, so the kernels with given statistics do not stream
+    /// (``Kernels/normalize(_:_:geometry:mean:invstd:weight:bias:stream:)``). Rows (LayerNorm,
+    /// RMSNorm) gained at four times the cache but lost up to 1.35× nearer to it, and never stream.
     static func streams(bytes: Int) -> Bool { bytes >= streamingThreshold }
 
     private static let lock = NSLock()
