@@ -127,6 +127,27 @@ import NormKitTestSupport
 
     static let instructionSetSwitch = NSLock()
 
+    /// Outputs stream past the caches from the size of the cache this core can fill: on Linux
+    /// the highest level under cpu0 in sysfs (glibc's sysconf reports a whole AMD package's L3,
+    /// 384 MiB on a 32 MiB virtual machine, and nothing ever streamed).
+    #if os(Linux)
+    @Test func theStreamingThresholdIsThisCoresLastLevelCache() throws {
+        var expected = 0, level = 0
+        for index in 0..<16 {
+            let directory = "/sys/devices/system/cpu/cpu0/cache/index\(index)/"
+            guard let levelText = try? String(contentsOfFile: directory + "level", encoding: .utf8),
+                  let sizeText = try? String(contentsOfFile: directory + "size", encoding: .utf8) else { continue }
+            let size = sizeText.trimmingCharacters(in: .whitespacesAndNewlines)
+            let unit = size.hasSuffix("K") ? 1 << 10 : size.hasSuffix("M") ? 1 << 20 : 1
+            guard let here = Int(levelText.trimmingCharacters(in: .whitespacesAndNewlines)), here > level,
+                  let count = Int(size.trimmingCharacters(in: .letters)) else { continue }
+            (level, expected) = (here, count * unit)
+        }
+        try #require(expected > 0, "no cache sizes in sysfs here")
+        #expect(NativeLoops.lastLevelCacheBytes == expected)
+    }
+    #endif
+
     @Test func selectingASetAboveTheSupportedOneGivesTheSupportedOne() {
         Self.instructionSetSwitch.withLock {
             NativeLoops.withInstructionSet(.avx512) { #expect(InstructionSet.active == InstructionSet.supported) }

@@ -43,7 +43,10 @@ enum NativeLoops {
     static func streams(bytes: Int) -> Bool { bytes >= streamingThreshold }
 
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var threshold = nk_last_level_cache_bytes()
+    nonisolated(unsafe) private static var threshold = lastLevelCacheBytes
+
+    /// The size of the last-level cache one core can fill (sysfs on Linux).
+    static var lastLevelCacheBytes: Int { nk_last_level_cache_bytes() }
 
     /// The last-level cache's size, or what a test sets with ``withStreamingThreshold(_:_:)``.
     static var streamingThreshold: Int {
