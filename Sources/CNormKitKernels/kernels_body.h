@@ -22,8 +22,9 @@ typedef NK_S NK_SV __attribute__((ext_vector_type(NK_LANES)));
 #define NK_STORE(p, v) ({ NK_V nk_s_ = (v); __builtin_memcpy((p), &nk_s_, sizeof nk_s_); })
 // A store that bypasses the caches when `stream` is set (output too large to stay cached: no read
 // for ownership of each line, and the caches keep the input); it needs an aligned address, so
-// streaming loops first run NK_PEEL scalar elements. Only runs of at least NK_STREAM_MIN_LENGTH
-// elements stream: short runs and rows (LayerNorm, channels-last) measured slower streamed.
+// streaming loops first run NK_PEEL scalar elements. The range loops stream only runs of at
+// least NK_STREAM_MIN_LENGTH elements (shorter ones measured slower streamed); the row loops
+// (LayerNorm, RMSNorm) never stream.
 #define NK_STREAM_MIN_LENGTH 2048
 // column_affine streams rows of at least this many bytes: shorter rows (BatchNorm's 64 channels)
 // measured up to 1.8× slower streamed, their lines split between rows.
@@ -197,13 +198,15 @@ static void NK_FN(input_gradient_row)(const NK_S *x, const NK_S *dy, NK_S *dx, l
 }
 
 // Columns go row by row, so that memory streams in order while the per-column sums and
-// coefficients stay in L1. column_affine streams its stores row by row when asked (each row
-// peels to the vector alignment): GroupNorm 16x256x32x32 channels-last forward 1.6× faster. (Strips of columns with their sums in registers take fewer
-// instructions but measured 20–50% slower beyond L2: their strided loads stall.)
+// coefficients stay in L1. (Strips of columns with their sums in registers take fewer
+// instructions but measured 20–50% slower beyond L2: their strided loads stall.) column_affine
+// streams its stores row by row when asked, each row peeled to the vector alignment: GroupNorm
+// 16x256x32x32 channels-last forward 1.16× faster.
 
 // A row of at most NK_STRIP vectors keeps its column sums in registers over all the rows: the
 // data still streams in order, and the per-row loads and stores of the sums are gone.
 #define NK_STRIP 4
+// Wider rows add NK_ROWS rows to the column sums per load and store of them.
 #define NK_ROWS 4
 /// s1 += a1 and s2 += a2, vector by vector, for a strip's first `vectors` vectors.
 #define NK_ADD_STRIP(s1, s2, a1, a2, vectors)                                          \
