@@ -35,8 +35,9 @@ typedef enum nk_isa {
 // (shifts, coefficients, weights, column sums) in the compute type T. Notation: a *range* is
 // `runs` runs of `length` contiguous elements, `stride` elements apart (one run when the data is
 // contiguous); *columns* are `rows` rows of `columns` contiguous values with one coefficient per
-// column. The two range writers take `stream`: nonzero stores runs of 2,048 elements or more
-// past the caches (for outputs too large to stay cached).
+// column. The two range writers and column_affine take `stream`: nonzero stores the output past
+// the caches, for outputs too large to stay cached (runs of 2,048 elements or more; rows of
+// 1 KiB or more).
 #define NK_DECLARE_TABLE(S, T, SUFFIX)                                                                   \
     typedef struct nk_kernels_##SUFFIX {                                                                 \
         /* {Σ(x − k), Σ(x − k)²} over a range. */                                                        \
