@@ -286,7 +286,8 @@ static void NK_FN(column_affine)(const NK_S *x, NK_S *y, long rows, long columns
         const NK_S *p = x + r * columns;
         NK_S *q = y + r * columns;
         long c = 0;
-        for (const long peel = NK_PEEL(stream, q, columns); c < peel; c++) NK_XSET(q + c, (NK_XGET(p + c) - hi[c]) * a[c] + b[c]);
+        for (const long peel = NK_PEEL(stream, q, columns); c < peel; c++)
+            NK_XSET(q + c, (NK_XGET(p + c) - hi[c]) * a[c] + b[c]);
         for (; c + NK_LANES <= columns; c += NK_LANES)
             NK_XPUT(stream, q + c, (NK_XLOAD(p + c) - NK_LOAD(hi + c)) * NK_LOAD(a + c) + NK_LOAD(b + c));
         for (; c < columns; c++) NK_XSET(q + c, (NK_XGET(p + c) - hi[c]) * a[c] + b[c]);
