@@ -142,7 +142,7 @@ import NormKitTestSupport
         for _ in 0..<20_000 { floats.append(Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &random))) }
         for pattern in patterns.prefix(4096) { floats.append(Float(bitPattern: UInt32(pattern) << 13 | 0x1000)) }  // f16 ties
         for set in InstructionSet.allCases where set <= InstructionSet.supported {
-            KernelParityTests.instructionSetSwitch.withLock {
+            KernelSettings.lock.withLock {
                 NativeLoops.withInstructionSet(set) {
                     let halves = patterns.map { Float16(bitPattern: $0) }, brains = patterns.map { BFloat16(bitPattern: $0) }
                     let wide16 = NativeLoops.floats(halves), wideB = NativeLoops.floats(brains)
@@ -191,7 +191,7 @@ import NormKitTestSupport
             floats.flatMap { value in through([Half](repeating: 1, count: 17), scale: value) }
         }
         for set in InstructionSet.allCases where set <= InstructionSet.supported {
-            KernelParityTests.instructionSetSwitch.withLock {
+            KernelSettings.lock.withLock {
                 NativeLoops.withInstructionSet(set) {
                     let halves = through(patterns.map { Float16(bitPattern: $0) }, scale: 1)
                     let brains = through(patterns.map { BFloat16(bitPattern: $0) }, scale: 1)
@@ -222,8 +222,11 @@ import NormKitTestSupport
     /// the `Float` layer on the widened input, each output rounded once, with the same running
     /// statistics and parameter gradients, in both memory formats, in train and eval mode.
     @Test func floatLayersOnHalfInputGiveTheFloatResultsRoundedOnce() throws {
-        try checkMixedPath(BFloat16.self)
-        try checkMixedPath(Float16.self)
+        // Bit-for-bit comparisons need the same thread split in both runs (KernelSettings).
+        try KernelSettings.lock.withLock {
+            try checkMixedPath(BFloat16.self)
+            try checkMixedPath(Float16.self)
+        }
     }
 
     func checkMixedPath<Half: HalfPrecisionScalar>(_: Half.Type) throws {

@@ -91,9 +91,11 @@ import NormKitTestSupport
     /// threaded paths (chunked channels, rows, groups and samples, merged partial sums).
     @Test(arguments: cases)
     func threadedFloatMatchesTheReference(_ testCase: Case) throws {
-        try Parallelism.withThreadCount(2) {
-            try Parallelism.withMinimumParallelElements(64) {
-                try check(testCase, as: Float.self, relative: 1e-4, absolute: 2e-5)
+        try KernelSettings.lock.withLock {
+            try Parallelism.withThreadCount(2) {
+                try Parallelism.withMinimumParallelElements(64) {
+                    try check(testCase, as: Float.self, relative: 1e-4, absolute: 2e-5)
+                }
             }
         }
     }
@@ -102,20 +104,22 @@ import NormKitTestSupport
     /// tensors larger than the last-level cache are.
     @Test(arguments: cases)
     func streamedOutputsMatchTheReference(_ testCase: Case) throws {
-        try NativeLoops.withStreamingThreshold(0) {
-            try check(testCase, as: Float.self, relative: 1e-4, absolute: 2e-5)
-            try check(testCase, as: Double.self, relative: 1e-10, absolute: testCase.values == .largeMean ? 1e-9 : 1e-12)
+        try KernelSettings.lock.withLock {
+            try NativeLoops.withStreamingThreshold(0) {
+                try check(testCase, as: Float.self, relative: 1e-4, absolute: 2e-5)
+                try check(testCase, as: Double.self, relative: 1e-10, absolute: testCase.values == .largeMean ? 1e-9 : 1e-12)
+            }
         }
     }
 
     /// The same cases in the loops of every instruction set below the best one (the other tests
     /// run the best): on an AVX-512 machine the AVX2 and baseline loops, in Float and Double.
-    /// The switch is process-wide, so these tests take turns; tests running meanwhile get
-    /// another valid set.
+    /// The switch is process-wide, so these tests take turns (``KernelSettings``); tests running
+    /// meanwhile get another valid set.
     @Test(arguments: cases)
     func everyInstructionSetMatchesTheReference(_ testCase: Case) throws {
         for set in InstructionSet.allCases where set < InstructionSet.supported {
-            try Self.instructionSetSwitch.withLock {
+            try KernelSettings.lock.withLock {
                 try NativeLoops.withInstructionSet(set) {
                     #expect(InstructionSet.active == set)
                     try check(testCase, as: Float.self, relative: 1e-4, absolute: 2e-5)
@@ -124,8 +128,6 @@ import NormKitTestSupport
             }
         }
     }
-
-    static let instructionSetSwitch = NSLock()
 
     /// Outputs stream past the caches from the size of the cache this core can fill: on Linux
     /// the highest level under cpu0 in sysfs (glibc's sysconf reports a whole AMD package's L3,
@@ -149,7 +151,7 @@ import NormKitTestSupport
     #endif
 
     @Test func selectingASetAboveTheSupportedOneGivesTheSupportedOne() {
-        Self.instructionSetSwitch.withLock {
+        KernelSettings.lock.withLock {
             NativeLoops.withInstructionSet(.avx512) { #expect(InstructionSet.active == InstructionSet.supported) }
             NativeLoops.withInstructionSet(.baseline) { #expect(InstructionSet.active == .baseline) }
         }
@@ -255,7 +257,7 @@ import NormKitTestSupport
     @Test(arguments: cases)
     func halfPrecisionLoopsGiveTheFloatLoopsResultsRoundedOnce(_ testCase: Case) throws {
         for set in InstructionSet.allCases where set <= InstructionSet.supported {
-            try Self.instructionSetSwitch.withLock {
+            try KernelSettings.lock.withLock {
                 try NativeLoops.withInstructionSet(set) {
                     for threshold in [NativeLoops.streamingThreshold, 0] {
                         try NativeLoops.withStreamingThreshold(threshold) {
@@ -322,6 +324,10 @@ import NormKitTestSupport
     }
 
     @Test func threadCountDoesNotChangeResultsBeyondRounding() throws {
+        try KernelSettings.lock.withLock { try compareThreadCounts() }
+    }
+
+    func compareThreadCounts() throws {
         var random = SeededGenerator(seed: 3)
         let x = Tensor<Double>.randomNormal(shape: [2, 4, 96, 96], using: &random).withMemoryFormat(.channelsLast)
         let normalize = { try Functional.batchNorm(x, runningMean: nil, runningVar: nil, weight: nil, bias: nil, training: true) }

@@ -22,8 +22,8 @@ import Testing
     }
 
     @Test func concurrentCallersGetTheSerialResultWithoutExtraThreads() throws {
-        // Bitwise equality needs one instruction set throughout: hold off the tests that switch it.
-        KernelParityTests.instructionSetSwitch.withLock { concurrentCallersGetTheSerialResult() }
+        // Bitwise equality needs the same settings throughout (KernelSettings).
+        KernelSettings.lock.withLock { concurrentCallersGetTheSerialResult() }
     }
 
     func concurrentCallersGetTheSerialResult() {
@@ -55,6 +55,10 @@ import Testing
     /// worker takes one of them: the pool really runs chunks in parallel. (Other tests use the
     /// pool meanwhile; a call that finds it busy runs serially, so the test tries again.)
     @Test func poolWorkersRunChunksAlongsideTheCaller() {
+        KernelSettings.lock.withLock { poolWorkersRunChunks() }
+    }
+
+    func poolWorkersRunChunks() {
         var parallelRuns = 0
         for _ in 0..<50 where parallelRuns == 0 {
             let started = ThreadIDs()
@@ -74,13 +78,13 @@ import Testing
 
     /// A kernel call from inside a chunk finds the pool busy and runs on its own thread.
     @Test func nestedCallsRunSeriallyWithoutDeadlock() {
-        let total = Parallelism.withThreadCount(2) {
+        let total = KernelSettings.lock.withLock { Parallelism.withThreadCount(2) {
             Parallelism.withMinimumParallelElements(1) {
                 Parallelism.mapChunks(taskCount: 4, elements: 4) { outer in
                     Parallelism.mapChunks(taskCount: 10, elements: 10) { $0.count }.reduce(0, +) * outer.count
                 }.reduce(0, +)
             }
-        }
+        } }
         #expect(total == 40)
     }
 
@@ -90,6 +94,8 @@ import Testing
         let callers = 3, jobs = 400
         let failures = ThreadIDs()
         let group = DispatchGroup()
+        KernelSettings.lock.lock()
+        defer { KernelSettings.lock.unlock() }
         Parallelism.withThreadCount(2) {
             Parallelism.withMinimumParallelElements(1) {
                 for _ in 0..<callers {
