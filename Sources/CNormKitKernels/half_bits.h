@@ -1,6 +1,6 @@
 // Scalar conversions between float and the bit patterns of the 16-bit types: exact widening,
 // narrowing to nearest with ties to even, overflow to ±infinity, NaNs kept NaN (quiet). Used by
-// the tails of the vector loops and by the baseline conversions.
+// the scalar tails of the loops (kernels_body.h, storage_access.h).
 #ifndef NK_HALF_BITS_H
 #define NK_HALF_BITS_H
 #include <string.h>

@@ -364,6 +364,22 @@ static void NK_FN(column_input_gradient)(const NK_S *x, const NK_S *dy, NK_S *dx
     }
 }
 
+#if NK_STORAGE != NK_STORAGE_SAME
+// The 16-bit type's whole-array conversions from and to float (`nk_conversions`), in the same
+// loads and stores as the loops above.
+static void NK_FN(to_float)(const NK_S *in, float *out, long n) {
+    long i = 0;
+    for (; i + NK_LANES <= n; i += NK_LANES) NK_STORE(out + i, NK_XLOAD(in + i));
+    for (; i < n; i++) out[i] = NK_XGET(in + i);
+}
+
+static void NK_FN(from_float)(const float *in, NK_S *out, long n) {
+    long i = 0;
+    for (; i + NK_LANES <= n; i += NK_LANES) NK_XSTORE(out + i, NK_LOAD(in + i));
+    for (; i < n; i++) NK_XSET(out + i, in[i]);
+}
+#endif
+
 static const NK_TABLE_TYPE NK_FN(table) = {
     .shifted_sums = NK_FN(shifted_sums),
     .affine_range = NK_FN(affine_range),

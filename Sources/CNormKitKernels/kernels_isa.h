@@ -44,7 +44,12 @@
 #define NK_TABLE_TYPE nk_kernels_half
 #include "kernels_body.h"
 
-#include "conversions_body.h"
-
 const nk_kernels NK_TABLE = {
-    .isa = NK_ISA, .f32 = table_f32, .f64 = table_f64, .f16 = table_f16, .bf16 = table_bf16, .half = conversions};
+    .isa = NK_ISA,
+    .f32 = table_f32,
+    .f64 = table_f64,
+    .f16 = table_f16,
+    .bf16 = table_bf16,
+    .half = {.f16_to_f32 = to_float_f16, .f32_to_f16 = from_float_f16, .bf16_to_f32 = to_float_bf16,
+             .f32_to_bf16 = from_float_bf16},
+};

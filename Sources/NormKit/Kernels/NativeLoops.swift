@@ -71,12 +71,7 @@ enum NativeLoops {
         let convert = Half.self == BFloat16.self ? conversions.bf16_to_f32! : conversions.f16_to_f32!
         return [Float](unsafeUninitializedCapacity: values.count) { out, count in
             values.withUnsafeBufferPointer { input in
-                input.withMemoryRebound(to: UInt16.self) { bits in
-                    let io = UncheckedSendable((bits, out))
-                    Parallelism.forEachChunk(taskCount: values.count, elements: values.count) { range in
-                        convert(io.value.0.baseAddress! + range.lowerBound, io.value.1.baseAddress! + range.lowerBound, range.count)
-                    }
-                }
+                input.withMemoryRebound(to: UInt16.self) { bits in convertInChunks(bits, into: out) { convert($0, $1, $2) } }
             }
             count = values.count
         }
@@ -88,14 +83,21 @@ enum NativeLoops {
         let convert = Half.self == BFloat16.self ? conversions.f32_to_bf16! : conversions.f32_to_f16!
         return [Half](unsafeUninitializedCapacity: values.count) { out, count in
             out.withMemoryRebound(to: UInt16.self) { bits in
-                values.withUnsafeBufferPointer { input in
-                    let io = UncheckedSendable((input, bits))
-                    Parallelism.forEachChunk(taskCount: values.count, elements: values.count) { range in
-                        convert(io.value.0.baseAddress! + range.lowerBound, io.value.1.baseAddress! + range.lowerBound, range.count)
-                    }
-                }
+                values.withUnsafeBufferPointer { input in convertInChunks(input, into: bits) { convert($0, $1, $2) } }
             }
             count = values.count
+        }
+    }
+
+    /// Converts `input` into `out` element by element with a C conversion, in parallel chunks.
+    private static func convertInChunks<In, Out>(
+        _ input: UnsafeBufferPointer<In>, into out: UnsafeMutableBufferPointer<Out>,
+        _ convert: (UnsafePointer<In>, UnsafeMutablePointer<Out>, Int) -> Void
+    ) {
+        guard let base = input.baseAddress, let outBase = out.baseAddress else { return }
+        let io = UncheckedSendable((base, outBase))
+        Parallelism.forEachChunk(taskCount: input.count, elements: input.count) { range in
+            convert(io.value.0 + range.lowerBound, io.value.1 + range.lowerBound, range.count)
         }
     }
 
