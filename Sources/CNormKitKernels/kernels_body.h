@@ -172,7 +172,8 @@ static void NK_FN(input_gradient_range)(const NK_S *x, const NK_S *dy, NK_S *dx,
         long offset = run * stride, i = 0;
         const NK_S *p = x + offset, *g = dy + offset;
         NK_S *q = dx + offset;
-        for (const long peel = NK_PEEL(stream, q, length); i < peel; i++) NK_XSET(q + i, k1 * NK_XGET(g + i) - k2 * (NK_XGET(p + i) - hi) + k3);
+        for (const long peel = NK_PEEL(stream, q, length); i < peel; i++)
+            NK_XSET(q + i, k1 * NK_XGET(g + i) - k2 * (NK_XGET(p + i) - hi) + k3);
         for (; i + 2 * NK_LANES <= length; i += 2 * NK_LANES) {
             NK_XPUT(stream, q + i, k1v * NK_XLOAD(g + i) - k2v * (NK_XLOAD(p + i) - hv) + k3v);
             NK_XPUT(stream, q + i + NK_LANES, k1v * NK_XLOAD(g + i + NK_LANES) - k2v * (NK_XLOAD(p + i + NK_LANES) - hv) + k3v);

@@ -72,8 +72,7 @@ extension Kernels {
                         sums!.sumGradOutputTimesNormalized[c] = r * t.1
                     }
                     let coefficients = channelCoefficients(c, mode: mode, invstd: r, gamma: gamma(c), local: (t.0, r * t.1), count: count)
-                    let k = GradientCoefficients(k1: S.ComputeScalar(coefficients.0), k2: S.ComputeScalar(coefficients.1),
-                                                 k3: S.ComputeScalar(coefficients.2))
+                    let k = GradientCoefficients<S.ComputeScalar>(coefficients)
                     let offset = g.offset(sample: 0, channel: c, position: 0)
                     inputGradientRuns(x + offset, dy + offset, dx + offset, runs: g.outer, length: g.inner,
                                       stride: g.channels * g.inner, mean: split, k, stream: stream)
@@ -228,7 +227,7 @@ extension Kernels {
                 if sums != nil { scratch.rowDone(groups: groups, into: &sums!) }
             }
             let k = mode.coefficients(invstd: r, gamma: 1, sumG: sumG, sumGXhat: r * sumGD, count: count)
-            inputGradientRow(xs, gs, ds, width, mean: split, GradientCoefficients(k1: S.ComputeScalar(k.0), k2: S.ComputeScalar(k.1), k3: S.ComputeScalar(k.2)), weight: w)
+            inputGradientRow(xs, gs, ds, width, mean: split, GradientCoefficients(k), weight: w)
             return
         }
         if mode.usesBatchStatistics || sums != nil {
@@ -245,7 +244,7 @@ extension Kernels {
         for i in 0..<width {
             let k = mode.coefficients(invstd: r, gamma: Double(weight?[first + i] ?? 1), sumG: sumG, sumGXhat: r * sumGD, count: count)
             inputGradientRuns(xs + i * g.inner, gs + i * g.inner, ds + i * g.inner, length: g.inner, mean: split,
-                              GradientCoefficients(k1: S.ComputeScalar(k.0), k2: S.ComputeScalar(k.1), k3: S.ComputeScalar(k.2)), stream: stream)
+                              GradientCoefficients(k), stream: stream)
         }
     }
 

@@ -166,8 +166,8 @@ extension Kernels {
         }
         for i in 0..<width {
             let c = firstChannel + i
-            affineRuns(x + i * g.inner, y + i * g.inner, length: g.inner, mean: split, scale: S.ComputeScalar(invstd * Double(weight?[c] ?? 1)),
-                       offset: bias?[c] ?? 0, stream: stream)
+            affineRuns(x + i * g.inner, y + i * g.inner, length: g.inner, mean: split,
+                       scale: S.ComputeScalar(invstd * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0, stream: stream)
         }
     }
 
@@ -252,7 +252,7 @@ struct SampleScratch<S: NormScalar> {
     }
 
     /// Sets the forward coefficients of every channel of `group`: its mean, a = invstd·γ[c], b = β[c].
-    func setGroup(_ group: Int, width: Int, mean: Double, invstd: Double, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?) {
+    func setGroup(_ group: Int, width: Int, mean: Double, invstd: Double, weight: UnsafePointer<S>?, bias: UnsafePointer<S>?) {
         for c in group * width..<(group + 1) * width {
             coefficients.setAffine(c, mean: mean, scale: invstd * Double(weight?[c] ?? 1), offset: Double(bias?[c] ?? 0))
         }

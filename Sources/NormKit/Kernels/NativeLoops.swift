@@ -132,8 +132,8 @@ enum NativeLoops {
     }
 
     static func affineRange<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, runs: Int, length: Int, stride: Int, hi: S.ComputeScalar, a: S.ComputeScalar, b: S.ComputeScalar,
-        stream: Bool
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, runs: Int, length: Int, stride: Int, hi: S.ComputeScalar,
+        a: S.ComputeScalar, b: S.ComputeScalar, stream: Bool
     ) {
         let t = tables()
         switch storage(S.self) {
@@ -144,7 +144,8 @@ enum NativeLoops {
     }
 
     static func affineRow<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ count: Int, hi: S.ComputeScalar, lo: S.ComputeScalar, invstd r: S.ComputeScalar,
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ count: Int, hi: S.ComputeScalar, lo: S.ComputeScalar,
+        invstd r: S.ComputeScalar,
         weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?
     ) {
         let t = tables()
@@ -156,7 +157,8 @@ enum NativeLoops {
     }
 
     static func gradientSums<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, runs: Int, length: Int, stride: Int, hi: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, runs: Int, length: Int, stride: Int, hi: S.ComputeScalar,
+        weight: UnsafePointer<S.ComputeScalar>?
     ) -> (Double, Double) {
         let t = tables()
         let sums: nk_pair
@@ -169,7 +171,8 @@ enum NativeLoops {
     }
 
     static func rowGradientSums<S: NormScalar>(
-        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, hi: S.ComputeScalar, lo: S.ComputeScalar, invstd r: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?,
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, hi: S.ComputeScalar, lo: S.ComputeScalar,
+        invstd r: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?,
         sumDy: UnsafeMutablePointer<S.ComputeScalar>, sumDyXhat: UnsafeMutablePointer<S.ComputeScalar>
     ) -> (Double, Double) {
         let t = tables()
@@ -210,8 +213,8 @@ enum NativeLoops {
     }
 
     static func columnShiftedSums<S: NormScalar>(
-        _ x: UnsafePointer<S>, rows: Int, columns: Int, shift k: UnsafePointer<S.ComputeScalar>, _ s1: UnsafeMutablePointer<S.ComputeScalar>,
-        _ s2: UnsafeMutablePointer<S.ComputeScalar>
+        _ x: UnsafePointer<S>, rows: Int, columns: Int, shift k: UnsafePointer<S.ComputeScalar>,
+        _ s1: UnsafeMutablePointer<S.ComputeScalar>, _ s2: UnsafeMutablePointer<S.ComputeScalar>
     ) {
         let t = tables()
         switch storage(S.self) {
@@ -247,7 +250,8 @@ enum NativeLoops {
 
     static func columnInputGradient<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, rows: Int, columns: Int,
-        hi: UnsafePointer<S.ComputeScalar>, k1: UnsafePointer<S.ComputeScalar>, k2: UnsafePointer<S.ComputeScalar>, k3: UnsafePointer<S.ComputeScalar>
+        hi: UnsafePointer<S.ComputeScalar>, k1: UnsafePointer<S.ComputeScalar>, k2: UnsafePointer<S.ComputeScalar>,
+        k3: UnsafePointer<S.ComputeScalar>
     ) {
         let t = tables()
         switch storage(S.self) {

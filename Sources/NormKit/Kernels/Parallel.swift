@@ -34,8 +34,7 @@ public enum Parallelism {
     /// Elements of work below which a kernel call stays on the calling thread: 32K, where handing
     /// half the work to a spinning pool worker (about 1 µs) starts to pay; measured on BatchNorm2d
     /// 64×32×7×7, forward 17 → 10 µs and backward 26 → 14 µs with 2 threads against a threshold
-    /// of 256K. Tests lower it to reach the threaded paths with small
-    /// tensors.
+    /// of 256K. Tests lower it to reach the threaded paths with small tensors.
     public internal(set) static var minimumParallelElements: Int {
         get { lock.withLock { parallelThreshold } }
         set { lock.withLock { parallelThreshold = max(1, newValue) } }

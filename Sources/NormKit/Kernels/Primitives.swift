@@ -1,8 +1,9 @@
 /// The blocking and the numerics around the element loops (`NativeLoops`, in C): which
 /// elements are summed together from which shift, when a block is summed again, and how the
 /// mean's low part is folded into the coefficients. Everything here is generic only so that it
-/// can be written once: NormKit calls it from code specialized for `Float` and `Double` (see
-/// `Specialization.swift`), never through a witness table.
+/// can be written once: NormKit calls it from code specialized for each scalar type (see
+/// `Specialization.swift`), never through a witness table. Data is in the scalar type; shifts,
+/// coefficients and block sums are in the type the loops compute in (`S.ComputeScalar`).
 ///
 /// Two shapes of data occur:
 /// - *runs*: `runs` runs of `length` contiguous elements, `stride` apart, that share one
@@ -178,9 +179,8 @@ extension Kernels {
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, runs: Int = 1, length: Int,
         stride: Int = 0, mean: SplitMean<S.ComputeScalar>, _ k: GradientCoefficients<S.ComputeScalar>, stream: Bool
     ) {
-        // −k2·((x − hi) − lo) + k3 = −k2·(x − hi) + (k3 + k2·lo).
-        let shifted = GradientCoefficients(k1: k.k1, k2: k.k2, k3: k.k3 + k.k2 * mean.lo)
-        NativeLoops.inputGradientRange(x, dy, dx, runs: runs, length: length, stride: stride, hi: mean.hi, shifted, stream: stream)
+        NativeLoops.inputGradientRange(x, dy, dx, runs: runs, length: length, stride: stride, hi: mean.hi,
+                                       k.foldingLowPart(of: mean), stream: stream)
     }
 
     /// dx_i = k1·w_i·dy_i − k2·((x_i − μ_hi) − μ_lo) + k3 over one row whose weight varies per
@@ -190,8 +190,7 @@ extension Kernels {
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int,
         mean: SplitMean<S.ComputeScalar>, _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?
     ) {
-        let shifted = GradientCoefficients(k1: k.k1, k2: k.k2, k3: k.k3 + k.k2 * mean.lo)
-        NativeLoops.inputGradientRow(x, dy, dx, count, hi: mean.hi, shifted, weight: weight)
+        NativeLoops.inputGradientRow(x, dy, dx, count, hi: mean.hi, k.foldingLowPart(of: mean), weight: weight)
     }
 }
 
@@ -214,6 +213,20 @@ struct GradientCoefficients<S: NormScalar> {
     var k1: S
     var k2: S
     var k3: S
+}
+
+extension GradientCoefficients {
+    /// k1, k2, k3 computed in `Double` (``GradientMode/coefficients(invstd:gamma:sumG:sumGXhat:count:)``),
+    /// rounded to the type the loops compute in.
+    init(_ k: (Double, Double, Double)) {
+        self.init(k1: S(k.0), k2: S(k.1), k3: S(k.2))
+    }
+
+    /// The same map for loops that subtract only μ's high part:
+    /// −k2·((x − hi) − lo) + k3 = −k2·(x − hi) + (k3 + k2·lo).
+    func foldingLowPart(of mean: SplitMean<S>) -> Self {
+        GradientCoefficients(k1: k1, k2: k2, k3: k3 + k2 * mean.lo)
+    }
 }
 
 // MARK: Columns
