@@ -37,6 +37,12 @@ typedef NK_S NK_SV __attribute__((ext_vector_type(NK_LANES)));
     })
 #define NK_PEEL(stream, q, n) \
     ((stream) ? NK_MIN((long)((sizeof(NK_SV) - (unsigned long)(q) % sizeof(NK_SV)) % sizeof(NK_SV) / sizeof(NK_S)), (n)) : 0)
+// Fetches the cache lines of `bytes` bytes from `p` into L2 (prefetcht1), for a loop that reads
+// the next statistic group while it writes this one's output (see affine_range).
+#define NK_PREFETCH(p, bytes)                                                                       \
+    ({                                                                                              \
+        for (long nk_b_ = 0; nk_b_ < (long)(bytes); nk_b_ += 64) __builtin_prefetch((const char *)(p) + nk_b_, 0, 2); \
+    })
 #define NK_LANE_SUM(v) ({ NK_V nk_l_ = (v); NK_T nk_t_ = 0; for (int l = 0; l < NK_LANES; l++) nk_t_ += nk_l_[l]; nk_t_; })
 #define NK_SPLAT(value) ((NK_V)(value))
 
@@ -66,16 +72,20 @@ static nk_pair NK_FN(shifted_sums)(const NK_S *x, long runs, long length, long s
     return (nk_pair){s1, s2};
 }
 
+// `next`, when not NULL, is the next group's data (the same runs): its lines are fetched into L2
+// while this group's output is written, so that the next statistics pass reads from cache and
+// the memory system reads and writes at once instead of in turns.
 static void NK_FN(affine_range)(const NK_S *x, NK_S *y, long runs, long length, long stride, NK_T hi, NK_T a,
-                                NK_T b, int stream) {
+                                NK_T b, int stream, const NK_S *next) {
     stream = stream && length >= NK_STREAM_MIN_LENGTH;
     NK_V hv = NK_SPLAT(hi), av = NK_SPLAT(a), bv = NK_SPLAT(b);
     for (long run = 0; run < runs; run++) {
-        const NK_S *p = x + run * stride;
+        const NK_S *p = x + run * stride, *f = next ? next + run * stride : NULL;
         NK_S *q = y + run * stride;
         long i = 0;
         for (const long peel = NK_PEEL(stream, q, length); i < peel; i++) NK_XSET(q + i, (NK_XGET(p + i) - hi) * a + b);
         for (; i + 2 * NK_LANES <= length; i += 2 * NK_LANES) {
+            if (f) NK_PREFETCH(f + i, 2 * NK_LANES * sizeof(NK_S));
             NK_V u = NK_XLOAD(p + i), v = NK_XLOAD(p + i + NK_LANES);
             NK_XPUT(stream, q + i, (u - hv) * av + bv);
             NK_XPUT(stream, q + i + NK_LANES, (v - hv) * av + bv);
@@ -164,17 +174,22 @@ static nk_pair NK_FN(row_gradient_sums)(const NK_S *x, const NK_S *dy, long n, N
     return (nk_pair){t1, t2};
 }
 
+// next_x and next_dy: as affine_range's `next`.
 static void NK_FN(input_gradient_range)(const NK_S *x, const NK_S *dy, NK_S *dx, long runs, long length,
-                                        long stride, NK_T hi, NK_T k1, NK_T k2, NK_T k3, int stream) {
+                                        long stride, NK_T hi, NK_T k1, NK_T k2, NK_T k3, int stream,
+                                        const NK_S *next_x, const NK_S *next_dy) {
     stream = stream && length >= NK_STREAM_MIN_LENGTH;
     NK_V hv = NK_SPLAT(hi), k1v = NK_SPLAT(k1), k2v = NK_SPLAT(k2), k3v = NK_SPLAT(k3);
     for (long run = 0; run < runs; run++) {
         long offset = run * stride, i = 0;
         const NK_S *p = x + offset, *g = dy + offset;
+        const NK_S *fx = next_x ? next_x + offset : NULL, *fg = next_dy ? next_dy + offset : NULL;
         NK_S *q = dx + offset;
         for (const long peel = NK_PEEL(stream, q, length); i < peel; i++)
             NK_XSET(q + i, k1 * NK_XGET(g + i) - k2 * (NK_XGET(p + i) - hi) + k3);
         for (; i + 2 * NK_LANES <= length; i += 2 * NK_LANES) {
+            if (fx) NK_PREFETCH(fx + i, 2 * NK_LANES * sizeof(NK_S));
+            if (fg) NK_PREFETCH(fg + i, 2 * NK_LANES * sizeof(NK_S));
             NK_XPUT(stream, q + i, k1v * NK_XLOAD(g + i) - k2v * (NK_XLOAD(p + i) - hv) + k3v);
             NK_XPUT(stream, q + i + NK_LANES, k1v * NK_XLOAD(g + i + NK_LANES) - k2v * (NK_XLOAD(p + i + NK_LANES) - hv) + k3v);
         }
@@ -188,7 +203,7 @@ static void NK_FN(input_gradient_range)(const NK_S *x, const NK_S *dy, NK_S *dx,
 static void NK_FN(input_gradient_row)(const NK_S *x, const NK_S *dy, NK_S *dx, long n, NK_T hi, NK_T k1, NK_T k2,
                                       NK_T k3, const NK_T *w) {
     if (!w) {
-        NK_FN(input_gradient_range)(x, dy, dx, 1, n, n, hi, k1, k2, k3, 0);
+        NK_FN(input_gradient_range)(x, dy, dx, 1, n, n, hi, k1, k2, k3, 0, NULL, NULL);
         return;
     }
     NK_V hv = NK_SPLAT(hi), k1v = NK_SPLAT(k1), k2v = NK_SPLAT(k2), k3v = NK_SPLAT(k3);

@@ -182,7 +182,7 @@ import NormKitTestSupport
             values.withUnsafeBufferPointer { x in
                 output.withUnsafeMutableBufferPointer { y in
                     NativeLoops.affineRange(x.baseAddress!, y.baseAddress!, runs: 1, length: values.count, stride: values.count,
-                                            hi: 0, a: scale, b: 0, stream: false)
+                                            hi: 0, a: scale, b: 0, stream: false, next: nil)
                 }
             }
             return output

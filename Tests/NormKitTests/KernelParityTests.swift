@@ -100,8 +100,9 @@ import NormKitTestSupport
         }
     }
 
-    /// The same cases with every run of 2,048 elements or more stored past the caches, as
-    /// tensors larger than the last-level cache are.
+    /// The same cases with every run of 2,048 elements or more stored past the caches, and each
+    /// statistic group's successor prefetched while its output is written, as tensors larger
+    /// than the last-level cache are.
     @Test(arguments: cases)
     func streamedOutputsMatchTheReference(_ testCase: Case) throws {
         try KernelSettings.lock.withLock {

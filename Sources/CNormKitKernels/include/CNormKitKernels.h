@@ -42,9 +42,10 @@ typedef enum nk_isa {
     typedef struct nk_kernels_##SUFFIX {                                                                 \
         /* {Σ(x − k), Σ(x − k)²} over a range. */                                                        \
         nk_pair (*shifted_sums)(const S *x, long runs, long length, long stride, T k);                   \
-        /* y = (x − hi)·a + b over a range (y may be x). */                                              \
+        /* y = (x − hi)·a + b over a range (y may be x); `next`, when not NULL, is fetched into L2       \
+           (the next group's runs, read while this one is written). */                                   \
         void (*affine_range)(const S *x, S *y, long runs, long length, long stride, T hi, T a, T b,      \
-                             int stream);                                                                \
+                             int stream, const S *next);                                                 \
         /* y_i = ((x_i − hi) − lo)·r·w_i + b_i over one row; w and b may be NULL (1 and 0). */           \
         void (*affine_row)(const S *x, S *y, long n, T hi, T lo, T r, const T *w, const T *b);           \
         /* {Σg, Σg·(x − hi)} with g = dy (times w_i when w is not NULL) over a range. */                 \
@@ -54,9 +55,10 @@ typedef enum nk_isa {
            dy_i to sum_dy[i] and dy_i·(x_i − μ)·r to sum_dy_xhat[i]. */                                  \
         nk_pair (*row_gradient_sums)(const S *x, const S *dy, long n, T hi, T lo, T r, const T *w,       \
                                      T *sum_dy, T *sum_dy_xhat);                                         \
-        /* dx = k1·dy − k2·(x − hi) + k3 over a range. */                                                \
+        /* dx = k1·dy − k2·(x − hi) + k3 over a range; next_x and next_dy as affine_range's next. */    \
         void (*input_gradient_range)(const S *x, const S *dy, S *dx, long runs, long length, long stride, \
-                                     T hi, T k1, T k2, T k3, int stream);                                \
+                                     T hi, T k1, T k2, T k3, int stream, const S *next_x,                \
+                                     const S *next_dy);                                                  \
         /* dx_i = k1·w_i·dy_i − k2·(x_i − hi) + k3 over one row. */                                      \
         void (*input_gradient_row)(const S *x, const S *dy, S *dx, long n, T hi, T k1, T k2, T k3,       \
                                    const T *w);                                                          \

@@ -56,6 +56,7 @@ extension Kernels {
     ) -> BackwardSums? {
         let needSums = channelSums || (mode.usesBatchStatistics && !isGlobal(mode))
         let stream = NativeLoops.streams(bytes: 3 * g.elementCount * MemoryLayout<S>.stride)
+        let groupBytes = 2 * g.elementsPerStatistic * MemoryLayout<S>.stride  // x and dy
         let gamma = { (c: Int) in Double(weight?[c] ?? 1) }
         let partials: [BackwardSums?]
         switch g.grouping {
@@ -74,8 +75,11 @@ extension Kernels {
                     let coefficients = channelCoefficients(c, mode: mode, invstd: r, gamma: gamma(c), local: (t.0, r * t.1), count: count)
                     let k = GradientCoefficients<S.ComputeScalar>(coefficients)
                     let offset = g.offset(sample: 0, channel: c, position: 0)
+                    let hasNext = c + 1 < channels.upperBound
                     inputGradientRuns(x + offset, dy + offset, dx + offset, runs: g.outer, length: g.inner,
-                                      stride: g.channels * g.inner, mean: split, k, stream: stream)
+                                      stride: g.channels * g.inner, mean: split, k, stream: stream,
+                                      next: nextGroups(x + offset, dy + offset, distance: g.inner, exists: hasNext, stream: stream,
+                                                       groupBytes: groupBytes))
                 }
                 return sums
             }
@@ -101,7 +105,7 @@ extension Kernels {
                 let scratch = GroupScratch<S.ComputeScalar>(channels: g.inner == 1 && channelSums ? g.channels : 0)
                 for task in tasks {
                     groupBackward(x, dy, dx, geometry: g, task: task, mean: mean[task], invstd: invstd[task], weight: weight,
-                                  mode: mode, sums: &sums, scratch: scratch, stream: stream)
+                                  mode: mode, sums: &sums, scratch: scratch, stream: stream, hasNext: task + 1 < tasks.upperBound)
                 }
                 if sums != nil { scratch.flush(into: &sums!) }
                 return sums
@@ -200,12 +204,13 @@ extension Kernels {
     }
 
     /// The backward pass of one statistic group stored as a contiguous range: its sums, then
-    /// its input gradient while the group is still in cache.
+    /// its input gradient while the group is still in cache. `hasNext`: whether the next group
+    /// is the caller's next task, to prefetch.
     @inline(__always)
     static func groupBackward<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
         task: Int, mean: Double, invstd r: Double, weight: UnsafePointer<S.ComputeScalar>?, mode: GradientMode,
-        sums: inout BackwardSums?, scratch: GroupScratch<S.ComputeScalar>, stream: Bool
+        sums: inout BackwardSums?, scratch: GroupScratch<S.ComputeScalar>, stream: Bool, hasNext: Bool
     ) {
         let groups = g.groupsPerSample, width = g.channelsPerGroup, count = g.elementsPerStatistic
         let first = (task % groups) * width
@@ -244,7 +249,9 @@ extension Kernels {
         for i in 0..<width {
             let k = mode.coefficients(invstd: r, gamma: Double(weight?[first + i] ?? 1), sumG: sumG, sumGXhat: r * sumGD, count: count)
             inputGradientRuns(xs + i * g.inner, gs + i * g.inner, ds + i * g.inner, length: g.inner, mean: split,
-                              GradientCoefficients(k), stream: stream)
+                              GradientCoefficients(k), stream: stream,
+                              next: nextGroups(xs + i * g.inner, gs + i * g.inner, distance: count, exists: hasNext, stream: stream,
+                                               groupBytes: 2 * count * MemoryLayout<S>.stride))
         }
     }
 

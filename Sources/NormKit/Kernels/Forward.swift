@@ -17,6 +17,7 @@ extension Kernels {
         var mean = [Double](repeating: 0, count: statistics), m2 = mean, invstd = mean
         let count = g.elementsPerStatistic
         let stream = NativeLoops.streams(bytes: 2 * g.elementCount * MemoryLayout<S>.stride)
+        let groupBytes = count * MemoryLayout<S>.stride
         if case .perChannel = g.grouping, !g.channelRunsAreContiguous {
             let moments = columnMoments(x, geometry: g)
             invstd = moments.inverseStandardDeviation(eps: eps)
@@ -44,7 +45,9 @@ extension Kernels {
                                 let offset = g.offset(sample: 0, channel: c, position: 0)
                                 affineRuns(x + offset, y + offset, runs: g.outer, length: g.inner, stride: g.channels * g.inner,
                                            mean: split, scale: S.ComputeScalar(r * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0,
-                                           stream: stream)
+                                           stream: stream,
+                                           next: nextGroup(x + offset, distance: g.inner, exists: c + 1 < channels.upperBound, stream: stream,
+                                                            groupBytes: groupBytes))
                             }
                         }
                     case (.perSample, _) where g.layout == .channelsFirst || g.inner == 1:
@@ -61,7 +64,7 @@ extension Kernels {
                                 }
                                 let (mu, r) = record(task, moments)
                                 normalizeGroup(x + base, y + base, geometry: g, firstChannel: first, mean: mu, invstd: r,
-                                               weight: weight, bias: bias, stream: stream)
+                                               weight: weight, bias: bias, stream: stream, hasNext: task + 1 < tasks.upperBound)
                             }
                         }
                     case (.perSample, _):
@@ -152,11 +155,13 @@ extension Kernels {
 
     /// Normalizes one statistic group stored as a contiguous range (row-major layout): channel
     /// runs of `inner` elements with a per-channel affine map, or, with inner size 1, one row
-    /// whose affine parameters vary per element.
+    /// whose affine parameters vary per element. `hasNext`: whether the next group (the next
+    /// `elementsPerStatistic` elements) is the caller's next task, to prefetch.
     @inline(__always)
     static func normalizeGroup<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry, firstChannel: Int,
-        mean: Double, invstd: Double, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?, stream: Bool
+        mean: Double, invstd: Double, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?, stream: Bool,
+        hasNext: Bool = false
     ) {
         let split = SplitMean<S.ComputeScalar>(mean), width = g.channelsPerGroup
         if g.inner == 1 {
@@ -167,7 +172,9 @@ extension Kernels {
         for i in 0..<width {
             let c = firstChannel + i
             affineRuns(x + i * g.inner, y + i * g.inner, length: g.inner, mean: split,
-                       scale: S.ComputeScalar(invstd * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0, stream: stream)
+                       scale: S.ComputeScalar(invstd * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0, stream: stream,
+                       next: nextGroup(x + i * g.inner, distance: g.elementsPerStatistic, exists: hasNext, stream: stream,
+                                       groupBytes: g.elementsPerStatistic * MemoryLayout<S>.stride))
         }
     }
 

@@ -133,13 +133,13 @@ enum NativeLoops {
 
     static func affineRange<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, runs: Int, length: Int, stride: Int, hi: S.ComputeScalar,
-        a: S.ComputeScalar, b: S.ComputeScalar, stream: Bool
+        a: S.ComputeScalar, b: S.ComputeScalar, stream: Bool, next: UnsafePointer<S>?
     ) {
         let t = tables()
         switch storage(S.self) {
-        case .float: t.pointee.f32.affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as(), stream.flag)
-        case .double: t.pointee.f64.affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as(), stream.flag)
-        case .half: halfTable(t, S.self).affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as(), stream.flag)
+        case .float: t.pointee.f32.affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as(), stream.flag, next?.as())
+        case .double: t.pointee.f64.affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as(), stream.flag, next?.as())
+        case .half: halfTable(t, S.self).affine_range(x.as(), y.as(), runs, length, stride, hi.as(), a.as(), b.as(), stream.flag, next?.as())
         }
     }
 
@@ -190,13 +190,15 @@ enum NativeLoops {
 
     static func inputGradientRange<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, runs: Int, length: Int, stride: Int,
-        hi: S.ComputeScalar, _ k: GradientCoefficients<S.ComputeScalar>, stream: Bool
+        hi: S.ComputeScalar, _ k: GradientCoefficients<S.ComputeScalar>, stream: Bool,
+        next: (x: UnsafePointer<S>, dy: UnsafePointer<S>)?
     ) {
         let t = tables()
+        let (nx, ndy) = (next?.x, next?.dy)
         switch storage(S.self) {
-        case .float: t.pointee.f32.input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), stream.flag)
-        case .double: t.pointee.f64.input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), stream.flag)
-        case .half: halfTable(t, S.self).input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), stream.flag)
+        case .float: t.pointee.f32.input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), stream.flag, nx?.as(), ndy?.as())
+        case .double: t.pointee.f64.input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), stream.flag, nx?.as(), ndy?.as())
+        case .half: halfTable(t, S.self).input_gradient_range(x.as(), dy.as(), dx.as(), runs, length, stride, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), stream.flag, nx?.as(), ndy?.as())
         }
     }
 
