@@ -62,6 +62,10 @@ import NormKitTestSupport
         Case(kind: .batch, shape: [3, 7, 9, 11], training: false),
         Case(kind: .batch, shape: [3, 7, 9, 11], format: .channelsLast, training: false),
         Case(kind: .batch, shape: [6, 33], training: false),
+        // Rows of whole vectors short enough for the coefficients to stay in registers.
+        Case(kind: .batch, shape: [3, 32, 5, 7], format: .channelsLast, training: false),
+        Case(kind: .batch, shape: [2, 64, 9, 9], format: .channelsLast, training: false, values: .largeMean),
+        Case(kind: .batch, shape: [9, 16]),
         Case(kind: .group(3), shape: [2, 12, 5, 7]),
         Case(kind: .group(3), shape: [2, 12, 5, 7], format: .channelsLast),
         Case(kind: .group(2), shape: [3, 6, 1]),
