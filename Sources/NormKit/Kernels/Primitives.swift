@@ -175,20 +175,24 @@ extension Kernels {
     }
 
     /// The most bytes of input one statistic group may have for the loops to prefetch the next
-    /// group while they write its output: two groups must fit a core's L2 (1 MiB and more on
-    /// current x86-64 and Apple cores), or the prefetched group evicts the one being written.
-    /// BatchNorm2d 32×64×56×56 backward (two 401 KB inputs per channel) measured 0.91× with
-    /// prefetching, InstanceNorm2d 8×64×128×128 backward (2 × 64 KiB) 1.14×.
-    static let maximumPrefetchedGroupBytes = 512 << 10
+    /// group while they write its output. Up to a few L2s' worth the prefetched lines are still
+    /// in L2 or L3 when the next statistics pass reads them; beyond, they are evicted first and
+    /// read twice. Measured against no prefetching (paired calls in one process): BatchNorm2d
+    /// 32×128×64×64 Double forward (1 MiB channels) 1.08×, forward and backward (2 MiB of x and
+    /// dy per channel) 1.06×; InstanceNorm2d 2×8×1024×1024 (4 MiB groups) forward 1.04×, forward
+    /// and backward 0.95×; 2×4×2048×2048 (16 MiB groups) 0.87×.
+    static let maximumPrefetchedGroupBytes = 2 << 20
 
     /// `current + distance`, the same place in the next statistic group of a thread's chunk,
     /// for the loops to fetch into cache while they write this group's output. Beyond the caches
     /// a group's statistics pass otherwise waits on memory while nothing is written, and its
     /// output pass writes while nothing is read; fetching the next group during the output pass
-    /// does both at once (BatchNorm2d 32×128×64×64 training forward 1.16×, InstanceNorm2d
-    /// 8×64×128×128 forward 1.15×, medians of 12 interleaved runs). Nil when there is no next
-    /// group, when the tensor fits the caches (not `stream`ed: they hold it already), or when a
-    /// group's input, `groupBytes`, is over ``maximumPrefetchedGroupBytes``.
+    /// does both at once. Measured against no prefetching, paired calls in one process (run-to-run
+    /// noise on this machine hides anything under 1.3× otherwise): BatchNorm2d 32×64×56×56 training
+    /// forward 1.12×, 32×128×64×64 1.06×; InstanceNorm2d 8×64×128×128 forward 1.05×, forward and
+    /// backward 1.07×. Nil when there is no next group, when the tensor fits the caches (not
+    /// `stream`ed: they hold it already), or when a group's input, `groupBytes`, is over
+    /// ``maximumPrefetchedGroupBytes``.
     @inline(__always)
     static func nextGroup<S>(
         _ current: UnsafePointer<S>, distance: Int, exists: Bool, stream: Bool, groupBytes: Int
