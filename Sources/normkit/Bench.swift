@@ -55,12 +55,24 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("bandwidth"), help: "Copy bandwidth in GB/s to use instead of measuring it.")
     var bandwidthGBps: Double?
 
+    @Flag(help: ArgumentHelp(
+        "Run the --case strings in turns, one call of each per round, and report each against the first.",
+        discussion: "The time ratio is the median over rounds, so that the machine's drift falls on every case alike."))
+    var interleave = false
+
     mutating func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
         if !(minimumSeconds > 0) { throw ValidationError("--min-time must be positive") }
         if let bandwidthGBps, !(bandwidthGBps > 0) { throw ValidationError("--bandwidth must be positive") }
-        do { _ = try BenchCase.parseList(caseStrings) } catch { throw ValidationError(error.description) }
+        let cases: [BenchCase]
+        do { cases = try BenchCase.parseList(caseStrings) } catch { throw ValidationError(error.description) }
+        if interleave {
+            guard cases.count >= 2 else { throw ValidationError("--interleave needs at least two --case strings") }
+            if let distributed = cases.first(where: { $0.layer.isDistributed }) {
+                throw ValidationError("--interleave runs single-process layers; \(distributed.canonical) runs on thread ranks")
+            }
+        }
     }
 
     func run() throws {
@@ -84,6 +96,17 @@ struct Bench: ParsableCommand {
         let bandwidth = bandwidthGBps ?? CopyBandwidth.measure(threads: threadCount)
         if !json { write(BenchTable.header(bandwidthGBps: bandwidth, threads: threadCount)) }
 
+        if interleave {
+            progress.show("\(cases.count) cases in turns…")
+            let outcomes = try InterleavedBench.measure(cases, policy: policy)
+            let results = zip(cases, outcomes).map { benchCase, outcome in
+                BenchResult(benchCase: benchCase, medianSeconds: outcome.sampler.median, sampleCount: outcome.sampler.samples.count,
+                            threads: threadCount, bandwidthGBps: bandwidth, baselineSeconds: nil, pairedRatio: outcome.pairedRatio)
+            }
+            progress.clear()
+            if json { try results.forEach { write(try BenchRecord(result: $0).line()) } } else { write(BenchTable.render(results)) }
+            return
+        }
         let inputs = InputCache()
         var results: [BenchResult] = []
         for (index, benchCase) in cases.enumerated() {

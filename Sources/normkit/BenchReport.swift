@@ -14,6 +14,8 @@ struct BenchResult {
     /// For syncbatchnorm2d: the same phase of `BatchNorm2d` on the same shard, alone on one
     /// thread, in seconds.
     let baselineSeconds: Double?
+    /// With `--interleave`: the median over rounds of this case's time over the first case's.
+    var pairedRatio: Double? = nil
 
     /// Floor bytes per second of median time, in GB/s.
     var achievedGBps: Double? { benchCase.floorBytes.map { Double($0) / medianSeconds / 1e9 } }
@@ -31,12 +33,13 @@ struct BenchResult {
 /// string), `label`, `median_s`, `samples`, `threads`, `simd` (the instruction set of the loops),
 /// `bandwidth_gbps`, and `gbps`,
 /// `floor_bytes`, `roofline_pct` (null for the distributed cases), `baseline_s` and `extra_s`
-/// (syncbatchnorm2d only, else null).
+/// (syncbatchnorm2d only, else null), and `paired_ratio` (with `--interleave`, else null).
 struct BenchRecord: Encodable {
     let result: BenchResult
 
     enum CodingKeys: String, CodingKey {
-        case `case`, label, median_s, samples, threads, simd, bandwidth_gbps, gbps, floor_bytes, roofline_pct, baseline_s, extra_s
+        case `case`, label, median_s, samples, threads, simd, bandwidth_gbps, gbps, floor_bytes, roofline_pct, baseline_s, extra_s,
+             paired_ratio
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -54,6 +57,7 @@ struct BenchRecord: Encodable {
         try container.encode(result.rooflinePercent, forKey: .roofline_pct)
         try container.encode(result.baselineSeconds, forKey: .baseline_s)
         try container.encode(result.extraSeconds, forKey: .extra_s)
+        try container.encode(result.pairedRatio, forKey: .paired_ratio)
     }
 
     /// The record as one line of JSON, keys sorted.
@@ -78,7 +82,7 @@ enum BenchTable {
     static func row(_ result: BenchResult) -> [String] {
         let note = result.baselineSeconds.map { baseline in
             "BatchNorm2d alone \(duration(baseline)); synchronizing adds \(duration(result.medianSeconds - baseline))"
-        }
+        } ?? result.pairedRatio.map { String(format: "×%.3f the first case's time, paired", $0) }
         return [result.benchCase.label,
                 duration(result.medianSeconds),
                 result.achievedGBps.map { String(format: "%.1f", $0) } ?? "—",

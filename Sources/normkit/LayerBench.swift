@@ -10,54 +10,58 @@ import NormKit
 /// - step: a training forward and its backward, both timed (the baseline of syncbatchnorm2d).
 enum LayerBench {
     static func measure(_ benchCase: BenchCase, policy: TimingPolicy, inputs: InputCache) throws -> Sampler {
+        try Sampler.measure(policy, try prepare(benchCase, inputs: inputs))
+    }
+
+    /// Makes the case's layer and tensors, runs what precedes the timed phase (backward: one
+    /// training forward), and returns the timed phase as one call.
+    static func prepare(_ benchCase: BenchCase, inputs: InputCache) throws -> () throws -> Void {
         switch benchCase.dtype {
-        case .float32: try measure(benchCase, Float.self, policy: policy, inputs: inputs)
-        case .float64: try measure(benchCase, Double.self, policy: policy, inputs: inputs)
+        case .float32: try prepare(benchCase, Float.self, inputs: inputs)
+        case .float64: try prepare(benchCase, Double.self, inputs: inputs)
         case .float16:
             #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
-            try measureMixed(benchCase, Float16.self, policy: policy, inputs: inputs)
+            try prepareMixed(benchCase, Float16.self, inputs: inputs)
             #else
             throw NormError.invalidArgument(name: "dtype", expected: "float32, float64 or bfloat16 (Swift has no Float16 on macOS x86-64)",
                                             actual: "float16")
             #endif
-        case .bfloat16: try measureMixed(benchCase, BFloat16.self, policy: policy, inputs: inputs)
+        case .bfloat16: try prepareMixed(benchCase, BFloat16.self, inputs: inputs)
         }
     }
 
     /// A Float layer on half-precision input and upstream gradient (PyTorch's mixed path).
-    private static func measureMixed<Half: HalfPrecisionScalar>(
-        _ benchCase: BenchCase, _: Half.Type, policy: TimingPolicy, inputs: InputCache
-    ) throws -> Sampler {
+    private static func prepareMixed<Half: HalfPrecisionScalar>(
+        _ benchCase: BenchCase, _: Half.Type, inputs: InputCache
+    ) throws -> () throws -> Void {
         let layer: any Module<Float> = makeLayer(benchCase)
         let (x, dy): (Tensor<Half>, Tensor<Half>?) = inputs.tensors(for: benchCase)
-        return try time(benchCase.mode, policy: policy, train: layer.train, forward: { _ = try layer(x) },
-                        backward: { _ = try layer.backward(dy!) })
+        return try phase(benchCase.mode, train: layer.train, forward: { _ = try layer(x) }, backward: { _ = try layer.backward(dy!) })
     }
 
-    private static func measure<S: NormScalar>(
-        _ benchCase: BenchCase, _: S.Type, policy: TimingPolicy, inputs: InputCache
-    ) throws -> Sampler {
+    private static func prepare<S: NormScalar>(
+        _ benchCase: BenchCase, _: S.Type, inputs: InputCache
+    ) throws -> () throws -> Void {
         let layer: any Module<S> = makeLayer(benchCase)
         let (x, dy): (Tensor<S>, Tensor<S>?) = inputs.tensors(for: benchCase)
-        return try time(benchCase.mode, policy: policy, train: layer.train, forward: { _ = try layer(x) },
-                        backward: { _ = try layer.backward(dy!) })
+        return try phase(benchCase.mode, train: layer.train, forward: { _ = try layer(x) }, backward: { _ = try layer.backward(dy!) })
     }
 
-    /// Times the phase `mode` names: `forward` in training or eval mode, `backward` after one
-    /// untimed training forward, or both (step).
-    private static func time(
-        _ mode: BenchCase.Mode, policy: TimingPolicy, train: (Bool) -> Void, forward: () throws -> Void,
-        backward: () throws -> Void
-    ) throws -> Sampler {
+    /// The phase `mode` names: `forward` in training or eval mode, `backward` after one untimed
+    /// training forward, or both (step).
+    private static func phase(
+        _ mode: BenchCase.Mode, train: (Bool) -> Void, forward: @escaping () throws -> Void,
+        backward: @escaping () throws -> Void
+    ) throws -> () throws -> Void {
         train(mode != .eval)
         switch mode {
         case .forward, .eval:
-            return try Sampler.measure(policy, forward)
+            return forward
         case .backward:
             try forward()
-            return try Sampler.measure(policy, backward)
+            return backward
         case .step:
-            return try Sampler.measure(policy) {
+            return {
                 try forward()
                 try backward()
             }

@@ -56,9 +56,12 @@ struct Sampler: Sendable {
     }
 
     /// The median sample in seconds (0 without samples).
-    var median: Double {
-        guard !samples.isEmpty else { return 0 }
-        let sorted = samples.sorted(), middle = sorted.count / 2
+    var median: Double { Self.median(of: samples) }
+
+    /// The median of `values` (0 when empty).
+    static func median(of values: [Double]) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted(), middle = sorted.count / 2
         return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 

@@ -103,6 +103,7 @@ import NormKit
         let roofline = try #require(record["roofline_pct"] as? Double)
         #expect(abs(roofline - 100 * gbps / 10) <= 1e-9 * roofline)
         #expect(record["baseline_s"] is NSNull)
+        #expect(record["paired_ratio"] is NSNull)
     }
 
     @Test func runsTheDistributedCasesEndToEnd() throws {
@@ -118,12 +119,40 @@ import NormKit
         #expect(abs(median - baseline - extra) <= 1e-12)
     }
 
+    /// `--interleave`: every case gets its samples, and the second case's time over the first's,
+    /// paired round by round, tells a tensor 16,384 times larger apart.
+    @Test func interleavedCasesReportTheirTimeRelativeToTheFirst() throws {
+        let small = "layer=batchnorm2d,shape=2x3x4x4,mode=forward,layout=nchw"
+        let large = "layer=batchnorm2d,shape=16x96x32x32,mode=backward,layout=nhwc"
+        let records = try runJSONLines(["--interleave", "--case", small, "--case", large, "--iterations", "3", "--bandwidth", "10"])
+        try #require(records.count == 2)
+        #expect(records.map { $0["case"] as? String } == [small, large])
+        #expect(records.allSatisfy { $0["samples"] as? Int == 3 })
+        #expect(records[0]["paired_ratio"] as? Double == 1)
+        let ratio = try #require(records[1]["paired_ratio"] as? Double)
+        #expect(ratio > 10, "the large case took only \(ratio)× the small one's time")
+    }
+
+    @Test(arguments: [
+        ["--interleave", "--case", "layer=rmsnorm,shape=4x8"],
+        ["--interleave", "--case", "layer=rmsnorm,shape=4x8", "--case", "layer=collective"],
+    ])
+    func interleavingRefusesWhatItCannotPair(arguments: [String]) {
+        #expect(throws: (any Error).self) { try Bench.parse(arguments) }
+    }
+
     /// Runs `normkit bench --json` with `arguments` and returns its one JSON object.
     private func runJSON(_ arguments: [String]) throws -> [String: Any] {
+        let records = try runJSONLines(arguments)
+        try #require(records.count == 1, "\(records)")
+        return records[0]
+    }
+
+    /// Runs `normkit bench --json` with `arguments` and returns its JSON objects, one per line.
+    private func runJSONLines(_ arguments: [String]) throws -> [[String: Any]] {
         let command = try Bench.parse(arguments + ["--json"])
         var lines: [String] = []
         try command.execute { lines.append($0) }
-        try #require(lines.count == 1, "\(lines)")
-        return try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        return try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
     }
 }
