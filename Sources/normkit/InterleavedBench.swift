@@ -11,13 +11,15 @@ enum InterleavedBench {
     /// (rounds where every case is past its warm-up).
     static func measure(_ cases: [BenchCase], policy: TimingPolicy) throws -> [(sampler: Sampler, pairedRatio: Double)] {
         // A cache per case: each keeps its own tensors alive for the whole run.
-        let phases = try cases.map { try LayerBench.prepare($0, inputs: InputCache()) }
+        let phases = try cases.map { benchCase in
+            try naming(benchCase) { try LayerBench.prepare(benchCase, inputs: InputCache()) }
+        }
         var samplers = cases.map { _ in Sampler(policy) }
         var durations = cases.map { _ in [Double]() }
         repeat {
             for index in phases.indices {
                 let start = monotonicSeconds()
-                try phases[index]()
+                try naming(cases[index]) { try phases[index]() }
                 let elapsed = monotonicSeconds() - start
                 samplers[index].record(elapsed)
                 durations[index].append(elapsed)
@@ -29,5 +31,10 @@ enum InterleavedBench {
             let ratios = (firstSampledRound..<rounds).map { times[$0] / durations[0][$0] }
             return (sampler, Sampler.median(of: ratios))
         }
+    }
+
+    /// `body`'s result, or its error as a ``BenchFailure`` that names the case.
+    private static func naming<T>(_ benchCase: BenchCase, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch { throw BenchFailure(caseString: benchCase.canonical, error: error) }
     }
 }

@@ -141,6 +141,15 @@ import NormKit
         #expect(throws: (any Error).self) { try Bench.parse(arguments) }
     }
 
+    @Test func anInterleavedCaseThatThrowsIsNamed() throws {
+        let failing = "layer=batchnorm2d,shape=1x4x1x1"
+        let command = try Bench.parse(["--interleave", "--case", "layer=batchnorm2d,shape=2x4x2x2", "--case", failing,
+                                       "--iterations", "1", "--bandwidth", "10", "--json"])
+        #expect { try command.execute { _ in } } throws: { error in
+            "\(error)".contains("layer=batchnorm2d,shape=1x4x1x1,mode=forward") && "\(error)".contains("more than 1 value per channel")
+        }
+    }
+
     /// Runs `normkit bench --json` with `arguments` and returns its one JSON object.
     private func runJSON(_ arguments: [String]) throws -> [String: Any] {
         let records = try runJSONLines(arguments)
