@@ -39,9 +39,10 @@ typedef NK_S NK_SV __attribute__((ext_vector_type(NK_LANES)));
     ((stream) ? NK_MIN((long)((sizeof(NK_SV) - (unsigned long)(q) % sizeof(NK_SV)) % sizeof(NK_SV) / sizeof(NK_S)), (n)) : 0)
 // Fetches the cache lines of `bytes` bytes from `p` into L2 (prefetcht1), for a loop that reads
 // the next statistic group while it writes this one's output (see affine_range).
-#define NK_PREFETCH(p, bytes)                                                                       \
-    ({                                                                                              \
-        for (long nk_b_ = 0; nk_b_ < (long)(bytes); nk_b_ += 64) __builtin_prefetch((const char *)(p) + nk_b_, 0, 2); \
+#define NK_PREFETCH(p, bytes)                                                 \
+    ({                                                                        \
+        for (long nk_b_ = 0; nk_b_ < (long)(bytes); nk_b_ += 64)              \
+            __builtin_prefetch((const char *)(p) + nk_b_, 0, 2); /* 2: T1 */ \
     })
 #define NK_LANE_SUM(v) ({ NK_V nk_l_ = (v); NK_T nk_t_ = 0; for (int l = 0; l < NK_LANES; l++) nk_t_ += nk_l_[l]; nk_t_; })
 #define NK_SPLAT(value) ((NK_V)(value))

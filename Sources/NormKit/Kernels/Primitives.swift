@@ -206,7 +206,7 @@ extension Kernels {
     static func nextGroups<S>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, distance: Int, exists: Bool, stream: Bool, groupBytes: Int
     ) -> (x: UnsafePointer<S>, dy: UnsafePointer<S>)? {
-        exists && stream && groupBytes <= maximumPrefetchedGroupBytes ? (x + distance, dy + distance) : nil
+        nextGroup(x, distance: distance, exists: exists, stream: stream, groupBytes: groupBytes).map { ($0, dy + distance) }
     }
 
     /// dx = k1·dy − k2·((x − μ_hi) − μ_lo) + k3 over runs (one run when `runs` is 1). `next`: as
