@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """NormKit and PyTorch side by side, in one run, on the same cases, threads and timed phase.
 
-Runs `normkit bench --json` (the default suite, whose case strings `normkit bench --list` gives,
-or the --case strings), then each case in PyTorch on the CPU, and prints a Markdown table:
+Runs each case (the default suite, whose case strings `normkit bench --list` gives, or the
+--case strings) through `normkit bench --json` and in PyTorch on the CPU, the two taking turns
+(--rounds, 2 by default: normkit, PyTorch, normkit, PyTorch), and prints a Markdown table:
 case, NormKit median, PyTorch median, speedup (PyTorch time / NormKit time), NormKit's share of
 the memory roofline; then the geometric-mean speedup. The distributed cases (collective,
 syncbatchnorm2d) have no PyTorch counterpart on the CPU and show NormKit's numbers alone.
@@ -18,8 +19,13 @@ Usage (torch is never installed in CI; run this by hand):
     /work/torchenv/bin/python scripts/bench_pytorch.py --markdown results.md # also write a file
 
 Options: --normkit PATH (default .build/release/normkit), --threads N (default: all cores),
---case STRING (repeatable, or several joined by ';'), --min-time SECONDS (default 0.3),
---sweep size|threads, --markdown FILE, --torch-default-malloc.
+--case STRING (repeatable, or several joined by ';'), --min-time SECONDS (default 0.3, per case
+and library, split over the turns), --rounds N (default 2), --sweep size|threads, --markdown
+FILE, --torch-default-malloc.
+
+Turns: the memory bandwidth a process gets on a shared machine drifts by 20–40% over minutes.
+Each library's time is the median of its turns on the case, taken seconds apart, so that the
+drift falls on both alike; the copy bandwidth is measured once, in the first normkit run.
 
 Allocation: NormKit raises glibc's mmap threshold in its process so that large outputs reuse
 heap memory instead of page-faulting fresh mmap pages on every call. The script does the same
@@ -121,9 +127,7 @@ def measure(body, min_time, before=None):
         sampled_time += elapsed
         if len(samples) >= MAXIMUM_SAMPLES or (len(samples) >= MINIMUM_SAMPLES and sampled_time >= min_time):
             break
-    samples.sort()
-    middle = len(samples) // 2
-    return samples[middle] if len(samples) % 2 else (samples[middle - 1] + samples[middle]) / 2
+    return median(samples)
 
 
 def torch_median(case_string, threads, min_time):
@@ -219,22 +223,22 @@ def tune_malloc_like_normkit():
 
 # --- normkit and PyTorch --------------------------------------------------------------------------
 
-def normkit_cases(binary, case_strings, threads, min_time):
-    """Yields normkit's JSON record of each case as it is measured, with the share of the CPUs
-    other work took meanwhile. normkit's progress line goes to stderr."""
-    command = [binary, "bench", "--json", "--threads", str(threads), "--min-time", str(min_time),
-               "--case", ";".join(case_strings)]
+def normkit_case(binary, case_string, threads, min_time, bandwidth=None):
+    """normkit's JSON record of one case, with the share of the CPUs other work took meanwhile.
+    `bandwidth` (GB/s) skips normkit's copy-bandwidth measurement. Its progress line goes to
+    stderr."""
+    command = [binary, "bench", "--json", "--threads", str(threads), "--min-time", str(min_time), "--case", case_string]
+    if bandwidth is not None:
+        command += ["--bandwidth", repr(bandwidth)]
+    watch = CpuWatch()
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
-        watch = CpuWatch(child=process.pid)
-        count = 0
-        for line in process.stdout:
-            if line.strip():
-                count += 1
-                yield json.loads(line), watch.restart()
-    if process.returncode != 0:
-        sys.exit(f"{' '.join(command[:6])} … failed with exit status {process.returncode}")
-    if count != len(case_strings):
-        sys.exit(f"normkit returned {count} records for {len(case_strings)} cases")
+        watch.child = process.pid
+        watch.restart()
+        records = [json.loads(line) for line in process.stdout if line.strip()]
+        share = watch.share()
+    if process.returncode != 0 or len(records) != 1:
+        sys.exit(f"{' '.join(command)} failed with exit status {process.returncode}")
+    return records[0], share
 
 
 def default_suite(binary):
@@ -242,19 +246,51 @@ def default_suite(binary):
     return [line for line in listed.stdout.splitlines() if line.strip()]
 
 
-def side_by_side(binary, case_strings, threads, min_time):
+def side_by_side(binary, case_strings, threads, min_time, rounds):
     """For each case: normkit's record, PyTorch's median (None for distributed cases), and the
-    larger share of the CPUs that other work took while either library ran it."""
-    measured = list(normkit_cases(binary, case_strings, threads, min_time))
+    larger share of the CPUs that other work took while either library ran it.
+
+    The two libraries take turns on each case, `rounds` times (normkit, PyTorch, normkit, …),
+    each turn with min_time / rounds of timed calls, and each library's time is the median of its
+    turns: the memory bandwidth this shared machine gives a process drifts by 20–40% over
+    minutes, and timing one library's whole suite before the other's put that drift between
+    them."""
+    turn_time = min_time / rounds
+    bandwidth = None
     results = []
-    for index, (record, normkit_share) in enumerate(measured):
-        progress(f"[{index + 1}/{len(measured)}] torch {record['label']}…")
-        watch = CpuWatch()
-        torch_seconds = torch_median(record["case"], threads, min_time)
-        shares = [share for share in (normkit_share, watch.share()) if share is not None]
-        results.append({"record": record, "torch": torch_seconds, "other_load": max(shares, default=None)})
+    for index, case_string in enumerate(case_strings):
+        label = case_string
+        records, torch_times, shares = [], [], []
+        for turn in range(rounds):
+            progress(f"[{index + 1}/{len(case_strings)}] {label}, turn {turn + 1} of {rounds}…")
+            record, share = normkit_case(binary, case_string, threads, turn_time, bandwidth)
+            bandwidth, label = record["bandwidth_gbps"], record["label"]
+            records.append(record)
+            shares.append(share)
+            watch = CpuWatch()
+            torch_times.append(torch_median(record["case"], threads, turn_time))
+            shares.append(watch.share())
+        record = dict(records[0])
+        record["median_s"] = median([r["median_s"] for r in records])
+        record["samples"] = sum(r["samples"] for r in records)
+        floor = record.get("floor_bytes")
+        if floor:
+            record["gbps"] = floor / record["median_s"] / 1e9
+            record["roofline_pct"] = 100 * (floor / (record["bandwidth_gbps"] * 1e9)) / record["median_s"]
+        if record.get("baseline_s") is not None:
+            record["baseline_s"] = median([r["baseline_s"] for r in records])
+            record["extra_s"] = record["median_s"] - record["baseline_s"]
+        torch_seconds = None if torch_times[0] is None else median(torch_times)
+        known = [share for share in shares if share is not None]
+        results.append({"record": record, "torch": torch_seconds, "other_load": max(known, default=None)})
     progress("")
     return results
+
+
+def median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def progress(text):
@@ -384,12 +420,13 @@ def threads_sweep_report(by_threads):
     return table + disturbance_note(results_one + results_two)
 
 
-def preamble(results, threads_text, malloc_tuned):
+def preamble(results, threads_text, malloc_tuned, rounds):
     bandwidths = sorted({f"{result['record']['bandwidth_gbps']:.1f}" for result in results})
     malloc = ("PyTorch with NormKit's malloc tuning (mmap and trim thresholds 1 GiB)" if malloc_tuned
               else "PyTorch with glibc's default malloc (large outputs page-fault on every call)")
     return (f"NormKit vs PyTorch {torch.__version__} on {platform.machine()} ({os.cpu_count()} cores), "
             f"{threads_text}; copy bandwidth {' / '.join(bandwidths)} GB/s (read + write); {malloc}; "
+            f"the libraries take {rounds} alternating turns per case, each time the median of its turns; "
             f"speedup = PyTorch time / NormKit time.")
 
 
@@ -400,12 +437,16 @@ def main():
     parser.add_argument("--normkit", default=".build/release/normkit", help="the normkit binary (a release build)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both libraries")
     parser.add_argument("--case", action="append", default=[], help="a case string; repeatable, or joined by ';'")
-    parser.add_argument("--min-time", type=float, default=0.3, help="seconds of timed calls per case")
+    parser.add_argument("--min-time", type=float, default=0.3, help="seconds of timed calls per case and library")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="turns each library takes on a case, alternating (the time is the median of the turns)")
     parser.add_argument("--sweep", choices=["size", "threads"], help="time vs tensor size, or vs thread count")
     parser.add_argument("--markdown", metavar="FILE", help="also write the report to FILE")
     parser.add_argument("--torch-default-malloc", action="store_true",
                         help="leave glibc's malloc as it is for PyTorch (NormKit tunes its own; see tune_malloc_like_normkit)")
     args = parser.parse_args()
+    if args.rounds < 1:
+        sys.exit("--rounds must be at least 1")
     malloc_tuned = not args.torch_default_malloc and tune_malloc_like_normkit()
 
     if not os.access(args.normkit, os.X_OK):
@@ -413,17 +454,17 @@ def main():
     explicit = [text.strip() for argument in args.case for text in argument.split(";") if text.strip()]
 
     if args.sweep == "size":
-        results = side_by_side(args.normkit, size_sweep_cases(), args.threads, args.min_time)
-        report = preamble(results, f"{args.threads} threads", malloc_tuned) + "\n\n" + size_sweep_report(results)
+        results = side_by_side(args.normkit, size_sweep_cases(), args.threads, args.min_time, args.rounds)
+        report = preamble(results, f"{args.threads} threads", malloc_tuned, args.rounds) + "\n\n" + size_sweep_report(results)
     elif args.sweep == "threads":
         cases = explicit or default_suite(args.normkit)
-        by_threads = [(threads, side_by_side(args.normkit, cases, threads, args.min_time)) for threads in (1, 2)]
-        report = (preamble(by_threads[0][1] + by_threads[1][1], "1 and 2 threads", malloc_tuned) + "\n\n"
+        by_threads = [(threads, side_by_side(args.normkit, cases, threads, args.min_time, args.rounds)) for threads in (1, 2)]
+        report = (preamble(by_threads[0][1] + by_threads[1][1], "1 and 2 threads", malloc_tuned, args.rounds) + "\n\n"
                   + threads_sweep_report(by_threads))
     else:
         cases = explicit or default_suite(args.normkit)
-        results = side_by_side(args.normkit, cases, args.threads, args.min_time)
-        report = preamble(results, f"{args.threads} threads", malloc_tuned) + "\n\n" + suite_report(results)
+        results = side_by_side(args.normkit, cases, args.threads, args.min_time, args.rounds)
+        report = preamble(results, f"{args.threads} threads", malloc_tuned, args.rounds) + "\n\n" + suite_report(results)
 
     print(report)
     if args.markdown:
