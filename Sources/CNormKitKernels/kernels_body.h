@@ -98,16 +98,22 @@ static void NK_FN(affine_range)(const NK_S *x, NK_S *y, long runs, long length, 
 }
 
 static void NK_FN(affine_row)(const NK_S *x, NK_S *y, long n, NK_T hi, NK_T lo, NK_T r, const NK_T *w,
-                              const NK_T *b) {
+                              const NK_T *b, const NK_S *next) {
     NK_V hv = NK_SPLAT(hi), lv = NK_SPLAT(lo), rv = NK_SPLAT(r);
     long i = 0;
     if (w && b) {
-        for (; i + NK_LANES <= n; i += NK_LANES)
+        for (; i + NK_LANES <= n; i += NK_LANES) {
+            if (next) NK_PREFETCH(next + i, NK_LANES * sizeof(NK_S));
             NK_XSTORE(y + i, ((NK_XLOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i) + NK_LOAD(b + i));
+        }
     } else if (w) {
-        for (; i + NK_LANES <= n; i += NK_LANES) NK_XSTORE(y + i, ((NK_XLOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i));
+        for (; i + NK_LANES <= n; i += NK_LANES) {
+            if (next) NK_PREFETCH(next + i, NK_LANES * sizeof(NK_S));
+            NK_XSTORE(y + i, ((NK_XLOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i));
+        }
     } else {
         for (; i + NK_LANES <= n; i += NK_LANES) {
+            if (next) NK_PREFETCH(next + i, NK_LANES * sizeof(NK_S));
             NK_V v = ((NK_XLOAD(x + i) - hv) - lv) * rv;
             NK_XSTORE(y + i, b ? v + NK_LOAD(b + i) : v);
         }
@@ -202,15 +208,18 @@ static void NK_FN(input_gradient_range)(const NK_S *x, const NK_S *dy, NK_S *dx,
 }
 
 static void NK_FN(input_gradient_row)(const NK_S *x, const NK_S *dy, NK_S *dx, long n, NK_T hi, NK_T k1, NK_T k2,
-                                      NK_T k3, const NK_T *w) {
+                                      NK_T k3, const NK_T *w, const NK_S *next_x, const NK_S *next_dy) {
     if (!w) {
-        NK_FN(input_gradient_range)(x, dy, dx, 1, n, n, hi, k1, k2, k3, 0, NULL, NULL);
+        NK_FN(input_gradient_range)(x, dy, dx, 1, n, n, hi, k1, k2, k3, 0, next_x, next_dy);
         return;
     }
     NK_V hv = NK_SPLAT(hi), k1v = NK_SPLAT(k1), k2v = NK_SPLAT(k2), k3v = NK_SPLAT(k3);
     long i = 0;
-    for (; i + NK_LANES <= n; i += NK_LANES)
+    for (; i + NK_LANES <= n; i += NK_LANES) {
+        if (next_x) NK_PREFETCH(next_x + i, NK_LANES * sizeof(NK_S));
+        if (next_dy) NK_PREFETCH(next_dy + i, NK_LANES * sizeof(NK_S));
         NK_XSTORE(dx + i, k1v * NK_LOAD(w + i) * NK_XLOAD(dy + i) - k2v * (NK_XLOAD(x + i) - hv) + k3v);
+    }
     for (; i < n; i++) NK_XSET(dx + i, k1 * w[i] * NK_XGET(dy + i) - k2 * (NK_XGET(x + i) - hi) + k3);
 }
 

@@ -46,8 +46,10 @@ typedef enum nk_isa {
            (the next group's runs, read while this one is written). */                                   \
         void (*affine_range)(const S *x, S *y, long runs, long length, long stride, T hi, T a, T b,      \
                              int stream, const S *next);                                                 \
-        /* y_i = ((x_i − hi) − lo)·r·w_i + b_i over one row; w and b may be NULL (1 and 0). */           \
-        void (*affine_row)(const S *x, S *y, long n, T hi, T lo, T r, const T *w, const T *b);           \
+        /* y_i = ((x_i − hi) − lo)·r·w_i + b_i over one row; w and b may be NULL (1 and 0); next as     \
+           affine_range's. */                                                                            \
+        void (*affine_row)(const S *x, S *y, long n, T hi, T lo, T r, const T *w, const T *b,           \
+                           const S *next);                                                        \
         /* {Σg, Σg·(x − hi)} with g = dy (times w_i when w is not NULL) over a range. */                 \
         nk_pair (*gradient_sums)(const S *x, const S *dy, long runs, long length, long stride, T hi,     \
                                  const T *w);                                                            \
@@ -59,9 +61,9 @@ typedef enum nk_isa {
         void (*input_gradient_range)(const S *x, const S *dy, S *dx, long runs, long length, long stride, \
                                      T hi, T k1, T k2, T k3, int stream, const S *next_x,                \
                                      const S *next_dy);                                                  \
-        /* dx_i = k1·w_i·dy_i − k2·(x_i − hi) + k3 over one row. */                                      \
+        /* dx_i = k1·w_i·dy_i − k2·(x_i − hi) + k3 over one row; next_x, next_dy as affine_range's. */  \
         void (*input_gradient_row)(const S *x, const S *dy, S *dx, long n, T hi, T k1, T k2, T k3,       \
-                                   const T *w);                                                          \
+                                   const T *w, const S *next_x, const S *next_dy);                       \
         /* s1[c] += Σ_r (x[r,c] − k[c]), s2[c] += Σ_r (x[r,c] − k[c])². */                               \
         void (*column_shifted_sums)(const S *x, long rows, long columns, const T *k, T *s1, T *s2);      \
         /* y[r,c] = (x[r,c] − hi[c])·a[c] + b[c]. */                                                     \

@@ -56,7 +56,7 @@ extension Kernels {
     ) -> BackwardSums? {
         let needSums = channelSums || (mode.usesBatchStatistics && !isGlobal(mode))
         let stream = NativeLoops.streams(bytes: 3 * g.elementCount * MemoryLayout<S>.stride)
-        let groupBytes = 2 * g.elementsPerStatistic * MemoryLayout<S>.stride  // x and dy
+        let groupBytes = g.elementsPerStatistic * MemoryLayout<S>.stride  // of x, and of dy
         let gamma = { (c: Int) in Double(weight?[c] ?? 1) }
         let partials: [BackwardSums?]
         switch g.grouping {
@@ -232,7 +232,9 @@ extension Kernels {
                 if sums != nil { scratch.rowDone(groups: groups, into: &sums!) }
             }
             let k = mode.coefficients(invstd: r, gamma: 1, sumG: sumG, sumGXhat: r * sumGD, count: count)
-            inputGradientRow(xs, gs, ds, width, mean: split, GradientCoefficients(k), weight: w)
+            inputGradientRow(xs, gs, ds, width, mean: split, GradientCoefficients(k), weight: w,
+                             next: nextGroups(xs, gs, distance: count, exists: hasNext, stream: stream,
+                                              groupBytes: count * MemoryLayout<S>.stride))
             return
         }
         if mode.usesBatchStatistics || sums != nil {
@@ -251,7 +253,7 @@ extension Kernels {
             inputGradientRuns(xs + i * g.inner, gs + i * g.inner, ds + i * g.inner, length: g.inner, mean: split,
                               GradientCoefficients(k), stream: stream,
                               next: nextGroups(xs + i * g.inner, gs + i * g.inner, distance: count, exists: hasNext, stream: stream,
-                                               groupBytes: 2 * count * MemoryLayout<S>.stride))
+                                               groupBytes: count * MemoryLayout<S>.stride))
         }
     }
 

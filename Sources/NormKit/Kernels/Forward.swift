@@ -166,7 +166,8 @@ extension Kernels {
         let split = SplitMean<S.ComputeScalar>(mean), width = g.channelsPerGroup
         if g.inner == 1 {
             affineRow(x, y, width, mean: split, invstd: S.ComputeScalar(invstd), weight: weight.map { $0 + firstChannel },
-                      bias: bias.map { $0 + firstChannel })
+                      bias: bias.map { $0 + firstChannel },
+                      next: nextGroup(x, distance: width, exists: hasNext, stream: stream, groupBytes: width * MemoryLayout<S>.stride))
             return
         }
         for i in 0..<width {

@@ -146,13 +146,13 @@ enum NativeLoops {
     static func affineRow<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ count: Int, hi: S.ComputeScalar, lo: S.ComputeScalar,
         invstd r: S.ComputeScalar,
-        weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?
+        weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?, next: UnsafePointer<S>?
     ) {
         let t = tables()
         switch storage(S.self) {
-        case .float: t.pointee.f32.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as())
-        case .double: t.pointee.f64.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as())
-        case .half: halfTable(t, S.self).affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as())
+        case .float: t.pointee.f32.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as(), next?.as())
+        case .double: t.pointee.f64.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as(), next?.as())
+        case .half: halfTable(t, S.self).affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as(), next?.as())
         }
     }
 
@@ -204,13 +204,15 @@ enum NativeLoops {
 
     static func inputGradientRow<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int, hi: S.ComputeScalar,
-        _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?
+        _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?,
+        next: (x: UnsafePointer<S>, dy: UnsafePointer<S>)?
     ) {
         let t = tables()
+        let (nx, ndy) = (next?.x, next?.dy)
         switch storage(S.self) {
-        case .float: t.pointee.f32.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as())
-        case .double: t.pointee.f64.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as())
-        case .half: halfTable(t, S.self).input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as())
+        case .float: t.pointee.f32.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), nx?.as(), ndy?.as())
+        case .double: t.pointee.f64.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), nx?.as(), ndy?.as())
+        case .half: halfTable(t, S.self).input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), nx?.as(), ndy?.as())
         }
     }
 

@@ -117,7 +117,7 @@ extension Kernels {
     }
 
     /// y = ((x − μ_hi) − μ_lo)·a + b over runs (one run when `runs` is 1). `next` is the next
-    /// group's data, in the same runs, to fetch into cache meanwhile (see ``nextGroup(_:distance:exists:stream:groupBytes:)``).
+    /// group's data, in the same runs, to fetch into cache meanwhile (see ``nextGroup(_:distance:exists:stream:groupBytes:inputs:)``).
     @inline(__always)
     static func affineRuns<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, runs: Int = 1, length: Int, stride: Int = 0,
@@ -131,13 +131,15 @@ extension Kernels {
 
     /// y_i = ((x_i − μ_hi) − μ_lo)·invstd·w_i + b_i over one row whose affine parameters vary
     /// per element (LayerNorm, RMSNorm, GroupNorm with inner size 1). A missing weight is 1 and a
-    /// missing bias 0.
+    /// missing bias 0. `next`: the next row, prefetched meanwhile (see
+    /// ``nextGroup(_:distance:exists:stream:groupBytes:inputs:)``).
     @inline(__always)
     static func affineRow<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ count: Int, mean: SplitMean<S.ComputeScalar>,
-        invstd: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?
+        invstd: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?,
+        next: UnsafePointer<S>? = nil
     ) {
-        NativeLoops.affineRow(x, y, count, hi: mean.hi, lo: mean.lo, invstd: invstd, weight: weight, bias: bias)
+        NativeLoops.affineRow(x, y, count, hi: mean.hi, lo: mean.lo, invstd: invstd, weight: weight, bias: bias, next: next)
     }
 
     /// Σ w_i·dy_i and Σ w_i·dy_i·(x_i − μ) over `count` ≤ ``blockLength`` elements of one row, and,
@@ -174,13 +176,16 @@ extension Kernels {
         return (t1, t2 - Double(mean.lo) * t1)
     }
 
-    /// The most bytes of input one statistic group may have for the loops to prefetch the next
-    /// group while they write its output. Up to a few L2s' worth the prefetched lines are still
-    /// in L2 or L3 when the next statistics pass reads them; beyond, they are evicted first and
-    /// read twice. Measured against no prefetching (paired calls in one process): BatchNorm2d
-    /// 32×128×64×64 Double forward (1 MiB channels) 1.08×, forward and backward (2 MiB of x and
-    /// dy per channel) 1.06×; InstanceNorm2d 2×8×1024×1024 (4 MiB groups) forward 1.04×, forward
-    /// and backward 0.95×; 2×4×2048×2048 (16 MiB groups) 0.87×.
+    /// The bytes of each of one statistic group's inputs (x, or x and dy) below which the loops
+    /// leave the next group to the hardware prefetcher: below a page (4 KiB) it already runs
+    /// ahead (it stops at page boundaries), and LayerNorm 65536×256 backward measured 0.92–0.96×
+    /// prefetched.
+    static let minimumPrefetchedGroupBytes = 4 << 10
+
+    /// The most bytes of input (all inputs together) one statistic group may have for the loops
+    /// to prefetch the next: beyond a few L2s' worth the prefetched lines are evicted before use
+    /// and read twice. InstanceNorm2d 2×4×2048×2048 (16 MiB groups) measured 0.87× prefetched,
+    /// 2×8×1024×1024 (4 MiB) forward 1.04× but forward and backward 0.95×.
     static let maximumPrefetchedGroupBytes = 2 << 20
 
     /// `current + distance`, the same place in the next statistic group of a thread's chunk,
@@ -189,24 +194,28 @@ extension Kernels {
     /// output pass writes while nothing is read; fetching the next group during the output pass
     /// does both at once. Measured against no prefetching, paired calls in one process (run-to-run
     /// noise on this machine hides anything under 1.3× otherwise): BatchNorm2d 32×64×56×56 training
-    /// forward 1.12×, 32×128×64×64 1.06×; InstanceNorm2d 8×64×128×128 forward 1.05×, forward and
-    /// backward 1.07×. Nil when there is no next group, when the tensor fits the caches (not
-    /// `stream`ed: they hold it already), or when a group's input, `groupBytes`, is over
-    /// ``maximumPrefetchedGroupBytes``.
+    /// forward 1.12×, 32×128×64×64 1.06×, in Double 1.08×; InstanceNorm2d 8×64×128×128 forward
+    /// 1.05×, forward and backward 1.07×; LayerNorm 8192×1024 forward 1.17–1.27×, backward
+    /// 1.04–1.06×. Nil when there is no next group, when the tensor fits the caches (not
+    /// `stream`ed: they hold it already), or when the group's `inputs` inputs of `groupBytes`
+    /// each are too small or too large (``minimumPrefetchedGroupBytes``,
+    /// ``maximumPrefetchedGroupBytes``).
     @inline(__always)
     static func nextGroup<S>(
-        _ current: UnsafePointer<S>, distance: Int, exists: Bool, stream: Bool, groupBytes: Int
+        _ current: UnsafePointer<S>, distance: Int, exists: Bool, stream: Bool, groupBytes: Int, inputs: Int = 1
     ) -> UnsafePointer<S>? {
-        exists && stream && groupBytes <= maximumPrefetchedGroupBytes ? current + distance : nil
+        let worthIt = groupBytes >= minimumPrefetchedGroupBytes && inputs * groupBytes <= maximumPrefetchedGroupBytes
+        return exists && stream && worthIt ? current + distance : nil
     }
 
-    /// ``nextGroup(_:distance:exists:stream:groupBytes:)`` for the two inputs of a backward pass;
-    /// `groupBytes` counts both.
+    /// ``nextGroup(_:distance:exists:stream:groupBytes:inputs:)`` for the two inputs of a
+    /// backward pass; `groupBytes` is the size of each.
     @inline(__always)
     static func nextGroups<S>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, distance: Int, exists: Bool, stream: Bool, groupBytes: Int
     ) -> (x: UnsafePointer<S>, dy: UnsafePointer<S>)? {
-        nextGroup(x, distance: distance, exists: exists, stream: stream, groupBytes: groupBytes).map { ($0, dy + distance) }
+        nextGroup(x, distance: distance, exists: exists, stream: stream, groupBytes: groupBytes, inputs: 2)
+            .map { ($0, dy + distance) }
     }
 
     /// dx = k1·dy − k2·((x − μ_hi) − μ_lo) + k3 over runs (one run when `runs` is 1). `next`: as
@@ -222,13 +231,14 @@ extension Kernels {
     }
 
     /// dx_i = k1·w_i·dy_i − k2·((x_i − μ_hi) − μ_lo) + k3 over one row whose weight varies per
-    /// element.
+    /// element. `next`: the next row's x and dy, prefetched meanwhile.
     @inline(__always)
     static func inputGradientRow<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int,
-        mean: SplitMean<S.ComputeScalar>, _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?
+        mean: SplitMean<S.ComputeScalar>, _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?,
+        next: (x: UnsafePointer<S>, dy: UnsafePointer<S>)? = nil
     ) {
-        NativeLoops.inputGradientRow(x, dy, dx, count, hi: mean.hi, k.foldingLowPart(of: mean), weight: weight)
+        NativeLoops.inputGradientRow(x, dy, dx, count, hi: mean.hi, k.foldingLowPart(of: mean), weight: weight, next: next)
     }
 }
 
