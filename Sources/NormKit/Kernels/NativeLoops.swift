@@ -39,7 +39,8 @@ enum NativeLoops {
     /// 1.35× (1.12× on `Float16`), GroupNorm 16×256×32×32 channels-last forward 1.16×; a single
     /// sweep from x to y (eval) 10–17% slower, so the kernels with given statistics do not stream
     /// (``Kernels/normalize(_:_:geometry:mean:invstd:weight:bias:stream:)``). Rows (LayerNorm,
-    /// RMSNorm) gained at four times the cache but lost up to 1.35× nearer to it, and never stream.
+    /// RMSNorm) gained at four times the cache but lost up to 1.35× nearer to it, and do not
+    /// stream their forward; their backward does (see `input_gradient_row` in kernels_body.h).
     static func streams(bytes: Int) -> Bool { bytes >= streamingThreshold }
 
     private static let lock = NSLock()
