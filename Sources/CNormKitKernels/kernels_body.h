@@ -23,8 +23,8 @@ typedef NK_S NK_SV __attribute__((ext_vector_type(NK_LANES)));
 // A store that bypasses the caches when `stream` is set (output too large to stay cached: no read
 // for ownership of each line, and the caches keep the input); it needs an aligned address, so
 // streaming loops first run NK_PEEL scalar elements. The range loops stream only runs of at
-// least NK_STREAM_MIN_LENGTH elements (shorter ones measured slower streamed); of the row loops
-// (LayerNorm, RMSNorm) only input_gradient_row streams.
+// least NK_STREAM_MIN_LENGTH elements (shorter ones measured slower streamed); the row loops
+// (LayerNorm, RMSNorm) never stream.
 #define NK_STREAM_MIN_LENGTH 2048
 // column_affine streams rows of at least this many bytes: shorter rows (BatchNorm's 64 channels)
 // measured up to 1.8× slower streamed, their lines split between rows.
@@ -155,6 +155,32 @@ static nk_pair NK_FN(gradient_sums)(const NK_S *x, const NK_S *dy, long runs, lo
     return (nk_pair){t1, t2};
 }
 
+static nk_pair NK_FN(row_gradient_sums)(const NK_S *x, const NK_S *dy, long n, NK_T hi, NK_T lo, NK_T r,
+                                        const NK_T *w, NK_T *sum_dy, NK_T *sum_dy_xhat) {
+    NK_V hv = NK_SPLAT(hi), lv = NK_SPLAT(lo), rv = NK_SPLAT(r), s1 = 0, s2 = 0;
+    double t1 = 0, t2 = 0;
+    long i = 0;
+    for (; i + NK_LANES <= n; i += NK_LANES) {
+        NK_V d = (NK_XLOAD(x + i) - hv) - lv, g = NK_XLOAD(dy + i);
+        NK_STORE(sum_dy + i, NK_LOAD(sum_dy + i) + g);
+        NK_STORE(sum_dy_xhat + i, NK_LOAD(sum_dy_xhat + i) + g * (d * rv));
+        NK_V wg = w ? NK_LOAD(w + i) * g : g;
+        s1 += wg;
+        s2 += wg * d;
+    }
+    for (; i < n; i++) {
+        NK_T d = (NK_XGET(x + i) - hi) - lo, g = NK_XGET(dy + i);
+        sum_dy[i] += g;
+        sum_dy_xhat[i] += g * (d * r);
+        NK_T wg = w ? w[i] * g : g;
+        t1 += (double)wg;
+        t2 += (double)(wg * d);
+    }
+    t1 += (double)NK_LANE_SUM(s1);
+    t2 += (double)NK_LANE_SUM(s2);
+    return (nk_pair){t1, t2};
+}
+
 // next_x and next_dy: as affine_range's `next`.
 static void NK_FN(input_gradient_range)(const NK_S *x, const NK_S *dy, NK_S *dx, long runs, long length,
                                         long stride, NK_T hi, NK_T k1, NK_T k2, NK_T k3, int stream,
@@ -181,55 +207,37 @@ static void NK_FN(input_gradient_range)(const NK_S *x, const NK_S *dy, NK_S *dx,
     NK_FENCE(stream);
 }
 
-// With sum_dy, also adds dy_i to sum_dy[i] and dy_i·x̂_i to sum_dy_xhat[i], x̂ = ((x − hi) − lo)·r
-// (the per-column sums of LayerNorm's weight and bias gradients), here where x and dy are in L1.
-// `stream` stores dx past the caches: beyond them every dx line otherwise waits for its read for
-// ownership, and the two stores of the sums a vector queue behind it in the store buffer
-// (LayerNorm 8192x1024 backward took 1.6× the time of the same pass without weight and bias;
-// streamed, 1.17–1.24× less).
-#define NK_INPUT_GRADIENT_ROW_LOOP(weighted, summed)                                                \
-    for (; i + NK_LANES <= n; i += NK_LANES) {                                                      \
-        if (next_x) NK_PREFETCH(next_x + i, NK_LANES * sizeof(NK_S));                               \
-        if (next_dy) NK_PREFETCH(next_dy + i, NK_LANES * sizeof(NK_S));                             \
-        NK_V p = NK_XLOAD(x + i) - hv, g = NK_XLOAD(dy + i);                                        \
-        NK_XPUT(stream, dx + i, ((weighted) ? k1v * NK_LOAD(w + i) * g : k1v * g) - k2v * p + k3v); \
-        if (summed) {                                                                               \
-            NK_STORE(sum_dy + i, NK_LOAD(sum_dy + i) + g);                                          \
-            NK_STORE(sum_dy_xhat + i, NK_LOAD(sum_dy_xhat + i) + g * ((p - lv) * rv));              \
-        }                                                                                           \
-    }
+// `stream` stores dx past the caches (LayerNorm's rows beyond them): every dx line otherwise
+// waits for its read for ownership, and the next row's statistics pass, whose two stores a vector
+// into the weight and bias gradient sums queue behind those lines in the store buffer, stalls
+// with it. LayerNorm 8192x1024 backward took 1.6× the time of the same pass without weight and
+// bias; streamed, 1.2× less.
 static void NK_FN(input_gradient_row)(const NK_S *x, const NK_S *dy, NK_S *dx, long n, NK_T hi, NK_T k1, NK_T k2,
-                                      NK_T k3, const NK_T *w, NK_T lo, NK_T r, NK_T *sum_dy, NK_T *sum_dy_xhat,
-                                      int stream, const NK_S *next_x, const NK_S *next_dy) {
-    if (!w && !sum_dy && !stream) {
+                                      NK_T k3, const NK_T *w, int stream, const NK_S *next_x, const NK_S *next_dy) {
+    if (!w && !stream) {
         NK_FN(input_gradient_range)(x, dy, dx, 1, n, n, hi, k1, k2, k3, 0, next_x, next_dy);
         return;
     }
-    NK_V hv = NK_SPLAT(hi), lv = NK_SPLAT(lo), rv = NK_SPLAT(r), k1v = NK_SPLAT(k1), k2v = NK_SPLAT(k2),
-         k3v = NK_SPLAT(k3);
+    NK_V hv = NK_SPLAT(hi), k1v = NK_SPLAT(k1), k2v = NK_SPLAT(k2), k3v = NK_SPLAT(k3);
     long i = 0;
-    for (const long peel = NK_PEEL(stream, dx, n); i < peel; i++) {
-        NK_T p = NK_XGET(x + i) - hi, g = NK_XGET(dy + i);
-        NK_XSET(dx + i, (w ? k1 * w[i] * g : k1 * g) - k2 * p + k3);
-        if (sum_dy) {
-            sum_dy[i] += g;
-            sum_dy_xhat[i] += g * ((p - lo) * r);
+    for (const long peel = NK_PEEL(stream, dx, n); i < peel; i++)
+        NK_XSET(dx + i, k1 * (w ? w[i] : 1) * NK_XGET(dy + i) - k2 * (NK_XGET(x + i) - hi) + k3);
+    if (w) {
+        for (; i + NK_LANES <= n; i += NK_LANES) {
+            if (next_x) NK_PREFETCH(next_x + i, NK_LANES * sizeof(NK_S));
+            if (next_dy) NK_PREFETCH(next_dy + i, NK_LANES * sizeof(NK_S));
+            NK_XPUT(stream, dx + i, k1v * NK_LOAD(w + i) * NK_XLOAD(dy + i) - k2v * (NK_XLOAD(x + i) - hv) + k3v);
+        }
+    } else {
+        for (; i + NK_LANES <= n; i += NK_LANES) {
+            if (next_x) NK_PREFETCH(next_x + i, NK_LANES * sizeof(NK_S));
+            if (next_dy) NK_PREFETCH(next_dy + i, NK_LANES * sizeof(NK_S));
+            NK_XPUT(stream, dx + i, k1v * NK_XLOAD(dy + i) - k2v * (NK_XLOAD(x + i) - hv) + k3v);
         }
     }
-    if (w && sum_dy) NK_INPUT_GRADIENT_ROW_LOOP(1, 1)
-    else if (w) NK_INPUT_GRADIENT_ROW_LOOP(1, 0)
-    else NK_INPUT_GRADIENT_ROW_LOOP(0, 1)
-    for (; i < n; i++) {
-        NK_T p = NK_XGET(x + i) - hi, g = NK_XGET(dy + i);
-        NK_XSET(dx + i, (w ? k1 * w[i] * g : k1 * g) - k2 * p + k3);
-        if (sum_dy) {
-            sum_dy[i] += g;
-            sum_dy_xhat[i] += g * ((p - lo) * r);
-        }
-    }
+    for (; i < n; i++) NK_XSET(dx + i, k1 * (w ? w[i] : 1) * NK_XGET(dy + i) - k2 * (NK_XGET(x + i) - hi) + k3);
     NK_FENCE(stream);
 }
-#undef NK_INPUT_GRADIENT_ROW_LOOP
 
 // Columns go row by row, so that memory streams in order while the per-column sums and
 // coefficients stay in L1. (Strips of columns with their sums in registers take fewer
@@ -458,6 +466,7 @@ static const NK_TABLE_TYPE NK_FN(table) = {
     .affine_range = NK_FN(affine_range),
     .affine_row = NK_FN(affine_row),
     .gradient_sums = NK_FN(gradient_sums),
+    .row_gradient_sums = NK_FN(row_gradient_sums),
     .input_gradient_range = NK_FN(input_gradient_range),
     .input_gradient_row = NK_FN(input_gradient_row),
     .column_shifted_sums = NK_FN(column_shifted_sums),

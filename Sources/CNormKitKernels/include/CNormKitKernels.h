@@ -53,16 +53,18 @@ typedef enum nk_isa {
         /* {Σg, Σg·(x − hi)} with g = dy (times w_i when w is not NULL) over a range. */                 \
         nk_pair (*gradient_sums)(const S *x, const S *dy, long runs, long length, long stride, T hi,     \
                                  const T *w);                                                            \
+        /* gradient_sums over one row with μ = hi + lo, returning {Σg, Σg·(x − μ)}, and adding           \
+           dy_i to sum_dy[i] and dy_i·(x_i − μ)·r to sum_dy_xhat[i]. */                                  \
+        nk_pair (*row_gradient_sums)(const S *x, const S *dy, long n, T hi, T lo, T r, const T *w,       \
+                                     T *sum_dy, T *sum_dy_xhat);                                         \
         /* dx = k1·dy − k2·(x − hi) + k3 over a range; next_x and next_dy as affine_range's next. */    \
         void (*input_gradient_range)(const S *x, const S *dy, S *dx, long runs, long length, long stride, \
                                      T hi, T k1, T k2, T k3, int stream, const S *next_x,                \
                                      const S *next_dy);                                                  \
-        /* dx_i = k1·w_i·dy_i − k2·(x_i − hi) + k3 over one row (w may be NULL: 1), and, when sum_dy   \
-           is not NULL, sum_dy[i] += dy_i and sum_dy_xhat[i] += dy_i·((x_i − hi) − lo)·r; stream as    \
-           affine_range's, next_x and next_dy as its next. */                                            \
+        /* dx_i = k1·w_i·dy_i − k2·(x_i − hi) + k3 over one row; stream, next_x and next_dy as the     \
+           range loops'. */                                                                              \
         void (*input_gradient_row)(const S *x, const S *dy, S *dx, long n, T hi, T k1, T k2, T k3,       \
-                                   const T *w, T lo, T r, T *sum_dy, T *sum_dy_xhat, int stream,         \
-                                   const S *next_x, const S *next_dy);                                   \
+                                   const T *w, int stream, const S *next_x, const S *next_dy);           \
         /* s1[c] += Σ_r (x[r,c] − k[c]), s2[c] += Σ_r (x[r,c] − k[c])². */                               \
         void (*column_shifted_sums)(const S *x, long rows, long columns, const T *k, T *s1, T *s2);      \
         /* y[r,c] = (x[r,c] − hi[c])·a[c] + b[c]. */                                                     \

@@ -220,23 +220,23 @@ extension Kernels {
         var sumG = 0.0, sumGD = 0.0
         if g.inner == 1 {
             let w = weight.map { $0 + first }
-            if mode.usesBatchStatistics {
+            if mode.usesBatchStatistics || sums != nil {
                 var start = 0
                 while start < width {
                     let n = min(blockLength, width - start)
-                    let s = rowGradientSums(xs + start, gs + start, n, mean: split, weight: w.map { $0 + start })
+                    let s = rowGradientSums(xs + start, gs + start, n, mean: split, invstd: S.ComputeScalar(r), weight: w.map { $0 + start },
+                                            columns: sums == nil ? nil : scratch.columns + first + start, stride: g.channels)
                     sumG += s.0; sumGD += s.1
                     start += n
                 }
+                if sums != nil { scratch.rowDone(groups: groups, into: &sums!) }
             }
             let k = mode.coefficients(invstd: r, gamma: 1, sumG: sumG, sumGXhat: r * sumGD, count: count)
-            // Rows stream their dx where they prefetch their successor (rows of a page or more).
+            // Rows stream dx where they prefetch their successor: rows of a page or more.
             let rowBytes = count * MemoryLayout<S>.stride
-            inputGradientRow(xs, gs, ds, width, mean: split, GradientCoefficients(k), weight: w, invstd: S.ComputeScalar(r),
-                             columns: sums == nil ? nil : (scratch.columns + first, g.channels),
+            inputGradientRow(xs, gs, ds, width, mean: split, GradientCoefficients(k), weight: w,
                              stream: stream && rowBytes >= minimumPrefetchedGroupBytes,
                              next: nextGroups(xs, gs, distance: count, exists: hasNext, stream: stream, groupBytes: rowBytes))
-            if sums != nil { scratch.rowDone(groups: groups, into: &sums!) }
             return
         }
         if mode.usesBatchStatistics || sums != nil {

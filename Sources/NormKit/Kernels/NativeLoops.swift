@@ -39,8 +39,7 @@ enum NativeLoops {
     /// 1.35× (1.12× on `Float16`), GroupNorm 16×256×32×32 channels-last forward 1.16×; a single
     /// sweep from x to y (eval) 10–17% slower, so the kernels with given statistics do not stream
     /// (``Kernels/normalize(_:_:geometry:mean:invstd:weight:bias:stream:)``). Rows (LayerNorm,
-    /// RMSNorm) gained at four times the cache but lost up to 1.35× nearer to it, and do not
-    /// stream their forward; their backward does (see `input_gradient_row` in kernels_body.h).
+    /// RMSNorm) gained at four times the cache but lost up to 1.35× nearer to it, and never stream.
     static func streams(bytes: Int) -> Bool { bytes >= streamingThreshold }
 
     private static let lock = NSLock()
@@ -171,6 +170,24 @@ enum NativeLoops {
         return (sums.first, sums.second)
     }
 
+    static func rowGradientSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, hi: S.ComputeScalar, lo: S.ComputeScalar,
+        invstd r: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?,
+        sumDy: UnsafeMutablePointer<S.ComputeScalar>, sumDyXhat: UnsafeMutablePointer<S.ComputeScalar>
+    ) -> (Double, Double) {
+        let t = tables()
+        let sums: nk_pair
+        switch storage(S.self) {
+        case .float: sums = t.pointee.f32.row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
+                                   sumDyXhat.as())
+        case .double: sums = t.pointee.f64.row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
+                                   sumDyXhat.as())
+        case .half: sums = halfTable(t, S.self).row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
+                                   sumDyXhat.as())
+        }
+        return (sums.first, sums.second)
+    }
+
     static func inputGradientRange<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, runs: Int, length: Int, stride: Int,
         hi: S.ComputeScalar, _ k: GradientCoefficients<S.ComputeScalar>, stream: Bool,
@@ -187,19 +204,15 @@ enum NativeLoops {
 
     static func inputGradientRow<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int, hi: S.ComputeScalar,
-        _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?, lo: S.ComputeScalar,
-        invstd r: S.ComputeScalar, sumDy: UnsafeMutablePointer<S.ComputeScalar>?, sumDyXhat: UnsafeMutablePointer<S.ComputeScalar>?,
-        stream: Bool, next: (x: UnsafePointer<S>, dy: UnsafePointer<S>)?
+        _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?, stream: Bool,
+        next: (x: UnsafePointer<S>, dy: UnsafePointer<S>)?
     ) {
         let t = tables()
         let (nx, ndy) = (next?.x, next?.dy)
         switch storage(S.self) {
-        case .float: t.pointee.f32.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(),
-                                                     lo.as(), r.as(), sumDy?.as(), sumDyXhat?.as(), stream.flag, nx?.as(), ndy?.as())
-        case .double: t.pointee.f64.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(),
-                                                      lo.as(), r.as(), sumDy?.as(), sumDyXhat?.as(), stream.flag, nx?.as(), ndy?.as())
-        case .half: halfTable(t, S.self).input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(),
-                                                           weight?.as(), lo.as(), r.as(), sumDy?.as(), sumDyXhat?.as(), stream.flag, nx?.as(), ndy?.as())
+        case .float: t.pointee.f32.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, nx?.as(), ndy?.as())
+        case .double: t.pointee.f64.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, nx?.as(), ndy?.as())
+        case .half: halfTable(t, S.self).input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, nx?.as(), ndy?.as())
         }
     }
 

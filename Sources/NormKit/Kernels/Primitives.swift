@@ -142,15 +142,22 @@ extension Kernels {
         NativeLoops.affineRow(x, y, count, hi: mean.hi, lo: mean.lo, invstd: invstd, weight: weight, bias: bias, next: next)
     }
 
-    /// Σ w_i·dy_i and Σ w_i·dy_i·(x_i − μ) over `count` ≤ ``blockLength`` elements of one row.
+    /// Σ w_i·dy_i and Σ w_i·dy_i·(x_i − μ) over `count` ≤ ``blockLength`` elements of one row, and,
+    /// when `columns` is given, adds dy_i to `columns[i]` and dy_i·x̂_i to `columns[stride + i]`
+    /// (the per-column sums of LayerNorm's weight and bias gradients).
     @inline(__always)
     static func rowGradientSums<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, mean: SplitMean<S.ComputeScalar>,
-        weight: UnsafePointer<S.ComputeScalar>?
+        invstd: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?, columns: UnsafeMutablePointer<S.ComputeScalar>?,
+        stride: Int
     ) -> (Double, Double) {
-        // Σg·(x − μ) = Σg·(x − hi) − lo·Σg.
-        let (t1, t2) = NativeLoops.gradientSums(x, dy, runs: 1, length: count, stride: count, hi: mean.hi, weight: weight)
-        return (t1, t2 - Double(mean.lo) * t1)
+        guard let columns else {
+            // Σg·(x − μ) = Σg·(x − hi) − lo·Σg.
+            let (t1, t2) = NativeLoops.gradientSums(x, dy, runs: 1, length: count, stride: count, hi: mean.hi, weight: weight)
+            return (t1, t2 - Double(mean.lo) * t1)
+        }
+        return NativeLoops.rowGradientSums(x, dy, count, hi: mean.hi, lo: mean.lo, invstd: invstd, weight: weight,
+                                           sumDy: columns, sumDyXhat: columns + stride)
     }
 
     /// Σ dy and Σ dy·(x − μ) over runs of any length, summed block by block.
@@ -224,20 +231,16 @@ extension Kernels {
     }
 
     /// dx_i = k1·w_i·dy_i − k2·((x_i − μ_hi) − μ_lo) + k3 over one row whose weight varies per
-    /// element; with `columns`, also adds dy_i to `columns.sums[i]` and dy_i·x̂_i to
-    /// `columns.sums[columns.stride + i]` (the per-column sums of LayerNorm's weight and bias
-    /// gradients). `stream` stores dx past the caches; `next`: the next row's x and dy, prefetched
+    /// element. `stream` stores dx past the caches; `next`: the next row's x and dy, prefetched
     /// meanwhile.
     @inline(__always)
     static func inputGradientRow<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int,
         mean: SplitMean<S.ComputeScalar>, _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?,
-        invstd: S.ComputeScalar, columns: (sums: UnsafeMutablePointer<S.ComputeScalar>, stride: Int)?, stream: Bool,
-        next: (x: UnsafePointer<S>, dy: UnsafePointer<S>)?
+        stream: Bool, next: (x: UnsafePointer<S>, dy: UnsafePointer<S>)?
     ) {
-        NativeLoops.inputGradientRow(x, dy, dx, count, hi: mean.hi, k.foldingLowPart(of: mean), weight: weight, lo: mean.lo,
-                                     invstd: invstd, sumDy: columns?.sums, sumDyXhat: columns.map { $0.sums + $0.stride },
-                                     stream: stream, next: next)
+        NativeLoops.inputGradientRow(x, dy, dx, count, hi: mean.hi, k.foldingLowPart(of: mean), weight: weight, stream: stream,
+                                     next: next)
     }
 }
 
