@@ -8,7 +8,7 @@
 // NK_XLOAD(p): NK_LANES elements as a compute vector. NK_XPUT(stream, p, v): stores a compute
 // vector, past the caches when `stream` is set. NK_XSTORE(p, v): an ordinary store.
 // NK_XGET(p), NK_XSET(p, value): one element.
-#include "half_bits.h"
+// The scalar conversions (half_bits.h) come with CNormKitKernels.h.
 
 #if NK_STORAGE == NK_STORAGE_SAME
 #define NK_XLOAD(p) NK_LOAD(p)

@@ -14,6 +14,8 @@
 #ifndef CNORMKITKERNELS_H
 #define CNORMKITKERNELS_H
 
+#include "half_bits.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
