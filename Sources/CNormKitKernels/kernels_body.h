@@ -23,8 +23,8 @@ typedef NK_S NK_SV __attribute__((ext_vector_type(NK_LANES)));
 // A store that bypasses the caches when `stream` is set (output too large to stay cached: no read
 // for ownership of each line, and the caches keep the input); it needs an aligned address, so
 // streaming loops first run NK_PEEL scalar elements. The range loops stream only runs of at
-// least NK_STREAM_MIN_LENGTH elements (shorter ones measured slower streamed); the row loops
-// (LayerNorm, RMSNorm) never stream.
+// least NK_STREAM_MIN_LENGTH elements (shorter ones measured slower streamed); of the row loops
+// (LayerNorm, RMSNorm) only input_gradient_row streams.
 #define NK_STREAM_MIN_LENGTH 2048
 // column_affine streams rows of at least this many bytes: shorter rows (BatchNorm's 64 channels)
 // measured up to 1.8× slower streamed, their lines split between rows.
@@ -249,6 +249,7 @@ static void NK_FN(input_gradient_row)(const NK_S *x, const NK_S *dy, NK_S *dx, l
 // the rows: the data still streams in order, and the per-row loads and stores of the sums (or
 // loads of the coefficients) are gone.
 #define NK_STRIP 4
+_Static_assert(NK_STRIP * NK_LANES * sizeof(NK_S) < NK_STREAM_MIN_ROW_BYTES, "strip rows never stream");
 // Wider rows add NK_ROWS rows to the column sums per load and store of them.
 #define NK_ROWS 4
 /// s1 += a1 and s2 += a2, vector by vector, for a strip's first `vectors` vectors.
@@ -325,9 +326,10 @@ static void NK_FN(column_shifted_sums)(const NK_S *x, long rows, long columns, c
 static void NK_FN(column_affine)(const NK_S *x, NK_S *y, long rows, long columns, const NK_T *hi, const NK_T *a,
                                  const NK_T *b, int stream) {
     stream = stream && columns * (long)sizeof(NK_S) >= NK_STREAM_MIN_ROW_BYTES;
-    if (!stream && columns % NK_LANES == 0 && columns <= NK_STRIP * NK_LANES) {
-        // A short row (BatchNorm's 64 channels): the coefficients stay in registers over all
-        // rows. BatchNorm2d 64x32x7x7 channels-last eval 1.7× faster, 32x64x56x56 1.04×.
+    if (columns % NK_LANES == 0 && columns <= NK_STRIP * NK_LANES) {
+        // A short row (BatchNorm's 64 channels; too short to stream): the coefficients stay in
+        // registers over all rows. BatchNorm2d 64x32x7x7 channels-last eval 1.7× faster,
+        // 32x64x56x56 1.04×.
         const long vectors = columns / NK_LANES;
         NK_V hv[NK_STRIP] = {0}, av[NK_STRIP] = {0}, bv[NK_STRIP] = {0};
         for (int j = 0; j < NK_STRIP; j++)

@@ -213,6 +213,7 @@ extension Kernels {
         sums: inout BackwardSums?, scratch: GroupScratch<S.ComputeScalar>, stream: Bool, hasNext: Bool
     ) {
         let groups = g.groupsPerSample, width = g.channelsPerGroup, count = g.elementsPerStatistic
+        let groupBytes = count * MemoryLayout<S>.stride  // of x, and of dy
         let first = (task % groups) * width
         let base = g.offset(sample: task / groups, channel: first, position: 0)
         let (xs, gs, ds) = (x + base, dy + base, dx + base)
@@ -233,10 +234,9 @@ extension Kernels {
             }
             let k = mode.coefficients(invstd: r, gamma: 1, sumG: sumG, sumGXhat: r * sumGD, count: count)
             // Rows stream dx where they prefetch their successor: rows of a page or more.
-            let rowBytes = count * MemoryLayout<S>.stride
             inputGradientRow(xs, gs, ds, width, mean: split, GradientCoefficients(k), weight: w,
-                             stream: stream && rowBytes >= minimumPrefetchedGroupBytes,
-                             next: nextGroups(xs, gs, distance: count, exists: hasNext, stream: stream, groupBytes: rowBytes))
+                             stream: stream && groupBytes >= minimumPrefetchedGroupBytes,
+                             next: nextGroups(xs, gs, distance: count, exists: hasNext, stream: stream, groupBytes: groupBytes))
             return
         }
         if mode.usesBatchStatistics || sums != nil {
@@ -255,7 +255,7 @@ extension Kernels {
             inputGradientRuns(xs + i * g.inner, gs + i * g.inner, ds + i * g.inner, length: g.inner, mean: split,
                               GradientCoefficients(k), stream: stream,
                               next: nextGroups(xs + i * g.inner, gs + i * g.inner, distance: count, exists: hasNext, stream: stream,
-                                               groupBytes: count * MemoryLayout<S>.stride))
+                                               groupBytes: groupBytes))
         }
     }
 

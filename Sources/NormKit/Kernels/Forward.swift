@@ -163,19 +163,19 @@ extension Kernels {
         mean: Double, invstd: Double, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?, stream: Bool,
         hasNext: Bool = false
     ) {
-        let split = SplitMean<S.ComputeScalar>(mean), width = g.channelsPerGroup
+        let split = SplitMean<S.ComputeScalar>(mean), width = g.channelsPerGroup, count = g.elementsPerStatistic
+        let groupBytes = count * MemoryLayout<S>.stride
         if g.inner == 1 {
             affineRow(x, y, width, mean: split, invstd: S.ComputeScalar(invstd), weight: weight.map { $0 + firstChannel },
                       bias: bias.map { $0 + firstChannel },
-                      next: nextGroup(x, distance: width, exists: hasNext, stream: stream, groupBytes: width * MemoryLayout<S>.stride))
+                      next: nextGroup(x, distance: count, exists: hasNext, stream: stream, groupBytes: groupBytes))
             return
         }
         for i in 0..<width {
             let c = firstChannel + i
             affineRuns(x + i * g.inner, y + i * g.inner, length: g.inner, mean: split,
                        scale: S.ComputeScalar(invstd * Double(weight?[c] ?? 1)), offset: bias?[c] ?? 0, stream: stream,
-                       next: nextGroup(x + i * g.inner, distance: g.elementsPerStatistic, exists: hasNext, stream: stream,
-                                       groupBytes: g.elementsPerStatistic * MemoryLayout<S>.stride))
+                       next: nextGroup(x + i * g.inner, distance: count, exists: hasNext, stream: stream, groupBytes: groupBytes))
         }
     }
 

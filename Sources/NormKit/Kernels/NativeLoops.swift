@@ -38,8 +38,9 @@ enum NativeLoops {
     /// (medians of 12 interleaved runs): BatchNorm2d 32×64×56×56 training forward 1.25×, backward
     /// 1.35× (1.12× on `Float16`), GroupNorm 16×256×32×32 channels-last forward 1.16×; a single
     /// sweep from x to y (eval) 10–17% slower, so the kernels with given statistics do not stream
-    /// (``Kernels/normalize(_:_:geometry:mean:invstd:weight:bias:stream:)``). Rows (LayerNorm,
-    /// RMSNorm) gained at four times the cache but lost up to 1.35× nearer to it, and never stream.
+    /// (``Kernels/normalize(_:_:geometry:mean:invstd:weight:bias:stream:)``). Forward rows
+    /// (LayerNorm, RMSNorm) gained at four times the cache but lost up to 1.35× nearer to it, and
+    /// do not stream; backward rows of 4 KiB or more do (`input_gradient_row` in kernels_body.h).
     static func streams(bytes: Int) -> Bool { bytes >= streamingThreshold }
 
     private static let lock = NSLock()
