@@ -138,9 +138,10 @@ public func runLab(_ configuration: LabConfiguration, data: ImageDataset, execut
             return done
         }
         var results = [Result<RunResult, any Error>?](repeating: nil, count: runs.count)
-        for case let .success(done) in perWorker { for run in done { results[run.index] = run.result } }
+        for worker in perWorker { for run in try worker.get() { results[run.index] = run.result } }
         return try zip(runs, results).map { run, result in
-            RunRecord(key: run, ranks: ranks, result: try result!.get())
+            guard let result else { throw NormError.invalidArgument(name: "run", expected: "a result", actual: "none") }
+            return RunRecord(key: run, ranks: ranks, result: try result.get())
         }
     }
 }
