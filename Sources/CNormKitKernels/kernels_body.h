@@ -23,8 +23,8 @@ typedef NK_S NK_SV __attribute__((ext_vector_type(NK_LANES)));
 // A store that bypasses the caches when `stream` is set (output too large to stay cached: no read
 // for ownership of each line, and the caches keep the input); it needs an aligned address, so
 // streaming loops first run NK_PEEL scalar elements. The range loops stream only runs of at
-// least NK_STREAM_MIN_LENGTH elements (shorter ones measured slower streamed); of the row loops
-// (LayerNorm, RMSNorm) only input_gradient_row streams.
+// least NK_STREAM_MIN_LENGTH elements (shorter ones measured slower streamed); the row loops
+// (LayerNorm, RMSNorm) stream when the caller asks (rows of 4 KiB or more).
 #define NK_STREAM_MIN_LENGTH 2048
 // column_affine streams rows of at least this many bytes: shorter rows (BatchNorm's 64 channels)
 // measured up to 1.8× slower streamed, their lines split between rows.
@@ -94,31 +94,44 @@ static void NK_FN(affine_range)(const NK_S *x, NK_S *y, long runs, long length, 
         for (; i + NK_LANES <= length; i += NK_LANES) NK_XPUT(stream, q + i, (NK_XLOAD(p + i) - hv) * av + bv);
         for (; i < length; i++) NK_XSET(q + i, (NK_XGET(p + i) - hi) * a + b);
     }
-    NK_FENCE(stream);
 }
 
+// One element of affine_row.
+#define NK_AFFINE_ELEMENT(xp, yp, j, hi, lo, r) \
+    NK_XSET((yp) + (j), ((NK_XGET((xp) + (j)) - (hi)) - (lo)) * (r) * (w ? w[j] : 1) + (b ? b[j] : 0))
+// Where a streamed row's vector stores end: its elements from there on share a cache line with
+// the next row's first ones (the rows of a tensor whose storage is not aligned to the vector).
+#define NK_ROW_TAIL(stream, q, n) \
+    ({ const long nk_h_ = NK_PEEL(stream, q, n); nk_h_ + ((n) - nk_h_) / NK_LANES * NK_LANES; })
+
 static void NK_FN(affine_row)(const NK_S *x, NK_S *y, long n, NK_T hi, NK_T lo, NK_T r, const NK_T *w,
-                              const NK_T *b, const NK_S *next) {
+                              const NK_T *b, int stream, int tails, NK_T previous_hi, NK_T previous_lo,
+                              NK_T previous_r, const NK_S *next) {
+    if (stream && (tails & NK_TAIL_FROM_PREVIOUS))
+        for (long j = NK_ROW_TAIL(stream, y - n, n); j < n; j++)
+            NK_AFFINE_ELEMENT(x - n, y - n, j, previous_hi, previous_lo, previous_r);
     NK_V hv = NK_SPLAT(hi), lv = NK_SPLAT(lo), rv = NK_SPLAT(r);
     long i = 0;
+    for (const long peel = NK_PEEL(stream, y, n); i < peel; i++) NK_AFFINE_ELEMENT(x, y, i, hi, lo, r);
     if (w && b) {
         for (; i + NK_LANES <= n; i += NK_LANES) {
             if (next) NK_PREFETCH(next + i, NK_LANES * sizeof(NK_S));
-            NK_XSTORE(y + i, ((NK_XLOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i) + NK_LOAD(b + i));
+            NK_XPUT(stream, y + i, ((NK_XLOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i) + NK_LOAD(b + i));
         }
     } else if (w) {
         for (; i + NK_LANES <= n; i += NK_LANES) {
             if (next) NK_PREFETCH(next + i, NK_LANES * sizeof(NK_S));
-            NK_XSTORE(y + i, ((NK_XLOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i));
+            NK_XPUT(stream, y + i, ((NK_XLOAD(x + i) - hv) - lv) * rv * NK_LOAD(w + i));
         }
     } else {
         for (; i + NK_LANES <= n; i += NK_LANES) {
             if (next) NK_PREFETCH(next + i, NK_LANES * sizeof(NK_S));
             NK_V v = ((NK_XLOAD(x + i) - hv) - lv) * rv;
-            NK_XSTORE(y + i, b ? v + NK_LOAD(b + i) : v);
+            NK_XPUT(stream, y + i, b ? v + NK_LOAD(b + i) : v);
         }
     }
-    for (; i < n; i++) NK_XSET(y + i, ((NK_XGET(x + i) - hi) - lo) * r * (w ? w[i] : 1) + (b ? b[i] : 0));
+    if (stream && (tails & NK_TAIL_TO_NEXT)) return;
+    for (; i < n; i++) NK_AFFINE_ELEMENT(x, y, i, hi, lo, r);
 }
 
 static nk_pair NK_FN(gradient_sums)(const NK_S *x, const NK_S *dy, long runs, long length, long stride, NK_T hi,
@@ -204,7 +217,6 @@ static void NK_FN(input_gradient_range)(const NK_S *x, const NK_S *dy, NK_S *dx,
             NK_XPUT(stream, q + i, k1v * NK_XLOAD(g + i) - k2v * (NK_XLOAD(p + i) - hv) + k3v);
         for (; i < length; i++) NK_XSET(q + i, k1 * NK_XGET(g + i) - k2 * (NK_XGET(p + i) - hi) + k3);
     }
-    NK_FENCE(stream);
 }
 
 // `stream` stores dx past the caches (LayerNorm's rows beyond them): every dx line otherwise
@@ -236,7 +248,6 @@ static void NK_FN(input_gradient_row)(const NK_S *x, const NK_S *dy, NK_S *dx, l
         }
     }
     for (; i < n; i++) NK_XSET(dx + i, k1 * (w ? w[i] : 1) * NK_XGET(dy + i) - k2 * (NK_XGET(x + i) - hi) + k3);
-    NK_FENCE(stream);
 }
 
 // Columns go row by row, so that memory streams in order while the per-column sums and
@@ -352,7 +363,6 @@ static void NK_FN(column_affine)(const NK_S *x, NK_S *y, long rows, long columns
             NK_XPUT(stream, q + c, (NK_XLOAD(p + c) - NK_LOAD(hi + c)) * NK_LOAD(a + c) + NK_LOAD(b + c));
         for (; c < columns; c++) NK_XSET(q + c, (NK_XGET(p + c) - hi[c]) * a[c] + b[c]);
     }
-    NK_FENCE(stream);
 }
 
 static void NK_FN(column_gradient_sums)(const NK_S *x, const NK_S *dy, long rows, long columns, const NK_T *hi,
@@ -487,6 +497,8 @@ static const NK_TABLE_TYPE NK_FN(table) = {
 #undef NK_ROWS
 #undef NK_ADD_STRIP
 #undef NK_PEEL
+#undef NK_ROW_TAIL
+#undef NK_AFFINE_ELEMENT
 #undef NK_SPLAT
 #undef NK_XLOAD
 #undef NK_XSTORE

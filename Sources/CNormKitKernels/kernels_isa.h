@@ -3,12 +3,6 @@
 #include "CNormKitKernels.h"
 
 #define NK_MIN(a, b) ((a) < (b) ? (a) : (b))
-// Streaming stores are weakly ordered: fence them before the caller's threads meet.
-#if defined(__x86_64__)
-#define NK_FENCE(stream) ({ if (stream) __builtin_ia32_sfence(); })
-#else
-#define NK_FENCE(stream) ((void)(stream))
-#endif
 
 // Each element type: its compute type NK_T, its storage type NK_S, and how the data is stored
 // (storage_access.h); kernels_body.h undefines them.

@@ -55,12 +55,19 @@ static inline void nk_pause(void) {
 #endif
 }
 
-/// Takes chunks of the current job until none is left.
+void nk_store_fence(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_sfence();
+#endif
+}
+
+/// Takes chunks of the current job until none is left: each fenced before it counts as done.
 static void nk_run_chunks(void) {
     for (;;) {
         const long chunk = atomic_fetch_add_explicit(&nk_job_next_chunk, 1, memory_order_relaxed);
         if (chunk >= nk_job_chunks) return;
         nk_job_task(nk_job_context, chunk);
+        nk_store_fence();
         atomic_fetch_add_explicit(&nk_job_done_chunks, 1, memory_order_release);
     }
 }
@@ -125,6 +132,7 @@ int nk_parallel_for(long chunks, long threads, nk_task task, void *context) {
     if (chunks <= 0) return 0;
     if (chunks == 1 || threads <= 1 || atomic_flag_test_and_set_explicit(&nk_pool_busy, memory_order_acquire)) {
         for (long chunk = 0; chunk < chunks; chunk++) task(context, chunk);
+        nk_store_fence();
         return 0;
     }
     const long helpers = nk_ensure_workers(threads - 1);

@@ -233,9 +233,8 @@ extension Kernels {
                 if sums != nil { scratch.rowDone(groups: groups, into: &sums!) }
             }
             let k = mode.coefficients(invstd: r, gamma: 1, sumG: sumG, sumGXhat: r * sumGD, count: count)
-            // Rows stream dx where they prefetch their successor: rows of a page or more.
             inputGradientRow(xs, gs, ds, width, mean: split, GradientCoefficients(k), weight: w,
-                             stream: stream && groupBytes >= minimumPrefetchedGroupBytes,
+                             stream: streamsRows(stream, rowBytes: groupBytes),
                              next: nextGroups(xs, gs, distance: count, exists: hasNext, stream: stream, groupBytes: groupBytes))
             return
         }

@@ -53,6 +53,7 @@ extension Kernels {
                     case (.perSample, _) where g.layout == .channelsFirst || g.inner == 1:
                         let groups = g.groupsPerSample, width = g.channelsPerGroup
                         Parallelism.forEachChunk(taskCount: g.outer * groups, elements: g.elementCount) { tasks in
+                            var previous: RowAffine<S.ComputeScalar>?
                             for task in tasks {
                                 let n = task / groups, first = (task % groups) * width
                                 let base = g.offset(sample: n, channel: first, position: 0)
@@ -64,7 +65,8 @@ extension Kernels {
                                 }
                                 let (mu, r) = record(task, moments)
                                 normalizeGroup(x + base, y + base, geometry: g, firstChannel: first, mean: mu, invstd: r,
-                                               weight: weight, bias: bias, stream: stream, hasNext: task + 1 < tasks.upperBound)
+                                               weight: weight, bias: bias, stream: stream, hasNext: task + 1 < tasks.upperBound,
+                                               previousRow: &previous)
                             }
                         }
                     case (.perSample, _):
@@ -156,19 +158,23 @@ extension Kernels {
     /// Normalizes one statistic group stored as a contiguous range (row-major layout): channel
     /// runs of `inner` elements with a per-channel affine map, or, with inner size 1, one row
     /// whose affine parameters vary per element. `hasNext`: whether the next group (the next
-    /// `elementsPerStatistic` elements) is the caller's next task, to prefetch.
+    /// `elementsPerStatistic` elements) is the caller's next task, to prefetch. `previousRow`:
+    /// the caller's previous row in this chunk (nil before its first), updated to this one.
     @inline(__always)
     static func normalizeGroup<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry, firstChannel: Int,
         mean: Double, invstd: Double, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?, stream: Bool,
-        hasNext: Bool = false
+        hasNext: Bool = false, previousRow: inout RowAffine<S.ComputeScalar>?
     ) {
         let split = SplitMean<S.ComputeScalar>(mean), width = g.channelsPerGroup, count = g.elementsPerStatistic
         let groupBytes = count * MemoryLayout<S>.stride
         if g.inner == 1 {
-            affineRow(x, y, width, mean: split, invstd: S.ComputeScalar(invstd), weight: weight.map { $0 + firstChannel },
-                      bias: bias.map { $0 + firstChannel },
+            let row = RowAffine(mean: split, invstd: S.ComputeScalar(invstd))
+            let streamed = streamsRows(stream, rowBytes: groupBytes)
+            affineRow(x, y, width, row, weight: weight.map { $0 + firstChannel }, bias: bias.map { $0 + firstChannel },
+                      stream: streamed, tail: RowTail(streamed: streamed, geometry: g, previous: previousRow, hasNext: hasNext),
                       next: nextGroup(x, distance: count, exists: hasNext, stream: stream, groupBytes: groupBytes))
+            previousRow = row
             return
         }
         for i in 0..<width {
@@ -214,11 +220,13 @@ extension Kernels {
         case .perSample where g.layout == .channelsFirst || g.inner == 1:
             let groups = g.groupsPerSample, width = g.channelsPerGroup
             Parallelism.forEachChunk(taskCount: g.outer * groups, elements: g.elementCount) { tasks in
+                var previous: RowAffine<S.ComputeScalar>?
                 for task in tasks {
                     let first = (task % groups) * width
                     let base = g.offset(sample: task / groups, channel: first, position: 0)
                     normalizeGroup(x + base, y + base, geometry: g, firstChannel: first, mean: mean[task],
-                                   invstd: invstd[task], weight: weight, bias: bias, stream: stream)
+                                   invstd: invstd[task], weight: weight, bias: bias, stream: stream,
+                                   hasNext: task + 1 < tasks.upperBound, previousRow: &previous)
                 }
             }
         case .perSample:

@@ -38,9 +38,9 @@ enum NativeLoops {
     /// (medians of 12 interleaved runs): BatchNorm2d 32×64×56×56 training forward 1.25×, backward
     /// 1.35× (1.12× on `Float16`), GroupNorm 16×256×32×32 channels-last forward 1.16×; a single
     /// sweep from x to y (eval) 10–17% slower, so the kernels with given statistics do not stream
-    /// (``Kernels/normalize(_:_:geometry:mean:invstd:weight:bias:stream:)``). Forward rows
-    /// (LayerNorm, RMSNorm) gained at four times the cache but lost up to 1.35× nearer to it, and
-    /// do not stream; backward rows of 4 KiB or more do (`input_gradient_row` in kernels_body.h).
+    /// (``Kernels/normalize(_:_:geometry:mean:invstd:weight:bias:stream:)``). Rows (LayerNorm,
+    /// RMSNorm) of 4 KiB or more stream too (``Kernels/streamsRows(_:rowBytes:)``), forward ones
+    /// with their unaligned last lines handed to the next row (``RowTail``).
     static func streams(bytes: Int) -> Bool { bytes >= streamingThreshold }
 
     private static let lock = NSLock()
@@ -146,14 +146,16 @@ enum NativeLoops {
 
     static func affineRow<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ count: Int, hi: S.ComputeScalar, lo: S.ComputeScalar,
-        invstd r: S.ComputeScalar,
-        weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?, next: UnsafePointer<S>?
+        invstd r: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?,
+        stream: Bool, tail: RowTail<S.ComputeScalar>, next: UnsafePointer<S>?
     ) {
         let t = tables()
+        let p = tail.fromPrevious ?? RowAffine(mean: SplitMean(0), invstd: 0)
+        let (ph, pl, pr) = (p.mean.hi, p.mean.lo, p.invstd)
         switch storage(S.self) {
-        case .float: t.pointee.f32.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as(), next?.as())
-        case .double: t.pointee.f64.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as(), next?.as())
-        case .half: halfTable(t, S.self).affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as(), next?.as())
+        case .float: t.pointee.f32.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as(), stream.flag, tail.flags, ph.as(), pl.as(), pr.as(), next?.as())
+        case .double: t.pointee.f64.affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as(), stream.flag, tail.flags, ph.as(), pl.as(), pr.as(), next?.as())
+        case .half: halfTable(t, S.self).affine_row(x.as(), y.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), bias?.as(), stream.flag, tail.flags, ph.as(), pl.as(), pr.as(), next?.as())
         }
     }
 
@@ -303,6 +305,13 @@ public enum InstructionSet: Int, Sendable, Comparable, CaseIterable, CustomStrin
 extension Bool {
     @inline(__always)
     fileprivate var flag: Int32 { self ? 1 : 0 }
+}
+
+extension RowTail {
+    @inline(__always)
+    fileprivate var flags: Int32 {
+        (fromPrevious == nil ? 0 : Int32(NK_TAIL_FROM_PREVIOUS)) | (toNext ? Int32(NK_TAIL_TO_NEXT) : 0)
+    }
 }
 
 extension UnsafePointer {

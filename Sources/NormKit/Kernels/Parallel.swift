@@ -69,6 +69,7 @@ public enum Parallelism {
         let chunks = chunkCount(taskCount: taskCount, elements: elements)
         guard chunks > 1 else {
             if taskCount > 0 { body(0..<taskCount) }
+            nk_store_fence()
             return
         }
         runChunks(chunks) { chunk in body(chunkRange(chunk, of: chunks, taskCount: taskCount)) }
@@ -77,7 +78,10 @@ public enum Parallelism {
     /// Like ``forEachChunk(taskCount:elements:_:)``, and returns each chunk's result in chunk order.
     static func mapChunks<T>(taskCount: Int, elements: Int, _ body: (Range<Int>) -> T) -> [T] {
         let chunks = chunkCount(taskCount: taskCount, elements: elements)
-        guard chunks > 1 else { return taskCount > 0 ? [body(0..<taskCount)] : [] }
+        guard chunks > 1 else {
+            defer { nk_store_fence() }
+            return taskCount > 0 ? [body(0..<taskCount)] : []
+        }
         let results = UnsafeMutableBufferPointer<T?>.allocate(capacity: chunks)
         results.initialize(repeating: nil)
         defer { results.deinitialize(); results.deallocate() }
