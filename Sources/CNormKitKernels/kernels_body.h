@@ -96,9 +96,12 @@ static void NK_FN(affine_range)(const NK_S *x, NK_S *y, long runs, long length, 
     }
 }
 
-// One element of affine_row.
+// One element of affine_row, with its w and b (NULL: 1 and 0).
 #define NK_AFFINE_ELEMENT(xp, yp, j, hi, lo, r) \
     NK_XSET((yp) + (j), ((NK_XGET((xp) + (j)) - (hi)) - (lo)) * (r) * (w ? w[j] : 1) + (b ? b[j] : 0))
+// One element of input_gradient_row, with its w (NULL: 1).
+#define NK_GRADIENT_ELEMENT(j) \
+    NK_XSET(dx + (j), k1 * (w ? w[j] : 1) * NK_XGET(dy + (j)) - k2 * (NK_XGET(x + (j)) - hi) + k3)
 // Where a streamed row's vector stores end: its elements from there on share a cache line with
 // the next row's first ones (the rows of a tensor whose storage is not aligned to the vector).
 #define NK_ROW_TAIL(stream, q, n) \
@@ -232,8 +235,7 @@ static void NK_FN(input_gradient_row)(const NK_S *x, const NK_S *dy, NK_S *dx, l
     }
     NK_V hv = NK_SPLAT(hi), k1v = NK_SPLAT(k1), k2v = NK_SPLAT(k2), k3v = NK_SPLAT(k3);
     long i = 0;
-    for (const long peel = NK_PEEL(stream, dx, n); i < peel; i++)
-        NK_XSET(dx + i, k1 * (w ? w[i] : 1) * NK_XGET(dy + i) - k2 * (NK_XGET(x + i) - hi) + k3);
+    for (const long peel = NK_PEEL(stream, dx, n); i < peel; i++) NK_GRADIENT_ELEMENT(i);
     if (w) {
         for (; i + NK_LANES <= n; i += NK_LANES) {
             if (next_x) NK_PREFETCH(next_x + i, NK_LANES * sizeof(NK_S));
@@ -247,7 +249,7 @@ static void NK_FN(input_gradient_row)(const NK_S *x, const NK_S *dy, NK_S *dx, l
             NK_XPUT(stream, dx + i, k1v * NK_XLOAD(dy + i) - k2v * (NK_XLOAD(x + i) - hv) + k3v);
         }
     }
-    for (; i < n; i++) NK_XSET(dx + i, k1 * (w ? w[i] : 1) * NK_XGET(dy + i) - k2 * (NK_XGET(x + i) - hi) + k3);
+    for (; i < n; i++) NK_GRADIENT_ELEMENT(i);
 }
 
 // Columns go row by row, so that memory streams in order while the per-column sums and
@@ -499,6 +501,7 @@ static const NK_TABLE_TYPE NK_FN(table) = {
 #undef NK_PEEL
 #undef NK_ROW_TAIL
 #undef NK_AFFINE_ELEMENT
+#undef NK_GRADIENT_ELEMENT
 #undef NK_SPLAT
 #undef NK_XLOAD
 #undef NK_XSTORE

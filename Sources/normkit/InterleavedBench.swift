@@ -15,21 +15,19 @@ enum InterleavedBench {
             try naming(benchCase) { try LayerBench.prepare(benchCase, inputs: InputCache()) }
         }
         var samplers = cases.map { _ in Sampler(policy) }
-        var durations = cases.map { _ in [Double]() }
         repeat {
             for index in phases.indices {
                 let start = monotonicSeconds()
                 try naming(cases[index]) { try phases[index]() }
-                let elapsed = monotonicSeconds() - start
-                samplers[index].record(elapsed)
-                durations[index].append(elapsed)
+                samplers[index].record(monotonicSeconds() - start)
             }
         } while !samplers.allSatisfy(\.isDone)
-        let rounds = durations[0].count
-        let firstSampledRound = samplers.map { rounds - $0.samples.count }.max() ?? 0
-        return zip(samplers, durations).map { sampler, times in
-            let ratios = (firstSampledRound..<rounds).map { times[$0] / durations[0][$0] }
-            return (sampler, Sampler.median(of: ratios))
+        // Every case records a sample each round once warmed up, so their last `rounds` samples
+        // come from the same rounds.
+        let rounds = samplers.map(\.samples.count).min() ?? 0
+        let first = samplers[0].samples.suffix(rounds)
+        return samplers.map { sampler in
+            (sampler, Sampler.median(of: zip(sampler.samples.suffix(rounds), first).map { $0 / $1 }))
         }
     }
 

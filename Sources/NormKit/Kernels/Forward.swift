@@ -164,7 +164,7 @@ extension Kernels {
     static func normalizeGroup<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry, firstChannel: Int,
         mean: Double, invstd: Double, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?, stream: Bool,
-        hasNext: Bool = false, previousRow: inout RowAffine<S.ComputeScalar>?
+        hasNext: Bool, previousRow: inout RowAffine<S.ComputeScalar>?
     ) {
         let split = SplitMean<S.ComputeScalar>(mean), width = g.channelsPerGroup, count = g.elementsPerStatistic
         let groupBytes = count * MemoryLayout<S>.stride
