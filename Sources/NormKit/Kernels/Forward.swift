@@ -65,8 +65,8 @@ extension Kernels {
                                 }
                                 let (mu, r) = record(task, moments)
                                 normalizeGroup(x + base, y + base, geometry: g, firstChannel: first, mean: mu, invstd: r,
-                                               weight: weight, bias: bias, stream: stream, hasNext: task + 1 < tasks.upperBound,
-                                               previousRow: &previous)
+                                               weight: weight, bias: bias, stream: stream, centered: centered,
+                                               tasksAfter: tasks.upperBound - task - 1, previousRow: &previous)
                             }
                         }
                     case (.perSample, _):
@@ -157,23 +157,27 @@ extension Kernels {
 
     /// Normalizes one statistic group stored as a contiguous range (row-major layout): channel
     /// runs of `inner` elements with a per-channel affine map, or, with inner size 1, one row
-    /// whose affine parameters vary per element. `hasNext`: whether the next group (the next
-    /// `elementsPerStatistic` elements) is the caller's next task, to prefetch. `previousRow`:
-    /// the caller's previous row in this chunk (nil before its first), updated to this one.
+    /// whose affine parameters vary per element. `tasksAfter`: how many of the caller's next
+    /// tasks are the groups that follow this one (the next `elementsPerStatistic` elements and
+    /// on), to prefetch. `centered`: whether the statistics are (short rows stream only then,
+    /// ``streamsForwardRows(_:rowBytes:centered:)``). `previousRow`: the caller's previous row in
+    /// this chunk (nil before its first), updated to this one.
     @inline(__always)
     static func normalizeGroup<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry, firstChannel: Int,
         mean: Double, invstd: Double, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?, stream: Bool,
-        hasNext: Bool, previousRow: inout RowAffine<S.ComputeScalar>?
+        centered: Bool, tasksAfter: Int, previousRow: inout RowAffine<S.ComputeScalar>?
     ) {
         let split = SplitMean<S.ComputeScalar>(mean), width = g.channelsPerGroup, count = g.elementsPerStatistic
-        let groupBytes = count * MemoryLayout<S>.stride
+        let groupBytes = count * MemoryLayout<S>.stride, hasNext = tasksAfter > 0
         if g.inner == 1 {
             let row = RowAffine(mean: split, invstd: S.ComputeScalar(invstd))
-            let streamed = streamsRows(stream, rowBytes: groupBytes)
+            let streamed = streamsForwardRows(stream, rowBytes: groupBytes, centered: centered)
+            let ahead = streamed ? forwardRowsAhead(rowBytes: groupBytes) : 1
             affineRow(x, y, width, row, weight: weight.map { $0 + firstChannel }, bias: bias.map { $0 + firstChannel },
                       stream: streamed, tail: RowTail(streamed: streamed, geometry: g, previous: previousRow, hasNext: hasNext),
-                      next: nextGroup(x, distance: count, exists: hasNext, stream: stream, groupBytes: groupBytes))
+                      next: nextGroup(x, distance: ahead * count, exists: ahead <= tasksAfter, stream: stream,
+                                      groupBytes: ahead * groupBytes))
             previousRow = row
             return
         }
@@ -225,8 +229,8 @@ extension Kernels {
                     let first = (task % groups) * width
                     let base = g.offset(sample: task / groups, channel: first, position: 0)
                     normalizeGroup(x + base, y + base, geometry: g, firstChannel: first, mean: mean[task],
-                                   invstd: invstd[task], weight: weight, bias: bias, stream: stream,
-                                   hasNext: task + 1 < tasks.upperBound, previousRow: &previous)
+                                   invstd: invstd[task], weight: weight, bias: bias, stream: stream, centered: false,
+                                   tasksAfter: tasks.upperBound - task - 1, previousRow: &previous)
                 }
             }
         case .perSample:

@@ -218,6 +218,26 @@ extension Kernels {
         stream && rowBytes >= minimumPrefetchedGroupBytes
     }
 
+    /// The shortest forward rows that stream when their statistics are centered (LayerNorm):
+    /// rows of 1–4 KiB stream too, each fetching the row at least a page ahead
+    /// (``forwardRowsAhead(rowBytes:)``). Measured paired against unstreamed, unprefetched rows,
+    /// LayerNorm beyond L3: 65536×512 1.7–2.0×, 43690×768 1.3–1.5×, 87381×384 1.06–1.3×, 131072×256
+    /// 1.15×. RMSNorm's rows (uncentered) stay as they were: the same change measured 1.08–1.09×
+    /// at some allocations of the output and 1.1–2.5× slower at others (cause not found).
+    static let minimumStreamedCenteredRowBytes = 1 << 10
+
+    /// Whether a forward row (inner size 1) stores past the caches: ``streamsRows(_:rowBytes:)``,
+    /// or, for `centered` statistics, rows of ``minimumStreamedCenteredRowBytes`` or more.
+    static func streamsForwardRows(_ stream: Bool, rowBytes: Int, centered: Bool) -> Bool {
+        streamsRows(stream, rowBytes: rowBytes) || (stream && centered && rowBytes >= minimumStreamedCenteredRowBytes)
+    }
+
+    /// How many rows ahead a streamed forward row fetches: the first row at least a page
+    /// (``minimumPrefetchedGroupBytes``) ahead, so that short rows fetch as far ahead as long ones.
+    static func forwardRowsAhead(rowBytes: Int) -> Int {
+        max(1, (minimumPrefetchedGroupBytes + rowBytes - 1) / max(rowBytes, 1))
+    }
+
     /// ``nextGroup(_:distance:exists:stream:groupBytes:inputs:)`` for the two inputs of a
     /// backward pass; `groupBytes` is the size of each.
     @inline(__always)
