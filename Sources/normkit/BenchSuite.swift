@@ -32,6 +32,7 @@ enum BenchSuite {
         + cases("layernorm", "8192x1024", modes: ["forward", "eval", "backward"])
         + cases("layernorm", "8192x1024", modes: ["forward"], extra: ",dtype=float64")
         + cases("layernorm", "16384x1024", modes: ["forward", "backward"])
+        + cases("layernorm", "8192x768", modes: ["forward", "backward"])  // BERT-base rows, 3 KiB each
         + cases("groupnorm", "16x256x32x32", modes: ["forward", "eval", "backward"], layouts: ["nchw", "nhwc"], extra: ",groups=32")
         + cases("groupnorm", "32x256x32x32", modes: ["forward", "backward"], extra: ",groups=32")
         + cases("rmsnorm", "8192x1024", modes: ["forward", "eval", "backward"])
