@@ -57,7 +57,10 @@ struct Bench: ParsableCommand {
 
     @Flag(help: ArgumentHelp(
         "Run the --case strings in turns, one call of each per round, and report each against the first.",
-        discussion: "The time ratio is the median over rounds, so that the machine's drift falls on every case alike."))
+        discussion: """
+            The time ratio is the median over rounds, so that the machine's drift falls on every case alike. \
+            The rounds end when the slowest case has --min-time of calls (every case at least 5).
+            """))
     var interleave = false
 
     mutating func validate() throws {

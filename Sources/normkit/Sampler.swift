@@ -45,13 +45,21 @@ struct Sampler: Sendable {
         }
     }
 
+    /// Whether the samples reach the policy's minimum count (adaptive: ``minimumSamples``).
+    var hasMinimumSamples: Bool {
+        switch policy {
+        case let .exact(count): samples.count >= count
+        case .adaptive: samples.count >= Self.minimumSamples
+        }
+    }
+
     /// Whether the policy has its samples.
     var isDone: Bool {
         switch policy {
-        case let .exact(count):
-            samples.count >= count
+        case .exact:
+            hasMinimumSamples
         case let .adaptive(minimumSeconds):
-            samples.count >= Self.maximumSamples || (samples.count >= Self.minimumSamples && sampledTime >= minimumSeconds)
+            samples.count >= Self.maximumSamples || (hasMinimumSamples && sampledTime >= minimumSeconds)
         }
     }
 

@@ -133,6 +133,24 @@ import NormKit
         #expect(ratio > 10, "the large case took only \(ratio)× the small one's time")
     }
 
+    /// Interleaved rounds end when the slowest case has its --min-time (every case with its
+    /// minimum of samples), not when the fastest has: a 10 µs case beside a 10 ms one would
+    /// otherwise take a thousand times as many rounds.
+    @Test func interleavedRoundsEndWithTheSlowestCase() {
+        var samplers = [Sampler(.adaptive(minimumSeconds: 0.3)), Sampler(.adaptive(minimumSeconds: 0.3))]
+        var rounds = 0
+        repeat {
+            samplers[0].record(10e-6)
+            samplers[1].record(10e-3)
+            rounds += 1
+        } while !InterleavedBench.haveEnoughRounds(samplers) && rounds < 1_000_000
+        // The fast case warms up for 0.05 s of its own calls (5,000 rounds), then takes 5 samples;
+        // the slow one has 0.3 s of samples after 35 rounds. Every case's own 0.3 s: 35,000 rounds.
+        #expect((5_005...5_010).contains(rounds), "\(rounds) rounds")
+        #expect(samplers[0].samples.count == 5)
+        #expect(samplers[1].isDone && !samplers[0].isDone)
+    }
+
     @Test(arguments: [
         ["--interleave", "--case", "layer=rmsnorm,shape=4x8"],
         ["--interleave", "--case", "layer=rmsnorm,shape=4x8", "--case", "layer=collective"],
