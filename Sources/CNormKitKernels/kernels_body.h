@@ -266,6 +266,12 @@ static void NK_FN(input_gradient_row)(const NK_S *x, const NK_S *dy, NK_S *dx, l
 _Static_assert(NK_STRIP * NK_LANES * sizeof(NK_S) < NK_STREAM_MIN_ROW_BYTES, "strip rows never stream");
 // Wider rows add NK_ROWS rows to the column sums per load and store of them.
 #define NK_ROWS 4
+/// dst[j] = the j-th vector from `src`, for a strip's first `vectors` vectors.
+#define NK_LOAD_STRIP(dst, src, vectors)                                    \
+    ({                                                                      \
+        for (int j = 0; j < NK_STRIP; j++)                                  \
+            if (j < (vectors)) (dst)[j] = NK_LOAD((src) + j * NK_LANES);    \
+    })
 /// s1 += a1 and s2 += a2, vector by vector, for a strip's first `vectors` vectors.
 #define NK_ADD_STRIP(s1, s2, a1, a2, vectors)                                          \
     ({                                                                                 \
@@ -282,8 +288,7 @@ static void NK_FN(column_shifted_sums)(const NK_S *x, long rows, long columns, c
     if (columns % NK_LANES == 0 && columns <= NK_STRIP * NK_LANES) {
         const long vectors = columns / NK_LANES;
         NK_V kv[NK_STRIP] = {0}, a1[NK_STRIP] = {0}, a2[NK_STRIP] = {0};
-        for (int j = 0; j < NK_STRIP; j++)
-            if (j < vectors) kv[j] = NK_LOAD(k + j * NK_LANES);
+        NK_LOAD_STRIP(kv, k, vectors);
         for (long r = 0; r < rows; r++) {
             const NK_S *row = x + r * columns;
             for (int j = 0; j < NK_STRIP; j++) {
@@ -346,8 +351,9 @@ static void NK_FN(column_affine)(const NK_S *x, NK_S *y, long rows, long columns
         // 32x64x56x56 1.04×.
         const long vectors = columns / NK_LANES;
         NK_V hv[NK_STRIP] = {0}, av[NK_STRIP] = {0}, bv[NK_STRIP] = {0};
-        for (int j = 0; j < NK_STRIP; j++)
-            if (j < vectors) hv[j] = NK_LOAD(hi + j * NK_LANES), av[j] = NK_LOAD(a + j * NK_LANES), bv[j] = NK_LOAD(b + j * NK_LANES);
+        NK_LOAD_STRIP(hv, hi, vectors);
+        NK_LOAD_STRIP(av, a, vectors);
+        NK_LOAD_STRIP(bv, b, vectors);
         for (long r = 0; r < rows; r++) {
             const NK_S *p = x + r * columns;
             NK_S *q = y + r * columns;
@@ -373,8 +379,7 @@ static void NK_FN(column_gradient_sums)(const NK_S *x, const NK_S *dy, long rows
     if (columns % NK_LANES == 0 && columns <= NK_STRIP * NK_LANES) {
         const long vectors = columns / NK_LANES;
         NK_V hv[NK_STRIP] = {0}, a1[NK_STRIP] = {0}, a2[NK_STRIP] = {0};
-        for (int j = 0; j < NK_STRIP; j++)
-            if (j < vectors) hv[j] = NK_LOAD(hi + j * NK_LANES);
+        NK_LOAD_STRIP(hv, hi, vectors);
         for (long r = 0; r < rows; r++) {
             const NK_S *p = x + r * columns, *g = dy + r * columns;
             for (int j = 0; j < NK_STRIP; j++) {
@@ -431,12 +436,10 @@ static void NK_FN(column_input_gradient)(const NK_S *x, const NK_S *dy, NK_S *dx
         // channels-last forward and backward 1.4× faster).
         const long vectors = columns / NK_LANES;
         NK_V hv[NK_STRIP] = {0}, k1v[NK_STRIP] = {0}, k2v[NK_STRIP] = {0}, k3v[NK_STRIP] = {0};
-        for (int j = 0; j < NK_STRIP; j++) {
-            if (j < vectors) {
-                hv[j] = NK_LOAD(hi + j * NK_LANES), k1v[j] = NK_LOAD(k1 + j * NK_LANES);
-                k2v[j] = NK_LOAD(k2 + j * NK_LANES), k3v[j] = NK_LOAD(k3 + j * NK_LANES);
-            }
-        }
+        NK_LOAD_STRIP(hv, hi, vectors);
+        NK_LOAD_STRIP(k1v, k1, vectors);
+        NK_LOAD_STRIP(k2v, k2, vectors);
+        NK_LOAD_STRIP(k3v, k3, vectors);
         for (long r = 0; r < rows; r++) {
             const NK_S *p = x + r * columns, *g = dy + r * columns;
             NK_S *q = dx + r * columns;
@@ -499,6 +502,7 @@ static const NK_TABLE_TYPE NK_FN(table) = {
 #undef NK_STRIP
 #undef NK_ROWS
 #undef NK_ADD_STRIP
+#undef NK_LOAD_STRIP
 #undef NK_PEEL
 #undef NK_ROW_TAIL
 #undef NK_AFFINE_ELEMENT

@@ -173,6 +173,8 @@ extension Kernels {
         if g.inner == 1 {
             let row = RowAffine(mean: split, invstd: S.ComputeScalar(invstd))
             let streamed = streamsForwardRows(stream, rowBytes: groupBytes, centered: centered)
+            // The row fetched is `ahead` rows on: its distance, not one row's size, decides
+            // whether fetching is worth it (nextGroup's bounds).
             let ahead = streamed ? forwardRowsAhead(rowBytes: groupBytes) : 1
             affineRow(x, y, width, row, weight: weight.map { $0 + firstChannel }, bias: bias.map { $0 + firstChannel },
                       stream: streamed, tail: RowTail(streamed: streamed, geometry: g, previous: previousRow, hasNext: hasNext),
