@@ -222,14 +222,19 @@ extension Kernels {
     /// rows of 1–4 KiB stream too, each fetching the row at least a page ahead
     /// (``forwardRowsAhead(rowBytes:)``). Measured paired against unstreamed, unprefetched rows,
     /// LayerNorm beyond L3: 65536×512 1.7–2.0×, 43690×768 1.3–1.5×, 87381×384 1.06–1.3×, 131072×256
-    /// 1.15×. RMSNorm's rows (uncentered) stay as they were: the same change measured 1.08–1.09×
-    /// at some allocations of the output and 1.1–2.5× slower at others (cause not found).
+    /// 1.15×. Two kinds of rows stay as they were, for the same change measured faster at some
+    /// allocations of the output and slower at others: RMSNorm's (uncentered; 1.08–1.09× faster,
+    /// 1.1–2.5× slower), and rows of 16-bit elements (a `Float` LayerNorm on `Float16` or
+    /// `BFloat16` input, 8192×1024: 1.03–1.16× faster, 1.6–1.9× slower), whose vectors fill half a
+    /// cache line per streamed store.
     static let minimumStreamedCenteredRowBytes = 1 << 10
 
     /// Whether a forward row (inner size 1) stores past the caches: ``streamsRows(_:rowBytes:)``,
-    /// or, for `centered` statistics, rows of ``minimumStreamedCenteredRowBytes`` or more.
-    static func streamsForwardRows(_ stream: Bool, rowBytes: Int, centered: Bool) -> Bool {
-        streamsRows(stream, rowBytes: rowBytes) || (stream && centered && rowBytes >= minimumStreamedCenteredRowBytes)
+    /// or, for `centered` statistics on elements of 4 bytes or more, rows of
+    /// ``minimumStreamedCenteredRowBytes`` or more.
+    static func streamsForwardRows(_ stream: Bool, rowBytes: Int, centered: Bool, elementBytes: Int) -> Bool {
+        streamsRows(stream, rowBytes: rowBytes)
+            || (stream && centered && elementBytes >= 4 && rowBytes >= minimumStreamedCenteredRowBytes)
     }
 
     /// How many rows ahead a streamed forward row fetches: the first row at least a page
