@@ -25,7 +25,7 @@ typedef NK_S NK_SV __attribute__((ext_vector_type(NK_LANES)));
 // streaming loops first run NK_PEEL scalar elements. The range loops stream only runs of at
 // least NK_STREAM_MIN_LENGTH elements (shorter ones measured slower streamed); the row loops
 // (LayerNorm, RMSNorm) stream when the caller asks (rows of 4 KiB or more; LayerNorm's Float and
-// Double forward rows of 1 KiB or more).
+// Double forward rows of 2 KiB or more).
 #define NK_STREAM_MIN_LENGTH 2048
 // column_affine streams rows of at least this many bytes: shorter rows (BatchNorm's 64 channels)
 // measured up to 1.8× slower streamed, their lines split between rows.

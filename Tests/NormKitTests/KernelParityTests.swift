@@ -83,6 +83,7 @@ import NormKitTestSupport
         Case(kind: .layer, shape: [4, 17], values: .outlierFirst),
         Case(kind: .layer, shape: [37, 300]),
         Case(kind: .layer, shape: [9, 263], values: .largeMean),
+        Case(kind: .layer, shape: [21, 600]),
         Case(kind: .rms, shape: [5, 33]),
         Case(kind: .rms, shape: [2, 2050], affine: false),
         Case(kind: .rms, shape: [70, 1030]),
@@ -109,9 +110,9 @@ import NormKitTestSupport
     /// The same cases with every run of 2,048 elements or more stored past the caches, and each
     /// statistic group's successor prefetched while its output is written, as tensors larger
     /// than the last-level cache are; on one thread and split over two, where rows of 4 KiB or
-    /// more (LayerNorm [3, 2050], RMSNorm [70, 1030]), and LayerNorm's of 1 KiB or more ([37, 300],
-    /// [9, 263], which fetch rows a page ahead), hand their last, unaligned elements to the next
-    /// row of their chunk (``RowTail``).
+    /// more (LayerNorm [3, 2050], RMSNorm [70, 1030]), and LayerNorm's of 2 KiB or more (Float
+    /// [21, 600], Double [37, 300] and [9, 263], which fetch rows a page ahead), hand their last,
+    /// unaligned elements to the next row of their chunk (``RowTail``).
     @Test(arguments: cases)
     func streamedOutputsMatchTheReference(_ testCase: Case) throws {
         try KernelSettings.lock.withLock {
