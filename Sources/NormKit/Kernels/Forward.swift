@@ -160,8 +160,8 @@ extension Kernels {
     /// whose affine parameters vary per element. `tasksAfter`: how many of the caller's next
     /// tasks are the groups that follow this one (the next `elementsPerStatistic` elements and
     /// on), to prefetch. `centered`: whether the statistics are (short rows stream only then,
-    /// ``streamsForwardRows(_:rowBytes:centered:elementBytes:)``). `previousRow`: the caller's previous row in
-    /// this chunk (nil before its first), updated to this one.
+    /// ``streamsForwardRows(_:rowBytes:centered:elementBytes:)``). `previousRow`: the caller's
+    /// previous row in this chunk (nil before its first), updated to this one.
     @inline(__always)
     static func normalizeGroup<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry, firstChannel: Int,

@@ -221,14 +221,14 @@ extension Kernels {
     /// The shortest forward rows that stream when their statistics are centered (LayerNorm):
     /// rows of 2–4 KiB stream too, each fetching the row at least a page ahead
     /// (``forwardRowsAhead(rowBytes:)``). Against unstreamed, unprefetched rows, LayerNorm beyond
-    /// L3, builds alternating: 8192×768 1.2–1.55×, 43690×768 1.5–1.8×, 65536×512 0.96–1.39×.
-    /// Shorter rows gained in some runs and lost in others (87381×384 0.91–1.59×, 131072×256
-    /// 0.88–1.67×: the old code's own time there moves by 1.5× with what ran before it in the
-    /// process), and stay as they were. Two kinds of rows stay as they were, for the same change measured faster at some
-    /// allocations of the output and slower at others: RMSNorm's (uncentered; 1.08–1.09× faster,
-    /// 1.1–2.5× slower), and rows of 16-bit elements (a `Float` LayerNorm on `Float16` or
-    /// `BFloat16` input, 8192×1024: 1.03–1.16× faster, 1.6–1.9× slower), whose vectors fill half a
-    /// cache line per streamed store.
+    /// L3, builds alternating: 8192×768 1.17–1.65×, 43690×768 1.14–1.63×, 65536×512 0.96–1.39×.
+    /// These stay as they were: shorter rows, which gained in some runs and lost in others
+    /// (87381×384 0.91–1.59×, 131072×256 0.88–1.67×: the old code's own time there moves by 1.5×
+    /// with what ran before it in the process); and two kinds of rows that measured faster at
+    /// some allocations of the output and slower at others, RMSNorm's (uncentered; 1.08–1.09×
+    /// faster, 1.1–2.5× slower) and rows of 16-bit elements (a `Float` LayerNorm on `Float16` or
+    /// `BFloat16` input, 8192×1024: 1.03–1.16× faster, 1.6–1.9× slower), whose vectors fill half
+    /// a cache line per streamed store.
     static let minimumStreamedCenteredRowBytes = 2 << 10
 
     /// Whether a forward row (inner size 1) stores past the caches: ``streamsRows(_:rowBytes:)``,
