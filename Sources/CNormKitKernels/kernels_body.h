@@ -253,6 +253,64 @@ static void NK_FN(input_gradient_row)(const NK_S *x, const NK_S *dy, NK_S *dx, l
     for (; i < n; i++) NK_GRADIENT_ELEMENT(i);
 }
 
+// input_gradient_row of this row fused with row_gradient_sums of the next one (nx, ndy: its x and
+// dy; nhi, nlo, nr: its mean and 1/σ; nw: its w), which it returns: the next row streams in from
+// memory while this row, in L1 since its own sums pass, is written. The sums go through the
+// same lanes in the same order as row_gradient_sums, so they are the same to the bit. `after`,
+// when not NULL, is the row after the next (x, then dy at `after_dy`), fetched into L2.
+static nk_pair NK_FN(input_gradient_row_then_sums)(const NK_S *x, const NK_S *dy, NK_S *dx, long n, NK_T hi, NK_T k1,
+                                                   NK_T k2, NK_T k3, const NK_T *w, int stream, const NK_S *nx,
+                                                   const NK_S *ndy, NK_T nhi, NK_T nlo, NK_T nr, const NK_T *nw,
+                                                   NK_T *sum_dy, NK_T *sum_dy_xhat, const NK_S *after,
+                                                   const NK_S *after_dy) {
+    NK_V hv = NK_SPLAT(hi), k1v = NK_SPLAT(k1), k2v = NK_SPLAT(k2), k3v = NK_SPLAT(k3);
+    NK_V nhv = NK_SPLAT(nhi), nlv = NK_SPLAT(nlo), nrv = NK_SPLAT(nr), s1 = 0, s2 = 0;
+    double t1 = 0, t2 = 0;
+    const long peel = NK_PEEL(stream, dx, n), gradient_vectors = (n - peel) / NK_LANES, sum_vectors = n / NK_LANES;
+    for (long i = 0; i < peel; i++) NK_GRADIENT_ELEMENT(i);
+#define NK_NEXT_SUMS_VECTOR(j)                                                                \
+    ({                                                                                        \
+        NK_V d_ = (NK_XLOAD(nx + (j)) - nhv) - nlv, g_ = NK_XLOAD(ndy + (j));                 \
+        NK_STORE(sum_dy + (j), NK_LOAD(sum_dy + (j)) + g_);                                   \
+        NK_STORE(sum_dy_xhat + (j), NK_LOAD(sum_dy_xhat + (j)) + g_ * (d_ * nrv));            \
+        NK_V wg_ = nw ? NK_LOAD(nw + (j)) * g_ : g_;                                           \
+        s1 += wg_;                                                                            \
+        s2 += wg_ * d_;                                                                       \
+    })
+    long v = 0;
+    if (w) {
+        for (; v < gradient_vectors; v++) {
+            const long i = peel + v * NK_LANES, j = v * NK_LANES;
+            if (after) NK_PREFETCH(after + j, NK_LANES * sizeof(NK_S));
+            if (after_dy) NK_PREFETCH(after_dy + j, NK_LANES * sizeof(NK_S));
+            NK_NEXT_SUMS_VECTOR(j);
+            NK_XPUT(stream, dx + i, k1v * NK_LOAD(w + i) * NK_XLOAD(dy + i) - k2v * (NK_XLOAD(x + i) - hv) + k3v);
+        }
+    } else {
+        for (; v < gradient_vectors; v++) {
+            const long i = peel + v * NK_LANES, j = v * NK_LANES;
+            if (after) NK_PREFETCH(after + j, NK_LANES * sizeof(NK_S));
+            if (after_dy) NK_PREFETCH(after_dy + j, NK_LANES * sizeof(NK_S));
+            NK_NEXT_SUMS_VECTOR(j);
+            NK_XPUT(stream, dx + i, k1v * NK_XLOAD(dy + i) - k2v * (NK_XLOAD(x + i) - hv) + k3v);
+        }
+    }
+    for (; v < sum_vectors; v++) NK_NEXT_SUMS_VECTOR(v * NK_LANES);
+#undef NK_NEXT_SUMS_VECTOR
+    for (long i = peel + gradient_vectors * NK_LANES; i < n; i++) NK_GRADIENT_ELEMENT(i);
+    for (long j = sum_vectors * NK_LANES; j < n; j++) {
+        NK_T d = (NK_XGET(nx + j) - nhi) - nlo, g = NK_XGET(ndy + j);
+        sum_dy[j] += g;
+        sum_dy_xhat[j] += g * (d * nr);
+        NK_T wg = nw ? nw[j] * g : g;
+        t1 += (double)wg;
+        t2 += (double)(wg * d);
+    }
+    t1 += (double)NK_LANE_SUM(s1);
+    t2 += (double)NK_LANE_SUM(s2);
+    return (nk_pair){t1, t2};
+}
+
 // Columns go row by row, so that memory streams in order while the per-column sums and
 // coefficients stay in L1. (Strips of columns with their sums in registers take fewer
 // instructions but measured 20–50% slower beyond L2: their strided loads stall.) column_affine
@@ -487,6 +545,7 @@ static const NK_TABLE_TYPE NK_FN(table) = {
     .row_gradient_sums = NK_FN(row_gradient_sums),
     .input_gradient_range = NK_FN(input_gradient_range),
     .input_gradient_row = NK_FN(input_gradient_row),
+    .input_gradient_row_then_sums = NK_FN(input_gradient_row_then_sums),
     .column_shifted_sums = NK_FN(column_shifted_sums),
     .column_affine = NK_FN(column_affine),
     .column_gradient_sums = NK_FN(column_gradient_sums),

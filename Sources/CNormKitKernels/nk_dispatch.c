@@ -73,8 +73,9 @@ const nk_kernels *nk_kernels_active(void) {
     return __atomic_load_n(&nk_active, __ATOMIC_ACQUIRE);
 }
 
-// The size of the highest cache level that cpu0 sees, from Linux's sysfs ("32768K"), or 0.
-static long nk_sysfs_last_level_cache_bytes(void) {
+// The size of a cache that cpu0 sees, from Linux's sysfs ("32768K", "48K"), or 0: the highest
+// level's (`level` 0), or level 1's data cache.
+static long nk_sysfs_cache_bytes(long level_wanted) {
     long best_level = 0, best_bytes = 0;
     for (int index = 0; index < 16; index++) {
         char path[96], text[32];
@@ -84,14 +85,21 @@ static long nk_sysfs_last_level_cache_bytes(void) {
         if (!file) break;
         if (fgets(text, sizeof text, file)) level = strtol(text, 0, 10);
         fclose(file);
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/type", index);
+        int instructions = 0;
+        if ((file = fopen(path, "r"))) {
+            instructions = fgets(text, sizeof text, file) && strncmp(text, "Instruction", 11) == 0;
+            fclose(file);
+        }
         snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
-        if (!(file = fopen(path, "r"))) continue;
+        if (instructions || !(file = fopen(path, "r"))) continue;
         char *end = 0;
         if (fgets(text, sizeof text, file)) size = strtol(text, &end, 10);
         fclose(file);
         if (end && (*end == 'K' || *end == 'k')) size <<= 10;
         else if (end && (*end == 'M' || *end == 'm')) size <<= 20;
-        if (level > best_level && size > 0) best_level = level, best_bytes = size;
+        if (size <= 0) continue;
+        if (level_wanted ? level == level_wanted : level > best_level) best_level = level, best_bytes = size;
     }
     return best_bytes;
 }
@@ -99,10 +107,18 @@ static long nk_sysfs_last_level_cache_bytes(void) {
 long nk_last_level_cache_bytes(void) {
     // sysfs first: glibc's sysconf reports a whole AMD package's L3 (384 MiB on this project's
     // 32 MiB virtual machine), which no single core's data can use.
-    long bytes = nk_sysfs_last_level_cache_bytes();
+    long bytes = nk_sysfs_cache_bytes(0);
 #if defined(_SC_LEVEL3_CACHE_SIZE)
     if (bytes <= 0) bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
     if (bytes <= 0) bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
 #endif
     return bytes > 0 ? bytes : 32L << 20;
+}
+
+long nk_level1_data_cache_bytes(void) {
+    long bytes = nk_sysfs_cache_bytes(1);
+#if defined(_SC_LEVEL1_DCACHE_SIZE)
+    if (bytes <= 0) bytes = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+#endif
+    return bytes > 0 ? bytes : 32L << 10;
 }

@@ -80,6 +80,12 @@ typedef enum nk_isa {
            range loops'. */                                                                              \
         void (*input_gradient_row)(const S *x, const S *dy, S *dx, long n, T hi, T k1, T k2, T k3,       \
                                    const T *w, int stream, const S *next_x, const S *next_dy);           \
+        /* input_gradient_row of this row, then row_gradient_sums of the next one (nx, ndy, nhi, nlo,   \
+           nr, nw), in one sweep; `after` and `after_dy`, when not NULL, are fetched into L2. */         \
+        nk_pair (*input_gradient_row_then_sums)(const S *x, const S *dy, S *dx, long n, T hi, T k1, T k2,  \
+                                                T k3, const T *w, int stream, const S *nx, const S *ndy,   \
+                                                T nhi, T nlo, T nr, const T *nw, T *sum_dy,                \
+                                                T *sum_dy_xhat, const S *after, const S *after_dy);        \
         /* s1[c] += Σ_r (x[r,c] − k[c]), s2[c] += Σ_r (x[r,c] − k[c])². */                               \
         void (*column_shifted_sums)(const S *x, long rows, long columns, const T *k, T *s1, T *s2);      \
         /* y[r,c] = (x[r,c] − hi[c])·a[c] + b[c]. */                                                     \
@@ -123,6 +129,9 @@ const nk_kernels *nk_kernels_active(void);
 
 /// The size of the last-level cache in bytes (32 MiB where the OS does not say).
 long nk_last_level_cache_bytes(void);
+
+/// The size of one core's level-1 data cache in bytes (32 KiB where the OS does not say).
+long nk_level1_data_cache_bytes(void);
 
 /// The best instruction set this CPU and OS support.
 nk_isa nk_isa_supported(void);

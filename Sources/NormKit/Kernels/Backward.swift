@@ -103,9 +103,14 @@ extension Kernels {
             partials = Parallelism.mapChunks(taskCount: g.outer * groups, elements: 2 * g.elementCount) { tasks in
                 var sums = channelSums ? BackwardSums.zeros(channels: g.channels) : nil
                 let scratch = GroupScratch<S.ComputeScalar>(channels: g.inner == 1 && channelSums ? g.channels : 0)
-                for task in tasks {
-                    groupBackward(x, dy, dx, geometry: g, task: task, mean: mean[task], invstd: invstd[task], weight: weight,
-                                  mode: mode, sums: &sums, scratch: scratch, stream: stream, hasNext: task + 1 < tasks.upperBound)
+                if g.inner == 1 {
+                    rowsBackward(x, dy, dx, geometry: g, tasks: tasks, mean: mean, invstd: invstd, weight: weight, mode: mode,
+                                 sums: &sums, scratch: scratch, stream: stream)
+                } else {
+                    for task in tasks {
+                        groupBackward(x, dy, dx, geometry: g, task: task, mean: mean[task], invstd: invstd[task], weight: weight,
+                                      mode: mode, sums: &sums, stream: stream, hasNext: task + 1 < tasks.upperBound)
+                    }
                 }
                 if sums != nil { scratch.flush(into: &sums!) }
                 return sums
@@ -203,14 +208,80 @@ extension Kernels {
         return gradientSumsOfRuns(x + offset, dy + offset, runs: g.outer, length: g.inner, stride: g.channels * g.inner, mean: mean)
     }
 
-    /// The backward pass of one statistic group stored as a contiguous range: its sums, then
-    /// its input gradient while the group is still in cache. `hasNext`: whether the next group
-    /// is the caller's next task, to prefetch.
+    /// The backward pass of a chunk of rows (inner size 1: LayerNorm, RMSNorm, GroupNorm on
+    /// `(N, C)`), each a statistic group or a row's share of one: a row's sums, then its input
+    /// gradient while it is still in cache.
+    ///
+    /// Rows that keep weight and bias gradient sums (`scratch`) and that
+    /// ``fusesRowBackward(_:rowBytes:_:)`` picks sweep each row's input gradient along with the
+    /// next row's sums (``NativeLoops/inputGradientRowThenSums(_:_:_:_:hi:_:weight:stream:next:after:)``),
+    /// and fetch the row after that into L2 meanwhile: the memory system then reads and writes
+    /// at once, instead of waiting while a row is summed. (Fused but not fetching ahead,
+    /// LayerNorm 8192×1024 measured 1.03–1.09× slower; fused in cache, 2048×1024, 1.08–1.13×.)
+    static func rowsBackward<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
+        tasks: Range<Int>, mean: [Double], invstd: [Double], weight: UnsafePointer<S.ComputeScalar>?, mode: GradientMode,
+        sums: inout BackwardSums?, scratch: GroupScratch<S.ComputeScalar>, stream: Bool
+    ) {
+        let groups = g.groupsPerSample, width = g.channelsPerGroup
+        let rowBytes = width * MemoryLayout<S>.stride  // of x, and of dy
+        let rowStream = streamsRows(stream, rowBytes: rowBytes)
+        let fuses = sums != nil && fusesRowBackward(stream, rowBytes: rowBytes, S.self)
+        var carried: (Double, Double)?
+        for task in tasks {
+            let first = (task % groups) * width, base = task * width
+            let (xs, gs, ds) = (x + base, dy + base, dx + base)
+            let split = SplitMean<S.ComputeScalar>(mean[task]), r = invstd[task]
+            let w = weight.map { $0 + first }
+            var sumG = 0.0, sumGD = 0.0
+            if mode.usesBatchStatistics || sums != nil {
+                if let carried {
+                    (sumG, sumGD) = carried
+                } else {
+                    forEachBlock(ofRow: width) { start, n in
+                        let s = rowGradientSums(xs + start, gs + start, n, mean: split, invstd: S.ComputeScalar(r),
+                                                weight: w.map { $0 + start },
+                                                columns: sums == nil ? nil : scratch.columns + first + start, stride: g.channels)
+                        sumG += s.0; sumGD += s.1
+                    }
+                }
+                if sums != nil { scratch.rowDone(groups: groups, into: &sums!) }
+            }
+            let k = GradientCoefficients<S.ComputeScalar>(mode.coefficients(invstd: r, gamma: 1, sumG: sumG, sumGXhat: r * sumGD,
+                                                                            count: width))
+            let hasNext = task + 1 < tasks.upperBound
+            guard fuses && hasNext else {
+                inputGradientRow(xs, gs, ds, width, mean: split, k, weight: w, stream: rowStream,
+                                 next: nextGroups(xs, gs, distance: width, exists: hasNext, stream: stream, groupBytes: rowBytes))
+                carried = nil
+                continue
+            }
+            let nextFirst = ((task + 1) % groups) * width
+            let after = nextGroups(xs + width, gs + width, distance: width, exists: task + 2 < tasks.upperBound, stream: stream,
+                                   groupBytes: rowBytes)
+            var next = (0.0, 0.0)
+            forEachBlock(ofRow: width) { start, n in
+                let s = NativeLoops.inputGradientRowThenSums(
+                    xs + start, gs + start, ds + start, n, hi: split.hi, k.foldingLowPart(of: split), weight: w.map { $0 + start },
+                    stream: rowStream,
+                    next: NextRowSums(x: xs + width + start, dy: gs + width + start, mean: mean[task + 1], invstd: invstd[task + 1],
+                                      weight: weight.map { $0 + nextFirst + start }, columns: scratch.columns + nextFirst + start,
+                                      stride: g.channels),
+                    after: after.map { ($0.x + start, $0.dy + start) })
+                next.0 += s.0; next.1 += s.1
+            }
+            carried = next
+        }
+    }
+
+    /// The backward pass of one statistic group stored as a contiguous range with inner size
+    /// above 1: its sums, then its input gradient while the group is still in cache. `hasNext`:
+    /// whether the next group is the caller's next task, to prefetch.
     @inline(__always)
     static func groupBackward<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
         task: Int, mean: Double, invstd r: Double, weight: UnsafePointer<S.ComputeScalar>?, mode: GradientMode,
-        sums: inout BackwardSums?, scratch: GroupScratch<S.ComputeScalar>, stream: Bool, hasNext: Bool
+        sums: inout BackwardSums?, stream: Bool, hasNext: Bool
     ) {
         let groups = g.groupsPerSample, width = g.channelsPerGroup, count = g.elementsPerStatistic
         let groupBytes = count * MemoryLayout<S>.stride  // of x, and of dy
@@ -219,25 +290,6 @@ extension Kernels {
         let (xs, gs, ds) = (x + base, dy + base, dx + base)
         let split = SplitMean<S.ComputeScalar>(mean)
         var sumG = 0.0, sumGD = 0.0
-        if g.inner == 1 {
-            let w = weight.map { $0 + first }
-            if mode.usesBatchStatistics || sums != nil {
-                var start = 0
-                while start < width {
-                    let n = min(blockLength, width - start)
-                    let s = rowGradientSums(xs + start, gs + start, n, mean: split, invstd: S.ComputeScalar(r), weight: w.map { $0 + start },
-                                            columns: sums == nil ? nil : scratch.columns + first + start, stride: g.channels)
-                    sumG += s.0; sumGD += s.1
-                    start += n
-                }
-                if sums != nil { scratch.rowDone(groups: groups, into: &sums!) }
-            }
-            let k = mode.coefficients(invstd: r, gamma: 1, sumG: sumG, sumGXhat: r * sumGD, count: count)
-            inputGradientRow(xs, gs, ds, width, mean: split, GradientCoefficients(k), weight: w,
-                             stream: streamsRows(stream, rowBytes: groupBytes),
-                             next: nextGroups(xs, gs, distance: count, exists: hasNext, stream: stream, groupBytes: groupBytes))
-            return
-        }
         if mode.usesBatchStatistics || sums != nil {
             for i in 0..<width {
                 let s = gradientSumsOfRuns(xs + i * g.inner, gs + i * g.inner, length: g.inner, mean: split)

@@ -49,6 +49,9 @@ enum NativeLoops {
     /// The size of the last-level cache one core can fill (sysfs on Linux).
     static var lastLevelCacheBytes: Int { nk_last_level_cache_bytes() }
 
+    /// The size of one core's level-1 data cache (sysfs on Linux; 32 KiB where unknown).
+    static let levelOneDataCacheBytes: Int = nk_level1_data_cache_bytes()
+
     /// The last-level cache's size, or what a test sets with ``withStreamingThreshold(_:_:)``.
     static var streamingThreshold: Int {
         get { lock.withLock { threshold } }
@@ -217,6 +220,36 @@ enum NativeLoops {
         case .double: t.pointee.f64.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, nx?.as(), ndy?.as())
         case .half: halfTable(t, S.self).input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, nx?.as(), ndy?.as())
         }
+    }
+
+    /// ``inputGradientRow(_:_:_:_:hi:_:weight:stream:next:)`` of one row, then
+    /// ``rowGradientSums(_:_:_:hi:lo:invstd:weight:sumDy:sumDyXhat:)`` of `next`, in one sweep.
+    static func inputGradientRowThenSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int, hi: S.ComputeScalar,
+        _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?, stream: Bool,
+        next: NextRowSums<S>, after: (x: UnsafePointer<S>, dy: UnsafePointer<S>)?
+    ) -> (Double, Double) {
+        let t = tables()
+        let (ax, ady) = (after?.x, after?.dy)
+        let sums: nk_pair
+        switch storage(S.self) {
+        case .float:
+            sums = t.pointee.f32.input_gradient_row_then_sums(
+                x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, next.x.as(),
+                next.dy.as(), next.hi.as(), next.lo.as(), next.invstd.as(), next.weight?.as(), next.sumDy.as(), next.sumDyXhat.as(),
+                ax?.as(), ady?.as())
+        case .double:
+            sums = t.pointee.f64.input_gradient_row_then_sums(
+                x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, next.x.as(),
+                next.dy.as(), next.hi.as(), next.lo.as(), next.invstd.as(), next.weight?.as(), next.sumDy.as(), next.sumDyXhat.as(),
+                ax?.as(), ady?.as())
+        case .half:
+            sums = halfTable(t, S.self).input_gradient_row_then_sums(
+                x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, next.x.as(),
+                next.dy.as(), next.hi.as(), next.lo.as(), next.invstd.as(), next.weight?.as(), next.sumDy.as(), next.sumDyXhat.as(),
+                ax?.as(), ady?.as())
+        }
+        return (sums.first, sums.second)
     }
 
     static func columnShiftedSums<S: NormScalar>(

@@ -17,6 +17,17 @@ extension Kernels {
     /// Elements summed in the scalar type before the sums move to `Double`.
     static let blockLength = 2048
 
+    /// Calls `body` with the start and length of each block of a row of `width` elements, in order.
+    @inline(__always)
+    static func forEachBlock(ofRow width: Int, _ body: (_ start: Int, _ length: Int) -> Void) {
+        var start = 0
+        while start < width {
+            let n = min(blockLength, width - start)
+            body(start, n)
+            start += n
+        }
+    }
+
     /// Splits runs into blocks of at most ``blockLength`` elements and calls
     /// `body(offset, runs, length)` for each: short runs are grouped (a 7×7 feature map costs one
     /// call per 41 runs), a long run is cut into pieces.
@@ -25,12 +36,7 @@ extension Kernels {
         guard runs > 0, length > 0 else { return }
         if length >= blockLength / 2 {
             for run in 0..<runs {
-                var start = 0
-                while start < length {
-                    let n = min(blockLength, length - start)
-                    body(run * stride + start, 1, n)
-                    start += n
-                }
+                forEachBlock(ofRow: length) { start, n in body(run * stride + start, 1, n) }
             }
             return
         }
@@ -218,6 +224,21 @@ extension Kernels {
         stream && rowBytes >= minimumPrefetchedGroupBytes
     }
 
+    /// Whether the backward pass sweeps each streamed row's input gradient along with the next
+    /// row's sums (``Kernels/rowsBackward(_:_:_:geometry:tasks:mean:invstd:weight:mode:sums:scratch:stream:)``):
+    /// for rows of `Float` elements whose fused working set, about seven rows' bytes (x and dy
+    /// of two rows, two column sums and the weight), fits the level-1 data cache (48 KiB here:
+    /// rows of up to 6.9 KiB). Against the two passes a row, builds alternating, two threads:
+    /// LayerNorm 8192×1024 1.16–1.18×, 16384×1024 1.02–1.10×, 6554×1280 1.24×, 5461×1536 1.07×,
+    /// 4681×1792 (7 KiB rows) 1.02×; RMSNorm 16384×1024 1.12×; one thread 1.07–1.25×. Left with
+    /// the two passes: rows whose working set overflows L1 (4096×2048 0.88–0.94×), `Double` rows
+    /// (8192×512, the same bytes as Float 8192×1024, 0.79×; 8192×1024 0.72×; cause not found) and
+    /// 16-bit rows (4096×2048 1.03×).
+    static func fusesRowBackward<S: NormScalar>(_ stream: Bool, rowBytes: Int, _: S.Type) -> Bool {
+        streamsRows(stream, rowBytes: rowBytes) && S.self == Float.self
+            && 7 * rowBytes <= NativeLoops.levelOneDataCacheBytes
+    }
+
     /// The shortest forward rows that stream when their statistics are centered (LayerNorm):
     /// rows of 2–4 KiB stream too, each fetching the row at least a page ahead
     /// (``forwardRowsAhead(rowBytes:)``). Against unstreamed, unprefetched rows, LayerNorm beyond
@@ -278,6 +299,27 @@ extension Kernels {
     ) {
         NativeLoops.inputGradientRow(x, dy, dx, count, hi: mean.hi, k.foldingLowPart(of: mean), weight: weight, stream: stream,
                                      next: next)
+    }
+}
+
+/// The row whose sums ``NativeLoops/inputGradientRowThenSums(_:_:_:_:hi:_:weight:stream:next:after:)``
+/// computes: its x and dy, statistics and weight, and its columns' weight and bias gradient sums.
+struct NextRowSums<S: NormScalar> {
+    let x: UnsafePointer<S>
+    let dy: UnsafePointer<S>
+    let hi: S.ComputeScalar
+    let lo: S.ComputeScalar
+    let invstd: S.ComputeScalar
+    let weight: UnsafePointer<S.ComputeScalar>?
+    /// Σdy per column; Σdy·x̂ per column follows `stride` scalars later.
+    let sumDy: UnsafeMutablePointer<S.ComputeScalar>
+    let sumDyXhat: UnsafeMutablePointer<S.ComputeScalar>
+
+    init(x: UnsafePointer<S>, dy: UnsafePointer<S>, mean: Double, invstd: Double, weight: UnsafePointer<S.ComputeScalar>?,
+         columns: UnsafeMutablePointer<S.ComputeScalar>, stride: Int) {
+        let split = SplitMean<S.ComputeScalar>(mean)
+        (self.x, self.dy, hi, lo, self.invstd, self.weight) = (x, dy, split.hi, split.lo, S.ComputeScalar(invstd), weight)
+        (sumDy, sumDyXhat) = (columns, columns + stride)
     }
 }
 

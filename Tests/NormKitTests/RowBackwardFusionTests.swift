@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+@testable import NormKit
+import NormKitTestSupport
+
+/// `input_gradient_row_then_sums`, the backward sweep that writes one row's input gradient while
+/// it sums the next row, against the two loops it fuses (`input_gradient_row` of the row, then
+/// `row_gradient_sums` of the next): the same input gradient, the same sums and the same column
+/// sums, to the bit. Every element type and instruction set, streamed or not, with and without
+/// a weight, at lengths that leave SIMD tails and an output that starts off the vector alignment.
+/// (The layers fuse only some rows, ``Kernels/fusesRowBackward(_:rowBytes:_:)``; this covers the
+/// loop for every type the table holds.)
+@Suite struct RowBackwardFusionTests {
+    @Test(arguments: [1, 15, 16, 17, 33, 1029, 2048])
+    func theFusedSweepGivesTheTwoLoopsResults(_ length: Int) throws {
+        for set in InstructionSet.allCases where set <= InstructionSet.supported {
+            try KernelSettings.lock.withLock {
+                try NativeLoops.withInstructionSet(set) {
+                    try check(Float.self, length: length)
+                    try check(Double.self, length: length)
+                    try check(BFloat16.self, length: length)
+                }
+            }
+        }
+    }
+
+    /// The first index where `a` and `b` differ in their bits (through `Double`, exact for every
+    /// element type), with both values; nil when they are the same.
+    func firstDifference<T: BinaryFloatingPoint>(_ a: [T], _ b: [T]) -> (index: Int, Double, Double)? {
+        a.indices.first { Double(a[$0]).bitPattern != Double(b[$0]).bitPattern }.map { ($0, Double(a[$0]), Double(b[$0])) }
+    }
+
+    func check<S: NormScalar>(_: S.Type, length n: Int) throws {
+        var random = SeededGenerator(seed: UInt64(n) &* 977)
+        func values(_ count: Int, mean: Double = 0) -> [S] { (0..<count).map { _ in S(mean + random.normal()) } }
+        // Two rows of x and dy; the output starts 3 elements past an allocation, off the vector alignment.
+        let x = values(2 * n, mean: 50), dy = values(2 * n)
+        let weight: [S.ComputeScalar] = (0..<n).map { _ in S.ComputeScalar(0.5 + Double.random(in: 0..<1, using: &random)) }
+        let (hi, nextMean, nextInvstd) = (S.ComputeScalar(50.25), 49.875 + 1e-9, 0.75)
+        let k = GradientCoefficients<S.ComputeScalar>(k1: 0.625, k2: -0.0078125, k3: 0.0625)
+        for stream in [false, true] {
+            for weighted in [false, true] {
+                var twoLoops = [S](repeating: 0, count: n + 3), fused = twoLoops
+                var columnsOfTwoLoops = [S.ComputeScalar](repeating: 0.5, count: 2 * n), columnsFused = columnsOfTwoLoops
+                let what = "\(S.self) n=\(n) stream=\(stream) weight=\(weighted) \(InstructionSet.active)"
+                let (expected, actual) = x.withUnsafeBufferPointer { x in
+                    dy.withUnsafeBufferPointer { dy in
+                        weight.withUnsafeBufferPointer { w in
+                            let w = weighted ? w.baseAddress! : nil
+                            let (x, dy) = (x.baseAddress!, dy.baseAddress!)
+                            let expected = twoLoops.withUnsafeMutableBufferPointer { dx in
+                                columnsOfTwoLoops.withUnsafeMutableBufferPointer { columns in
+                                    NativeLoops.inputGradientRow(x, dy, dx.baseAddress! + 3, n, hi: hi, k, weight: w, stream: stream,
+                                                                 next: nil)
+                                    let split = SplitMean<S.ComputeScalar>(nextMean)
+                                    return NativeLoops.rowGradientSums(
+                                        x + n, dy + n, n, hi: split.hi, lo: split.lo, invstd: S.ComputeScalar(nextInvstd), weight: w,
+                                        sumDy: columns.baseAddress!, sumDyXhat: columns.baseAddress! + n)
+                                }
+                            }
+                            let actual = fused.withUnsafeMutableBufferPointer { dx in
+                                columnsFused.withUnsafeMutableBufferPointer { columns in
+                                    NativeLoops.inputGradientRowThenSums(
+                                        x, dy, dx.baseAddress! + 3, n, hi: hi, k, weight: w, stream: stream,
+                                        next: NextRowSums(x: x + n, dy: dy + n, mean: nextMean, invstd: nextInvstd, weight: w,
+                                                          columns: columns.baseAddress!, stride: n),
+                                        after: (x, dy))
+                                }
+                            }
+                            return (expected, actual)
+                        }
+                    }
+                }
+                #expect(actual.0.bitPattern == expected.0.bitPattern && actual.1.bitPattern == expected.1.bitPattern,
+                        "sums \(actual) != \(expected): \(what)")
+                #expect(firstDifference(fused, twoLoops) == nil, "input gradient: \(what)")
+                #expect(firstDifference(columnsFused, columnsOfTwoLoops) == nil, "column sums: \(what)")
+            }
+        }
+    }
+}
