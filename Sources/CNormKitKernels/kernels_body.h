@@ -172,29 +172,39 @@ static nk_pair NK_FN(gradient_sums)(const NK_S *x, const NK_S *dy, long runs, lo
     return (nk_pair){t1, t2};
 }
 
+// One vector of row_gradient_sums at element j: the column sums, and Σg, Σg·d into s1, s2.
+// Its fusion with input_gradient_row below runs the same steps, so both give the same bits.
+#define NK_ROW_SUMS_VECTOR(x, dy, j, hv, lv, rv, w)                                          \
+    ({                                                                                       \
+        NK_V d_ = (NK_XLOAD((x) + (j)) - (hv)) - (lv), g_ = NK_XLOAD((dy) + (j));            \
+        NK_STORE(sum_dy + (j), NK_LOAD(sum_dy + (j)) + g_);                                  \
+        NK_STORE(sum_dy_xhat + (j), NK_LOAD(sum_dy_xhat + (j)) + g_ * (d_ * (rv)));          \
+        NK_V wg_ = (w) ? NK_LOAD((w) + (j)) * g_ : g_;                                       \
+        s1 += wg_;                                                                           \
+        s2 += wg_ * d_;                                                                      \
+    })
+// Its scalar elements from `from` on, into t1 and t2; then the lanes join them.
+#define NK_ROW_SUMS_TAIL(x, dy, from, n, hi, lo, r, w)                         \
+    ({                                                                         \
+        for (long j_ = (from); j_ < (n); j_++) {                               \
+            NK_T d_ = (NK_XGET((x) + j_) - (hi)) - (lo), g_ = NK_XGET((dy) + j_); \
+            sum_dy[j_] += g_;                                                  \
+            sum_dy_xhat[j_] += g_ * (d_ * (r));                                \
+            NK_T wg_ = (w) ? (w)[j_] * g_ : g_;                                \
+            t1 += (double)wg_;                                                 \
+            t2 += (double)(wg_ * d_);                                          \
+        }                                                                      \
+        t1 += (double)NK_LANE_SUM(s1);                                         \
+        t2 += (double)NK_LANE_SUM(s2);                                         \
+    })
+
 static nk_pair NK_FN(row_gradient_sums)(const NK_S *x, const NK_S *dy, long n, NK_T hi, NK_T lo, NK_T r,
                                         const NK_T *w, NK_T *sum_dy, NK_T *sum_dy_xhat) {
     NK_V hv = NK_SPLAT(hi), lv = NK_SPLAT(lo), rv = NK_SPLAT(r), s1 = 0, s2 = 0;
     double t1 = 0, t2 = 0;
     long i = 0;
-    for (; i + NK_LANES <= n; i += NK_LANES) {
-        NK_V d = (NK_XLOAD(x + i) - hv) - lv, g = NK_XLOAD(dy + i);
-        NK_STORE(sum_dy + i, NK_LOAD(sum_dy + i) + g);
-        NK_STORE(sum_dy_xhat + i, NK_LOAD(sum_dy_xhat + i) + g * (d * rv));
-        NK_V wg = w ? NK_LOAD(w + i) * g : g;
-        s1 += wg;
-        s2 += wg * d;
-    }
-    for (; i < n; i++) {
-        NK_T d = (NK_XGET(x + i) - hi) - lo, g = NK_XGET(dy + i);
-        sum_dy[i] += g;
-        sum_dy_xhat[i] += g * (d * r);
-        NK_T wg = w ? w[i] * g : g;
-        t1 += (double)wg;
-        t2 += (double)(wg * d);
-    }
-    t1 += (double)NK_LANE_SUM(s1);
-    t2 += (double)NK_LANE_SUM(s2);
+    for (; i + NK_LANES <= n; i += NK_LANES) NK_ROW_SUMS_VECTOR(x, dy, i, hv, lv, rv, w);
+    NK_ROW_SUMS_TAIL(x, dy, i, n, hi, lo, r, w);
     return (nk_pair){t1, t2};
 }
 
@@ -268,22 +278,13 @@ static nk_pair NK_FN(input_gradient_row_then_sums)(const NK_S *x, const NK_S *dy
     double t1 = 0, t2 = 0;
     const long peel = NK_PEEL(stream, dx, n), gradient_vectors = (n - peel) / NK_LANES, sum_vectors = n / NK_LANES;
     for (long i = 0; i < peel; i++) NK_GRADIENT_ELEMENT(i);
-#define NK_NEXT_SUMS_VECTOR(j)                                                                \
-    ({                                                                                        \
-        NK_V d_ = (NK_XLOAD(nx + (j)) - nhv) - nlv, g_ = NK_XLOAD(ndy + (j));                 \
-        NK_STORE(sum_dy + (j), NK_LOAD(sum_dy + (j)) + g_);                                   \
-        NK_STORE(sum_dy_xhat + (j), NK_LOAD(sum_dy_xhat + (j)) + g_ * (d_ * nrv));            \
-        NK_V wg_ = nw ? NK_LOAD(nw + (j)) * g_ : g_;                                           \
-        s1 += wg_;                                                                            \
-        s2 += wg_ * d_;                                                                       \
-    })
     long v = 0;
     if (w) {
         for (; v < gradient_vectors; v++) {
             const long i = peel + v * NK_LANES, j = v * NK_LANES;
             if (after) NK_PREFETCH(after + j, NK_LANES * sizeof(NK_S));
             if (after_dy) NK_PREFETCH(after_dy + j, NK_LANES * sizeof(NK_S));
-            NK_NEXT_SUMS_VECTOR(j);
+            NK_ROW_SUMS_VECTOR(nx, ndy, j, nhv, nlv, nrv, nw);
             NK_XPUT(stream, dx + i, k1v * NK_LOAD(w + i) * NK_XLOAD(dy + i) - k2v * (NK_XLOAD(x + i) - hv) + k3v);
         }
     } else {
@@ -291,23 +292,13 @@ static nk_pair NK_FN(input_gradient_row_then_sums)(const NK_S *x, const NK_S *dy
             const long i = peel + v * NK_LANES, j = v * NK_LANES;
             if (after) NK_PREFETCH(after + j, NK_LANES * sizeof(NK_S));
             if (after_dy) NK_PREFETCH(after_dy + j, NK_LANES * sizeof(NK_S));
-            NK_NEXT_SUMS_VECTOR(j);
+            NK_ROW_SUMS_VECTOR(nx, ndy, j, nhv, nlv, nrv, nw);
             NK_XPUT(stream, dx + i, k1v * NK_XLOAD(dy + i) - k2v * (NK_XLOAD(x + i) - hv) + k3v);
         }
     }
-    for (; v < sum_vectors; v++) NK_NEXT_SUMS_VECTOR(v * NK_LANES);
-#undef NK_NEXT_SUMS_VECTOR
+    for (; v < sum_vectors; v++) NK_ROW_SUMS_VECTOR(nx, ndy, v * NK_LANES, nhv, nlv, nrv, nw);
     for (long i = peel + gradient_vectors * NK_LANES; i < n; i++) NK_GRADIENT_ELEMENT(i);
-    for (long j = sum_vectors * NK_LANES; j < n; j++) {
-        NK_T d = (NK_XGET(nx + j) - nhi) - nlo, g = NK_XGET(ndy + j);
-        sum_dy[j] += g;
-        sum_dy_xhat[j] += g * (d * nr);
-        NK_T wg = nw ? nw[j] * g : g;
-        t1 += (double)wg;
-        t2 += (double)(wg * d);
-    }
-    t1 += (double)NK_LANE_SUM(s1);
-    t2 += (double)NK_LANE_SUM(s2);
+    NK_ROW_SUMS_TAIL(nx, ndy, sum_vectors * NK_LANES, n, nhi, nlo, nr, nw);
     return (nk_pair){t1, t2};
 }
 

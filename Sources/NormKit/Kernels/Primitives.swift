@@ -228,12 +228,12 @@ extension Kernels {
     /// row's sums (``Kernels/rowsBackward(_:_:_:geometry:tasks:mean:invstd:weight:mode:sums:scratch:stream:)``):
     /// for rows of `Float` elements whose fused working set, about seven rows' bytes (x and dy
     /// of two rows, two column sums and the weight), fits the level-1 data cache (48 KiB here:
-    /// rows of up to 6.9 KiB). Against the two passes a row, builds alternating, two threads:
-    /// LayerNorm 8192×1024 1.16–1.18×, 16384×1024 1.02–1.10×, 6554×1280 1.24×, 5461×1536 1.07×,
-    /// 4681×1792 (7 KiB rows) 1.02×; RMSNorm 16384×1024 1.12×; one thread 1.07–1.25×. Left with
-    /// the two passes: rows whose working set overflows L1 (4096×2048 0.88–0.94×), `Double` rows
-    /// (8192×512, the same bytes as Float 8192×1024, 0.79×; 8192×1024 0.72×; cause not found) and
-    /// 16-bit rows (4096×2048 1.03×).
+    /// rows of up to 6.9 KiB). Against two sweeps a row, builds alternating, two threads:
+    /// LayerNorm 8192×1024 1.06–1.27×, 16384×1024 1.02–1.17×, 32768×1024 1.01× (memory-bound
+    /// either way), 6554×1280 1.24×, 5461×1536 1.07×, 4681×1792 (7 KiB rows) 1.02×; RMSNorm
+    /// 8192×1024 1.02–1.14×; one thread 1.05–1.25×. Left with two sweeps: rows whose working set
+    /// overflows L1 (4096×2048 0.88–0.94×), `Double` rows (8192×512, the same bytes as Float
+    /// 8192×1024, 0.79×; 8192×1024 0.69–0.73×; cause not found) and 16-bit rows (4096×2048 1.03×).
     static func fusesRowBackward<S: NormScalar>(_ stream: Bool, rowBytes: Int, _: S.Type) -> Bool {
         streamsRows(stream, rowBytes: rowBytes) && S.self == Float.self
             && 7 * rowBytes <= NativeLoops.levelOneDataCacheBytes
