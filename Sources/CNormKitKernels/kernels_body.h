@@ -528,6 +528,110 @@ static void NK_FN(from_float)(const float *in, NK_S *out, long n) {
 }
 #endif
 
+// Moving a tensor between memory formats transposes, per sample, a rows × columns matrix (C × S
+// to channels-last, S × C back): out[c·rows + r] = in[r·columns + c] for the rows in
+// [row_begin, row_end). Blocks of 8 × 8 elements are transposed in registers (three rounds of
+// interleaves), and 16 rows go together, so that each output row gets 16 adjacent elements
+// (a cache line of Float) at a time. The elements are copied bit for bit.
+typedef NK_S NK_FN(nk_block_row) __attribute__((ext_vector_type(8)));
+#define NK_BR NK_FN(nk_block_row)
+#define NK_BLOAD(p) ({ NK_BR nk_b_; __builtin_memcpy(&nk_b_, (p), sizeof nk_b_); nk_b_; })
+#define NK_BSTORE(p, v) ({ NK_BR nk_c_ = (v); __builtin_memcpy((p), &nk_c_, sizeof nk_c_); })
+#define NK_PAIRS(a, b, lo, hi)                                                   \
+    ({                                                                           \
+        lo = __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11);            \
+        hi = __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15);          \
+    })
+#define NK_QUADS(a, b, lo, hi)                                                   \
+    ({                                                                           \
+        lo = __builtin_shufflevector(a, b, 0, 1, 8, 9, 2, 3, 10, 11);            \
+        hi = __builtin_shufflevector(a, b, 4, 5, 12, 13, 6, 7, 14, 15);          \
+    })
+#define NK_HALVES(a, b, lo, hi)                                                  \
+    ({                                                                           \
+        lo = __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11);            \
+        hi = __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15);          \
+    })
+
+static inline void NK_FN(transpose_block)(const NK_S *in, NK_S *out, long rows, long columns) {
+    NK_BR a0 = NK_BLOAD(in), a1 = NK_BLOAD(in + columns), a2 = NK_BLOAD(in + 2 * columns),
+          a3 = NK_BLOAD(in + 3 * columns), a4 = NK_BLOAD(in + 4 * columns), a5 = NK_BLOAD(in + 5 * columns),
+          a6 = NK_BLOAD(in + 6 * columns), a7 = NK_BLOAD(in + 7 * columns);
+    NK_BR p0, p1, q0, q1, r0, r1, s0, s1, u0, u1, u2, u3, v0, v1, v2, v3, c0, c1;
+    NK_PAIRS(a0, a1, p0, p1);  // rows 0–1, columns 0–3 and 4–7
+    NK_PAIRS(a2, a3, q0, q1);
+    NK_PAIRS(a4, a5, r0, r1);
+    NK_PAIRS(a6, a7, s0, s1);
+    NK_QUADS(p0, q0, u0, u1);  // rows 0–3: columns 0–1, 2–3
+    NK_QUADS(p1, q1, u2, u3);  // rows 0–3: columns 4–5, 6–7
+    NK_QUADS(r0, s0, v0, v1);  // rows 4–7
+    NK_QUADS(r1, s1, v2, v3);
+    NK_HALVES(u0, v0, c0, c1);
+    NK_BSTORE(out, c0);
+    NK_BSTORE(out + rows, c1);
+    NK_HALVES(u1, v1, c0, c1);
+    NK_BSTORE(out + 2 * rows, c0);
+    NK_BSTORE(out + 3 * rows, c1);
+    NK_HALVES(u2, v2, c0, c1);
+    NK_BSTORE(out + 4 * rows, c0);
+    NK_BSTORE(out + 5 * rows, c1);
+    NK_HALVES(u3, v3, c0, c1);
+    NK_BSTORE(out + 6 * rows, c0);
+    NK_BSTORE(out + 7 * rows, c1);
+}
+
+static void NK_FN(transpose)(const NK_S *in, NK_S *out, long rows, long columns, long row_begin, long row_end) {
+#define NK_BLOCK(r, c) NK_FN(transpose_block)(in + (r) * columns + (c), out + (c) * rows + (r), rows, columns)
+#define NK_SCALARS(r0, r1, c0, c1)                                                         \
+    for (long c_ = (c0); c_ < (c1); c_++)                                                  \
+        for (long r_ = (r0); r_ < (r1); r_++) out[c_ * rows + r_] = in[r_ * columns + c_];
+    if (rows > columns) {
+        // Few output rows, each long (channels-last to row-major): strips of 16 columns sweep
+        // down the rows, so each output row is written in order and each input line read once.
+        // Sweeping 16 rows at a time across all columns instead wrote to every output row at
+        // once, rows a page apart: 8×64×32×32 measured 1.4× slower than PyTorch's.
+        long c = 0;
+        for (; c + 16 <= columns; c += 16) {
+            long r = row_begin;
+            for (; r + 8 <= row_end; r += 8) {
+                NK_BLOCK(r, c);
+                NK_BLOCK(r, c + 8);
+            }
+            NK_SCALARS(r, row_end, c, c + 16);
+        }
+        for (; c + 8 <= columns; c += 8) {
+            long r = row_begin;
+            for (; r + 8 <= row_end; r += 8) NK_BLOCK(r, c);
+            NK_SCALARS(r, row_end, c, c + 8);
+        }
+        NK_SCALARS(row_begin, row_end, c, columns);
+        return;
+    }
+    long r = row_begin;
+    for (; r + 16 <= row_end; r += 16) {
+        long c = 0;
+        for (; c + 8 <= columns; c += 8) {
+            NK_BLOCK(r, c);
+            NK_BLOCK(r + 8, c);
+        }
+        NK_SCALARS(r, r + 16, c, columns);
+    }
+    for (; r + 8 <= row_end; r += 8) {
+        long c = 0;
+        for (; c + 8 <= columns; c += 8) NK_BLOCK(r, c);
+        NK_SCALARS(r, r + 8, c, columns);
+    }
+    NK_SCALARS(r, row_end, 0, columns);
+#undef NK_BLOCK
+#undef NK_SCALARS
+}
+#undef NK_BR
+#undef NK_BLOAD
+#undef NK_BSTORE
+#undef NK_PAIRS
+#undef NK_QUADS
+#undef NK_HALVES
+
 static const NK_TABLE_TYPE NK_FN(table) = {
     .shifted_sums = NK_FN(shifted_sums),
     .affine_range = NK_FN(affine_range),
@@ -541,6 +645,7 @@ static const NK_TABLE_TYPE NK_FN(table) = {
     .column_affine = NK_FN(column_affine),
     .column_gradient_sums = NK_FN(column_gradient_sums),
     .column_input_gradient = NK_FN(column_input_gradient),
+    .transpose = NK_FN(transpose),
 };
 
 #undef NK_V

@@ -252,6 +252,20 @@ enum NativeLoops {
         return (sums.first, sums.second)
     }
 
+    /// `out[c·rows + r] = in[r·columns + c]` for the rows in `rowRange` (a multiple of 16 from
+    /// its start): one sample's matrix moved between memory formats, bit for bit.
+    static func transpose<S: NormScalar>(
+        _ input: UnsafePointer<S>, _ output: UnsafeMutablePointer<S>, rows: Int, columns: Int, rowRange: Range<Int>
+    ) {
+        let t = tables()
+        let (first, end) = (rowRange.lowerBound, rowRange.upperBound)
+        switch storage(S.self) {
+        case .float: t.pointee.f32.transpose(input.as(), output.as(), rows, columns, first, end)
+        case .double: t.pointee.f64.transpose(input.as(), output.as(), rows, columns, first, end)
+        case .half: halfTable(t, S.self).transpose(input.as(), output.as(), rows, columns, first, end)
+        }
+    }
+
     static func columnShiftedSums<S: NormScalar>(
         _ x: UnsafePointer<S>, rows: Int, columns: Int, shift k: UnsafePointer<S.ComputeScalar>,
         _ s1: UnsafeMutablePointer<S.ComputeScalar>, _ s2: UnsafeMutablePointer<S.ComputeScalar>

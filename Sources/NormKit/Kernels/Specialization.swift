@@ -197,6 +197,15 @@ extension Kernels {
         return result
     }
 
+    /// The storage of a `[N, C, spatial…]` tensor moved between row-major and channels-last
+    /// order (``permuted(_:shape:toChannelsLast:)``, specialized).
+    static func permute<S: NormScalar>(_ values: [S], shape: [Int], toChannelsLast: Bool) -> [S] {
+        guard case let .scalars(result) = call(KernelCall<S>.Request.permute(values, shape: shape, toChannelsLast: toChannelsLast)) else {
+            fatalError("kernel response")
+        }
+        return result
+    }
+
     static func floats<S: NormScalar>(_ values: [S]) -> [Float] {
         guard case let .floats(result) = call(KernelCall<S>.Request.toFloats(values)) else { fatalError("kernel response") }
         return result

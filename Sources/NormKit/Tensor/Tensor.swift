@@ -35,8 +35,8 @@ public struct Tensor<Scalar: NormScalar>: Sendable {
     /// The elements in logical row-major order (`[N, C, spatial…]`), whatever the memory format;
     /// for a channels-last tensor this is a permuted copy.
     public internal(set) var scalars: [Scalar] {
-        get { memoryFormat == .contiguous ? storage : Kernels.permuted(storage, shape: shape, toChannelsLast: false) }
-        set { storage = memoryFormat == .contiguous ? newValue : Kernels.permuted(newValue, shape: shape, toChannelsLast: true) }
+        get { memoryFormat == .contiguous ? storage : Kernels.permute(storage, shape: shape, toChannelsLast: false) }
+        set { storage = memoryFormat == .contiguous ? newValue : Kernels.permute(newValue, shape: shape, toChannelsLast: true) }
     }
 
     /// Creates a row-major tensor from a shape and its elements in row-major order.
@@ -99,7 +99,7 @@ public struct Tensor<Scalar: NormScalar>: Sendable {
     /// The same values stored in `format`; the tensor itself when it already is.
     public func withMemoryFormat(_ format: MemoryFormat) -> Tensor {
         guard rank >= 3, format != memoryFormat else { return self }
-        return Tensor(uncheckedShape: shape, storage: Kernels.permuted(storage, shape: shape, toChannelsLast: format == .channelsLast),
+        return Tensor(uncheckedShape: shape, storage: Kernels.permute(storage, shape: shape, toChannelsLast: format == .channelsLast),
                       memoryFormat: format)
     }
 
