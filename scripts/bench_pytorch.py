@@ -136,6 +136,8 @@ def torch_median(case_string, threads, min_time):
     if case["layer"] in DISTRIBUTED_LAYERS:
         return None
     torch.set_num_threads(threads)
+    if case["layer"] == "memoryformat":
+        return conversion_median(case, min_time)
     module = make_module(case)
     x = random_tensor(case, seed=1)
     if case["mode"] in ("forward", "eval"):
@@ -155,6 +157,16 @@ def torch_median(case_string, threads, min_time):
         x.grad = None
         module.zero_grad(set_to_none=True)
     return measure(lambda: y.backward(dy, retain_graph=True), min_time, before=reset_gradients)
+
+
+def conversion_median(case, min_time):
+    """`x.contiguous(memory_format=…)` into the format the case's layout names, x stored in the
+    other (normkit's `layer=memoryformat`)."""
+    source = dict(case, layout="nchw" if case["layout"] == "nhwc" else "nhwc")
+    x = random_tensor(source, seed=1)
+    channels_last = torch.channels_last if len(case["shape"]) == 4 else torch.channels_last_3d
+    target = channels_last if case["layout"] == "nhwc" else torch.contiguous_format
+    return measure(lambda: x.contiguous(memory_format=target), min_time)
 
 
 # --- Other work on the machine -----------------------------------------------------------------

@@ -19,13 +19,16 @@ struct Bench: ParsableCommand {
           layer=groupnorm,shape=16x256x32x32,groups=32,dtype=float64
           layer=syncbatchnorm2d,shape=8x16x4x4,mode=step,ranks=2
           layer=collective,shape=8,ranks=2
+          layer=memoryformat,shape=32x64x56x56,layout=nhwc
         layer   batchnorm1d/2d/3d, instancenorm1d/2d/3d, layernorm, rmsnorm,
                 groupnorm, syncbatchnorm2d, collective (an allReducedSum of
-                `shape` Doubles between thread ranks)
+                `shape` Doubles between thread ranks), memoryformat
+                (Tensor.withMemoryFormat on 4-D or 5-D input)
         mode    forward (training; the default), eval, backward (the
                 backward pass alone), step (syncbatchnorm2d: both)
         layout  nchw (the default) or nhwc (channels-last: 2d/3d batch and
-                instance norm, groupnorm)
+                instance norm, groupnorm; memoryformat: the format
+                converted to, from the other)
         groups  groupnorm's group count, default 32
         dtype   float32 (the default), float64, or float16 / bfloat16
                 (a Float layer on half-precision input)

@@ -9,17 +9,22 @@ import Foundation
 ///     layer=groupnorm,shape=16x256x32x32,groups=32,mode=forward,layout=nchw,dtype=float64
 ///     layer=syncbatchnorm2d,shape=8x16x4x4,mode=step,ranks=2
 ///     layer=collective,shape=8,ranks=2
+///     layer=memoryformat,shape=32x64x56x56,layout=nhwc
 ///
 /// Keys and defaults:
 /// - `layer` (required): batchnorm1d/2d/3d, instancenorm1d/2d/3d (affine), layernorm and rmsnorm
-///   (over the last dimension), groupnorm, syncbatchnorm2d, collective.
+///   (over the last dimension), groupnorm, syncbatchnorm2d, collective; or memoryformat, which
+///   times `Tensor.withMemoryFormat(_:)` on a 4-D or 5-D tensor into the format `layout` names,
+///   from the other one.
 /// - `shape` (required except for collective, where it is the number of Doubles, default 8):
 ///   dimensions joined by `x`, outermost first, in PyTorch's logical order (N, C, spatial…).
 /// - `mode`, default forward: `forward` (training-mode forward), `eval` (eval-mode forward) or
 ///   `backward` (the backward pass of a training step; its forward is not timed). SyncBatchNorm
-///   also has `step`: a training forward and its backward, both timed. A collective has no mode.
+///   also has `step`: a training forward and its backward, both timed. A collective has no mode,
+///   and memoryformat only `forward`.
 /// - `layout`, default nchw: `nhwc` stores the input channels-last (NDHWC for 5-D); it applies
-///   to batchnorm2d/3d, instancenorm2d/3d and groupnorm on 4-D or 5-D input.
+///   to batchnorm2d/3d, instancenorm2d/3d and groupnorm on 4-D or 5-D input. For memoryformat it
+///   is the format converted to.
 /// - `groups`, groupnorm only, default 32; it must divide C.
 /// - `dtype`, default float32: `float32`, `float64`, or `float16` / `bfloat16` (a Float layer
 ///   on half-precision input, PyTorch's mixed path). A collective sums Doubles.
@@ -33,6 +38,8 @@ struct BenchCase: Equatable, Sendable {
         case instancenorm1d, instancenorm2d, instancenorm3d
         case layernorm, groupnorm, rmsnorm
         case syncbatchnorm2d, collective
+        /// `Tensor.withMemoryFormat(_:)`, the conversion between row-major and channels-last.
+        case memoryformat
 
         /// The input ranks the layer accepts (batched inputs only).
         var acceptedRanks: ClosedRange<Int> {
@@ -40,6 +47,7 @@ struct BenchCase: Equatable, Sendable {
             case .batchnorm1d: 2...3
             case .batchnorm2d, .instancenorm2d, .syncbatchnorm2d: 4...4
             case .batchnorm3d, .instancenorm3d: 5...5
+            case .memoryformat: 4...5
             case .instancenorm1d: 3...3
             case .groupnorm: 2...Int.max
             case .layernorm, .rmsnorm: 1...Int.max
@@ -49,7 +57,7 @@ struct BenchCase: Equatable, Sendable {
 
         /// Layers that can read channels-last input (on 4-D and 5-D shapes).
         var acceptsChannelsLast: Bool {
-            [.batchnorm2d, .batchnorm3d, .instancenorm2d, .instancenorm3d, .groupnorm].contains(self)
+            [.batchnorm2d, .batchnorm3d, .instancenorm2d, .instancenorm3d, .groupnorm, .memoryformat].contains(self)
         }
 
         /// The distributed cases, which run on thread ranks of a `LocalProcessGroup`.
@@ -121,6 +129,9 @@ struct BenchCase: Equatable, Sendable {
             return "allReducedSum \(elementCount) doubles, \(ranks ?? 0) thread ranks"
         case .syncbatchnorm2d:
             return "syncbatchnorm2d \(Self.format(shape)) \(mode.rawValue), \(ranks ?? 0) thread ranks"
+        case .memoryformat:
+            let dtypeSuffix = dtype == .float32 ? "" : " \(dtype.rawValue)"
+            return "withMemoryFormat \(Self.format(shape)) \(layout == .nhwc ? "nchw to nhwc" : "nhwc to nchw")\(dtypeSuffix)"
         default:
             let name = groups.map { "\(layer.rawValue)(\($0))" } ?? layer.rawValue
             let layoutSuffix = hasLayoutChoice ? " \(layout.rawValue)" : ""
@@ -199,6 +210,9 @@ extension BenchCase {
             }
         }
         let mode: Mode = try choice("mode", fields["mode"], default: .forward)
+        if layer == .memoryformat && mode != .forward {
+            throw fail("mode=\(mode.rawValue) does not apply to memoryformat (a conversion has one phase)")
+        }
         if mode == .step && layer != .syncbatchnorm2d { throw fail("mode=step applies only to syncbatchnorm2d") }
         if mode == .eval && layer == .syncbatchnorm2d {
             throw fail("mode=eval does not apply to syncbatchnorm2d (eval mode communicates nothing)")
@@ -206,7 +220,7 @@ extension BenchCase {
 
         let layout: Layout = try choice("layout", fields["layout"], default: .nchw)
         if layout == .nhwc && !(layer.acceptsChannelsLast && (4...5).contains(shape.count)) {
-            throw fail("layout=nhwc applies to batchnorm2d/3d, instancenorm2d/3d and groupnorm on 4-D or 5-D input")
+            throw fail("layout=nhwc applies to batchnorm2d/3d, instancenorm2d/3d, groupnorm and memoryformat on 4-D or 5-D input")
         }
 
         let dtype: DType = try choice("dtype", fields["dtype"], default: .float32)

@@ -36,6 +36,8 @@ enum BenchSuite {
         + cases("groupnorm", "16x256x32x32", modes: ["forward", "eval", "backward"], layouts: ["nchw", "nhwc"], extra: ",groups=32")
         + cases("groupnorm", "32x256x32x32", modes: ["forward", "backward"], extra: ",groups=32")
         + cases("rmsnorm", "8192x1024", modes: ["forward", "eval", "backward"])
+        // Tensor.withMemoryFormat, both ways.
+        + cases("memoryformat", "32x64x56x56", modes: ["forward"], layouts: ["nhwc", "nchw"])
         // Distributed, over two thread ranks.
         + ["layer=collective,shape=8,ranks=2",
            "layer=syncbatchnorm2d,shape=8x16x4x4,mode=step,ranks=2"]

@@ -7,7 +7,8 @@ import NormKit
 /// - eval: `try layer(x)` in eval mode (BatchNorm with its initial running statistics);
 /// - backward: one training forward outside the timed region, then `try layer.backward(dy)`
 ///   each call (the parameter gradients accumulate, as they do in PyTorch);
-/// - step: a training forward and its backward, both timed (the baseline of syncbatchnorm2d).
+/// - step: a training forward and its backward, both timed (the baseline of syncbatchnorm2d);
+/// - memoryformat: `x.withMemoryFormat(_:)`, x stored in the other format.
 enum LayerBench {
     static func measure(_ benchCase: BenchCase, policy: TimingPolicy, inputs: InputCache) throws -> Sampler {
         try Sampler.measure(policy, try prepare(benchCase, inputs: inputs))
@@ -34,6 +35,7 @@ enum LayerBench {
     private static func prepareMixed<Half: HalfPrecisionScalar>(
         _ benchCase: BenchCase, _: Half.Type, inputs: InputCache
     ) throws -> () throws -> Void {
+        if benchCase.layer == .memoryformat { return conversion(benchCase, Half.self, inputs: inputs) }
         let layer: any Module<Float> = makeLayer(benchCase)
         let (x, dy): (Tensor<Half>, Tensor<Half>?) = inputs.tensors(for: benchCase)
         return try phase(benchCase.mode, train: layer.train, forward: { _ = try layer(x) }, backward: { _ = try layer.backward(dy!) })
@@ -42,9 +44,19 @@ enum LayerBench {
     private static func prepare<S: NormScalar>(
         _ benchCase: BenchCase, _: S.Type, inputs: InputCache
     ) throws -> () throws -> Void {
+        if benchCase.layer == .memoryformat { return conversion(benchCase, S.self, inputs: inputs) }
         let layer: any Module<S> = makeLayer(benchCase)
         let (x, dy): (Tensor<S>, Tensor<S>?) = inputs.tensors(for: benchCase)
         return try phase(benchCase.mode, train: layer.train, forward: { _ = try layer(x) }, backward: { _ = try layer.backward(dy!) })
+    }
+
+    /// `x.withMemoryFormat(_:)` into the format the case's layout names, x stored in the other.
+    private static func conversion<S: NormScalar>(_ benchCase: BenchCase, _: S.Type, inputs: InputCache) -> () throws -> Void {
+        var source = benchCase
+        source.layout = benchCase.layout == .nhwc ? .nchw : .nhwc
+        let x: Tensor<S> = inputs.tensor(.input, for: source)
+        let target: MemoryFormat = benchCase.layout == .nhwc ? .channelsLast : .contiguous
+        return { _ = x.withMemoryFormat(target) }
     }
 
     /// The phase `mode` names: `forward` in training or eval mode, `backward` after one untimed
@@ -83,6 +95,7 @@ enum LayerBench {
         case .rmsnorm: return RMSNorm<S>(normalizedShape: [shape[shape.count - 1]])
         case .groupnorm: return GroupNorm<S>(numGroups: benchCase.groups ?? 32, numChannels: shape[1])
         case .syncbatchnorm2d, .collective: preconditionFailure("\(benchCase.layer) runs on thread ranks: see DistributedBench")
+        case .memoryformat: preconditionFailure("memoryformat times a conversion, not a layer")
         }
     }
 }

@@ -53,6 +53,8 @@ import NormKit
         ("layer=rmsnorm,shape", "\"shape\" is not key=value"),
         ("layer=collective,mode=forward", "mode= does not apply to a collective"),
         ("layer=syncbatchnorm2d,shape=8x16x4x4,mode=eval", "mode=eval does not apply to syncbatchnorm2d"),
+        ("layer=memoryformat,shape=8x16x4", "memoryformat takes 4 to 5 dimensions"),
+        ("layer=memoryformat,shape=8x16x4x4,mode=backward", "mode=backward does not apply to memoryformat"),
     ])
     func rejectsABadCaseWithAClearMessage(text: String, problem: String) {
         do {
@@ -84,6 +86,18 @@ import NormKit
         let record = try runJSON(["--case", text, "--iterations", "1", "--bandwidth", "10"])
         #expect(record["case"] as? String == text)
         #expect(record["floor_bytes"] as? Int == 3 * 32 * 2)
+        #expect((record["median_s"] as? Double ?? 0) > 0)
+    }
+
+    /// `layer=memoryformat` times the conversion into the format `layout` names, from the other.
+    @Test(arguments: [("nhwc", "withMemoryFormat 2x3x4x5 nchw to nhwc"), ("nchw", "withMemoryFormat 2x3x4x5 nhwc to nchw")])
+    func runsAMemoryFormatConversion(layout: String, label: String) throws {
+        let text = "layer=memoryformat,shape=2x3x4x5,mode=forward,layout=\(layout),dtype=bfloat16"
+        let record = try runJSON(["--case", text, "--iterations", "2", "--bandwidth", "10"])
+        #expect(record["case"] as? String == text)
+        #expect(record["label"] as? String == label + " bfloat16")
+        #expect(record["floor_bytes"] as? Int == 2 * 120 * 2)
+        #expect(record["samples"] as? Int == 2)
         #expect((record["median_s"] as? Double ?? 0) > 0)
     }
 
