@@ -194,10 +194,9 @@ extension Kernels {
     /// y = (x − mean[s])·invstd[s]·γ[c] + β[c] with given statistics (running statistics in eval
     /// mode, or SyncBatchNorm's global ones). `y` may be `x` (in place).
     ///
-    /// `stream` stores past the caches. Only callers that read the input a second time ask for it
-    /// (channels-last BatchNorm after its statistics sweep): one sweep from x to y measured 10–17%
-    /// slower streamed beyond L3 (BatchNorm2d 32×64×56×56 eval), where a kernel that reads x
-    /// twice gains (its training forward: 1.25×).
+    /// `stream` stores past the caches: callers decide with ``NativeLoops/streams(bytes:)`` when
+    /// they read the input a second time (channels-last BatchNorm after its statistics sweep),
+    /// and with ``NativeLoops/streamsSingleSweep(bytes:)`` for a single sweep.
     static func normalize<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
         mean: [Double], invstd: [Double], weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?,

@@ -36,12 +36,24 @@ enum NativeLoops {
     /// cached for a kernel's second read of it; below the cache's size the output stays cached
     /// for the next layer. Measured here beyond L3 (32 MiB), against the same build without
     /// (medians of 12 interleaved runs): BatchNorm2d 32×64×56×56 training forward 1.25×, backward
-    /// 1.35× (1.12× on `Float16`), GroupNorm 16×256×32×32 channels-last forward 1.16×; a single
-    /// sweep from x to y (eval) 10–17% slower, so the kernels with given statistics do not stream
-    /// (``Kernels/normalize(_:_:geometry:mean:invstd:weight:bias:stream:)``). Rows (LayerNorm,
-    /// RMSNorm) of 4 KiB or more stream too (``Kernels/streamsRows(_:rowBytes:)``), forward ones
-    /// with their unaligned last lines handed to the next row (``RowTail``).
+    /// 1.35× (1.12× on `Float16`), GroupNorm 16×256×32×32 channels-last forward 1.16×. A single
+    /// sweep from x to y streams from a larger size (``streamsSingleSweep(bytes:)``). Rows
+    /// (LayerNorm, RMSNorm) of 4 KiB or more stream too (``Kernels/streamsRows(_:rowBytes:)``),
+    /// forward ones with their unaligned last lines handed to the next row (``RowTail``).
     static func streams(bytes: Int) -> Bool { bytes >= streamingThreshold }
+
+    /// Whether a single sweep from x to y with given statistics (eval BatchNorm, SyncBatchNorm's
+    /// normalization with global statistics) stores past the caches: from 1.25 times the
+    /// last-level cache's size. Up to about its size x and y both stay cached for the next call
+    /// with ordinary stores (BatchNorm1d 4096×1024 eval, x and y together exactly 32 MiB, 0.78×
+    /// streamed); beyond, streaming measured faster, against ordinary stores in the same build
+    /// (two threads, alternating processes): BatchNorm2d eval 32×64×56×56 (1.5× the cache)
+    /// 1.11–1.13×, 64×128×28×28 1.44×, 128×256×14×14 1.38×, 32×128×64×64 1.28×, channels-last
+    /// 32×256×56×56 1.30×, in Double 1.12×; BatchNorm3d 8×64×16×32×32 1.25×; BatchNorm1d
+    /// 16384×1024 1.52×, 64×256×1024 1.12×. (An earlier build, without the next group fetched
+    /// and before runs under 2,048 elements streamed, measured BatchNorm2d 32×64×56×56 eval
+    /// 10–17% slower streamed.)
+    static func streamsSingleSweep(bytes: Int) -> Bool { bytes >= streamingThreshold + streamingThreshold / 4 }
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var threshold = lastLevelCacheBytes

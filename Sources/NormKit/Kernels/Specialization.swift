@@ -82,7 +82,8 @@ public struct KernelCall<Scalar: NormScalar> {
             let output = Self.producing(count: input.count) { y in
                 Self.withOptional(weight, bias) { w, b in
                     Self.withBase(input) { x in
-                        Kernels.normalize(x, y, geometry: geometry, mean: mean, invstd: invstd, weight: w, bias: b)
+                        Kernels.normalize(x, y, geometry: geometry, mean: mean, invstd: invstd, weight: w, bias: b,
+                                          stream: NativeLoops.streamsSingleSweep(bytes: 2 * input.count * MemoryLayout<Scalar>.stride))
                     }
                 }
             }
