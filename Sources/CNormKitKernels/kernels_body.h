@@ -488,8 +488,10 @@ static void NK_FN(column_gradient_sums)(const NK_S *x, const NK_S *dy, long rows
     }
 }
 
+// Streams its rows as column_affine does (rows of NK_STREAM_MIN_ROW_BYTES or more).
 static void NK_FN(column_input_gradient)(const NK_S *x, const NK_S *dy, NK_S *dx, long rows, long columns,
-                                         const NK_T *hi, const NK_T *k1, const NK_T *k2, const NK_T *k3) {
+                                         const NK_T *hi, const NK_T *k1, const NK_T *k2, const NK_T *k3, int stream) {
+    stream = stream && columns * (long)sizeof(NK_S) >= NK_STREAM_MIN_ROW_BYTES;
     if (columns % NK_LANES == 0 && columns <= NK_STRIP * NK_LANES) {
         // Short rows: the coefficients in registers, as in column_affine (BatchNorm2d 64x32x7x7
         // channels-last forward and backward 1.4× faster).
@@ -515,9 +517,11 @@ static void NK_FN(column_input_gradient)(const NK_S *x, const NK_S *dy, NK_S *dx
         long offset = r * columns, c = 0;
         const NK_S *p = x + offset, *g = dy + offset;
         NK_S *q = dx + offset;
+        for (const long peel = NK_PEEL(stream, q, columns); c < peel; c++)
+            NK_XSET(q + c, k1[c] * NK_XGET(g + c) - k2[c] * (NK_XGET(p + c) - hi[c]) + k3[c]);
         for (; c + NK_LANES <= columns; c += NK_LANES)
-            NK_XSTORE(q + c, NK_LOAD(k1 + c) * NK_XLOAD(g + c) - NK_LOAD(k2 + c) * (NK_XLOAD(p + c) - NK_LOAD(hi + c)) +
-                                NK_LOAD(k3 + c));
+            NK_XPUT(stream, q + c, NK_LOAD(k1 + c) * NK_XLOAD(g + c) - NK_LOAD(k2 + c) * (NK_XLOAD(p + c) - NK_LOAD(hi + c)) +
+                                       NK_LOAD(k3 + c));
         for (; c < columns; c++) NK_XSET(q + c, k1[c] * NK_XGET(g + c) - k2[c] * (NK_XGET(p + c) - hi[c]) + k3[c]);
     }
 }

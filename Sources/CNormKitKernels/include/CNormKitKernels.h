@@ -96,7 +96,7 @@ typedef enum nk_isa {
                                      T *s1, T *s2);                                                      \
         /* dx[r,c] = k1[c]·dy[r,c] − k2[c]·(x[r,c] − hi[c]) + k3[c]. */                                  \
         void (*column_input_gradient)(const S *x, const S *dy, S *dx, long rows, long columns,           \
-                                      const T *hi, const T *k1, const T *k2, const T *k3);               \
+                                      const T *hi, const T *k1, const T *k2, const T *k3, int stream);   \
         /* out[c·rows + r] = in[r·columns + c] for r in [row_begin, row_end): a rows × columns matrix   \
            transposed, bit for bit (a tensor moved between memory formats). */                           \
         void (*transpose)(const S *in, S *out, long rows, long columns, long row_begin, long row_end);   \

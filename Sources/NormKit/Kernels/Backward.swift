@@ -95,7 +95,9 @@ extension Kernels {
             let rows = g.outer * g.inner
             Parallelism.forEachChunk(taskCount: rows, elements: 2 * g.elementCount) { chunk in
                 let offset = chunk.lowerBound * g.channels
-                columnInputGradient(x + offset, dy + offset, dx + offset, rows: chunk.count, columns: g.channels, k)
+                // Not streamed: BatchNorm1d 4096×1024 backward measured 0.85× streamed (BatchNorm2d
+                // 32×256×28×28 channels-last 1.08×), where channels-last samples gain (below).
+                columnInputGradient(x + offset, dy + offset, dx + offset, rows: chunk.count, columns: g.channels, k, stream: false)
             }
             partials = [sums]
         case .perSample where g.layout == .channelsFirst || g.inner == 1:
@@ -122,7 +124,7 @@ extension Kernels {
                 defer { scratch.deallocate() }
                 for n in samples {
                     channelsLastSampleBackward(x, dy, dx, geometry: g, sample: n, mean: mean, invstd: invstd, weight: weight,
-                                               mode: mode, sums: &sums, scratch: scratch)
+                                               mode: mode, sums: &sums, scratch: scratch, stream: stream)
                 }
                 return sums
             }
@@ -311,11 +313,13 @@ extension Kernels {
     }
 
     /// The backward pass of one channels-last sample (GroupNorm, InstanceNorm): per-channel sums
-    /// over its rows, pooled per group, then the input gradient of its rows.
+    /// over its rows, pooled per group, then the input gradient of its rows, streamed when
+    /// `stream` (rows of 1 KiB or more): GroupNorm 16×256×32×32 channels-last backward 1.09×,
+    /// InstanceNorm2d 8×256×64×64 1.19× (builds alternating, two threads).
     static func channelsLastSampleBackward<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
         sample n: Int, mean: [Double], invstd: [Double], weight: UnsafePointer<S.ComputeScalar>?, mode: GradientMode,
-        sums: inout BackwardSums?, scratch: SampleScratch<S.ComputeScalar>
+        sums: inout BackwardSums?, scratch: SampleScratch<S.ComputeScalar>, stream: Bool
     ) {
         let groups = g.groupsPerSample, width = g.channelsPerGroup, columns = g.channels
         let base = n * g.inner * columns
@@ -343,7 +347,7 @@ extension Kernels {
                                                                       sumGXhat: r * sumGD, count: g.elementsPerStatistic))
             }
         }
-        columnInputGradient(x + base, dy + base, dx + base, rows: g.inner, columns: columns, k)
+        columnInputGradient(x + base, dy + base, dx + base, rows: g.inner, columns: columns, k, stream: stream)
     }
 }
 

@@ -317,13 +317,17 @@ enum NativeLoops {
     static func columnInputGradient<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, rows: Int, columns: Int,
         hi: UnsafePointer<S.ComputeScalar>, k1: UnsafePointer<S.ComputeScalar>, k2: UnsafePointer<S.ComputeScalar>,
-        k3: UnsafePointer<S.ComputeScalar>
+        k3: UnsafePointer<S.ComputeScalar>, stream: Bool
     ) {
         let t = tables()
         switch storage(S.self) {
-        case .float: t.pointee.f32.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as())
-        case .double: t.pointee.f64.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as())
-        case .half: halfTable(t, S.self).column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as())
+        case .float:
+            t.pointee.f32.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as(), stream.flag)
+        case .double:
+            t.pointee.f64.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as(), stream.flag)
+        case .half:
+            halfTable(t, S.self).column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as(),
+                                                       stream.flag)
         }
     }
 }

@@ -476,11 +476,13 @@ extension Kernels {
 
     /// dx[r, c] = k1[c]·dy[r, c] − k2[c]·(x[r, c] − hi[c]) + k3[c], with k1, k2, k3 in `a`, `b`,
     /// `c` of `k` (μ's low part folded into k3 by ``ColumnCoefficients/setGradient(_:mean:_:)``).
+    /// `stream` stores rows of 1 KiB or more past the caches, as ``columnAffine(_:_:rows:columns:_:stream:)``.
     static func columnInputGradient<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, rows: Int, columns: Int,
-        _ k: ColumnCoefficients<S.ComputeScalar>
+        _ k: ColumnCoefficients<S.ComputeScalar>, stream: Bool
     ) {
-        NativeLoops.columnInputGradient(x, dy, dx, rows: rows, columns: columns, hi: k.hi, k1: k.a, k2: k.b, k3: k.c)
+        NativeLoops.columnInputGradient(x, dy, dx, rows: rows, columns: columns, hi: k.hi, k1: k.a, k2: k.b, k3: k.c,
+                                        stream: stream)
     }
 }
 
