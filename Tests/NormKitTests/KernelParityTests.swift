@@ -72,6 +72,10 @@ import NormKitTestSupport
         Case(kind: .group(2), shape: [1, 4, 2100], values: .largeMean),
         Case(kind: .group(4), shape: [2, 8, 90, 60], format: .channelsLast),
         Case(kind: .group(1), shape: [2, 5, 3, 3], format: .channelsLast, affine: false, values: .outlierFirst),
+        // Channels-last rows of 1 KiB or more, which stream their input gradient (not a multiple
+        // of the vector: a peel and a tail per row).
+        Case(kind: .group(8), shape: [2, 264, 3, 2], format: .channelsLast),
+        Case(kind: .instance, shape: [2, 260, 3, 3], format: .channelsLast, values: .largeMean),
         Case(kind: .instance, shape: [2, 5, 17, 3]),
         Case(kind: .instance, shape: [2, 5, 17, 3], format: .channelsLast, affine: false),
         Case(kind: .instance, shape: [1, 3, 4100], values: .meanJump),
