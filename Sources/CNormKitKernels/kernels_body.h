@@ -113,6 +113,9 @@ static void NK_FN(affine_range)(const NK_S *x, NK_S *y, long runs, long length, 
 // One element of input_gradient_row, with its w (NULL: 1).
 #define NK_GRADIENT_ELEMENT(j) \
     NK_XSET(dx + (j), k1 * (w ? w[j] : 1) * NK_XGET(dy + (j)) - k2 * (NK_XGET(x + (j)) - hi) + k3)
+// One vector of input_gradient_row at element i, with w, and without.
+#define NK_WEIGHTED_GRADIENT_VECTOR(i) (k1v * NK_LOAD(w + (i)) * NK_XLOAD(dy + (i)) - k2v * (NK_XLOAD(x + (i)) - hv) + k3v)
+#define NK_GRADIENT_VECTOR(i) (k1v * NK_XLOAD(dy + (i)) - k2v * (NK_XLOAD(x + (i)) - hv) + k3v)
 // Where a streamed row's vector stores end: its elements from there on share a cache line with
 // the next row's first ones (the rows of a tensor whose storage is not aligned to the vector).
 #define NK_ROW_TAIL(stream, q, n) \
@@ -261,13 +264,13 @@ static void NK_FN(input_gradient_row)(const NK_S *x, const NK_S *dy, NK_S *dx, l
         for (; i + NK_LANES <= n; i += NK_LANES) {
             if (next_x) NK_PREFETCH(next_x + i, NK_LANES * sizeof(NK_S));
             if (next_dy) NK_PREFETCH(next_dy + i, NK_LANES * sizeof(NK_S));
-            NK_XPUT(stream, dx + i, k1v * NK_LOAD(w + i) * NK_XLOAD(dy + i) - k2v * (NK_XLOAD(x + i) - hv) + k3v);
+            NK_XPUT(stream, dx + i, NK_WEIGHTED_GRADIENT_VECTOR(i));
         }
     } else {
         for (; i + NK_LANES <= n; i += NK_LANES) {
             if (next_x) NK_PREFETCH(next_x + i, NK_LANES * sizeof(NK_S));
             if (next_dy) NK_PREFETCH(next_dy + i, NK_LANES * sizeof(NK_S));
-            NK_XPUT(stream, dx + i, k1v * NK_XLOAD(dy + i) - k2v * (NK_XLOAD(x + i) - hv) + k3v);
+            NK_XPUT(stream, dx + i, NK_GRADIENT_VECTOR(i));
         }
     }
     for (; i < n; i++) NK_GRADIENT_ELEMENT(i);
@@ -295,7 +298,7 @@ static nk_pair NK_FN(input_gradient_row_then_sums)(const NK_S *x, const NK_S *dy
             if (after) NK_PREFETCH(after + j, NK_LANES * sizeof(NK_S));
             if (after_dy) NK_PREFETCH(after_dy + j, NK_LANES * sizeof(NK_S));
             NK_ROW_SUMS_VECTOR(nx, ndy, j, nhv, nlv, nrv, nw);
-            NK_XPUT(stream, dx + i, k1v * NK_LOAD(w + i) * NK_XLOAD(dy + i) - k2v * (NK_XLOAD(x + i) - hv) + k3v);
+            NK_XPUT(stream, dx + i, NK_WEIGHTED_GRADIENT_VECTOR(i));
         }
     } else {
         for (; v < gradient_vectors; v++) {
@@ -303,7 +306,7 @@ static nk_pair NK_FN(input_gradient_row_then_sums)(const NK_S *x, const NK_S *dy
             if (after) NK_PREFETCH(after + j, NK_LANES * sizeof(NK_S));
             if (after_dy) NK_PREFETCH(after_dy + j, NK_LANES * sizeof(NK_S));
             NK_ROW_SUMS_VECTOR(nx, ndy, j, nhv, nlv, nrv, nw);
-            NK_XPUT(stream, dx + i, k1v * NK_XLOAD(dy + i) - k2v * (NK_XLOAD(x + i) - hv) + k3v);
+            NK_XPUT(stream, dx + i, NK_GRADIENT_VECTOR(i));
         }
     }
     for (; v < sum_vectors; v++) NK_ROW_SUMS_VECTOR(nx, ndy, v * NK_LANES, nhv, nlv, nrv, nw);
@@ -676,6 +679,8 @@ static const NK_TABLE_TYPE NK_FN(table) = {
 #undef NK_ROW_TAIL
 #undef NK_AFFINE_ELEMENT
 #undef NK_GRADIENT_ELEMENT
+#undef NK_WEIGHTED_GRADIENT_VECTOR
+#undef NK_GRADIENT_VECTOR
 #undef NK_SPLAT
 #undef NK_XLOAD
 #undef NK_XSTORE

@@ -39,8 +39,9 @@ typedef enum nk_isa {
 // contiguous); *columns* are `rows` rows of `columns` contiguous values with one coefficient per
 // column. The writers take `stream`: nonzero stores the output past the caches, for outputs too
 // large to stay cached (runs of 64 elements or more, 2,048 for 16-bit data; column rows of 1 KiB
-// or more; rows the caller streams). Streamed stores are weakly ordered, and the loops do not fence them: whoever
-// runs a loop fences when its chunk ends (nk_store_fence; nk_parallel_for does for its chunks).
+// or more; rows the caller streams). Streamed stores are weakly ordered, and the loops do not
+// fence them: whoever runs a loop fences when its chunk ends (nk_store_fence; nk_parallel_for
+// does for its chunks).
 //
 // A streamed row whose storage is not aligned to the vector ends in a cache line that it shares
 // with the next row's first elements. affine_row writes that line's two parts together, with
