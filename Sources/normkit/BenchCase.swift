@@ -124,18 +124,17 @@ struct BenchCase: Equatable, Sendable {
 
     /// A short name for tables and the progress line, e.g. `groupnorm(32) 16x256x32x32 backward nhwc`.
     var label: String {
+        let dtypeSuffix = dtype == .float32 ? "" : " \(dtype.rawValue)"
         switch layer {
         case .collective:
             return "allReducedSum \(elementCount) doubles, \(ranks ?? 0) thread ranks"
         case .syncbatchnorm2d:
             return "syncbatchnorm2d \(Self.format(shape)) \(mode.rawValue), \(ranks ?? 0) thread ranks"
         case .memoryformat:
-            let dtypeSuffix = dtype == .float32 ? "" : " \(dtype.rawValue)"
             return "withMemoryFormat \(Self.format(shape)) \(layout == .nhwc ? "nchw to nhwc" : "nhwc to nchw")\(dtypeSuffix)"
         default:
             let name = groups.map { "\(layer.rawValue)(\($0))" } ?? layer.rawValue
             let layoutSuffix = hasLayoutChoice ? " \(layout.rawValue)" : ""
-            let dtypeSuffix = dtype == .float32 ? "" : " \(dtype.rawValue)"
             return "\(name) \(Self.format(shape)) \(mode.rawValue)\(layoutSuffix)\(dtypeSuffix)"
         }
     }

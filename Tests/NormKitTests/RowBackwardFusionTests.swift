@@ -62,8 +62,9 @@ import NormKitTestSupport
                                 columnsFused.withUnsafeMutableBufferPointer { columns in
                                     NativeLoops.inputGradientRowThenSums(
                                         x, dy, dx.baseAddress! + 3, n, hi: hi, k, weight: w, stream: stream,
-                                        next: NextRowSums(x: x + n, dy: dy + n, mean: nextMean, invstd: nextInvstd, weight: w,
-                                                          columns: columns.baseAddress!, stride: n),
+                                        next: NextRowSums(x: x + n, dy: dy + n,
+                                                          row: RowAffine(mean: SplitMean(nextMean), invstd: S.ComputeScalar(nextInvstd)),
+                                                          weight: w, columns: columns.baseAddress!, stride: n),
                                         after: (x, dy))
                                 }
                             }

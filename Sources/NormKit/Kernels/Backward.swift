@@ -259,6 +259,7 @@ extension Kernels {
                 continue
             }
             let nextFirst = ((task + 1) % groups) * width
+            let nextRow = RowAffine(mean: SplitMean<S.ComputeScalar>(mean[task + 1]), invstd: S.ComputeScalar(invstd[task + 1]))
             let after = nextGroups(xs + width, gs + width, distance: width, exists: task + 2 < tasks.upperBound, stream: stream,
                                    groupBytes: rowBytes)
             var next = (0.0, 0.0)
@@ -266,7 +267,7 @@ extension Kernels {
                 let s = NativeLoops.inputGradientRowThenSums(
                     xs + start, gs + start, ds + start, n, hi: split.hi, k.foldingLowPart(of: split), weight: w.map { $0 + start },
                     stream: rowStream,
-                    next: NextRowSums(x: xs + width + start, dy: gs + width + start, mean: mean[task + 1], invstd: invstd[task + 1],
+                    next: NextRowSums(x: xs + width + start, dy: gs + width + start, row: nextRow,
                                       weight: weight.map { $0 + nextFirst + start }, columns: scratch.columns + nextFirst + start,
                                       stride: g.channels),
                     after: after.map { ($0.x + start, $0.dy + start) })

@@ -196,11 +196,12 @@ extension Kernels {
     ///
     /// `stream` stores past the caches: callers decide with ``NativeLoops/streams(bytes:)`` when
     /// they read the input a second time (channels-last BatchNorm after its statistics sweep),
-    /// and with ``NativeLoops/streamsSingleSweep(bytes:)`` for a single sweep.
+    /// and with ``NativeLoops/streamsSingleSweep(bytes:)`` for a single sweep; in place it does
+    /// not stream (each line is in cache, just read, when it is written; not measured streamed).
     static func normalize<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
         mean: [Double], invstd: [Double], weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?,
-        stream: Bool = false
+        stream: Bool
     ) {
         switch g.grouping {
         case .perChannel where g.channelRunsAreContiguous:

@@ -243,23 +243,22 @@ enum NativeLoops {
     ) -> (Double, Double) {
         let t = tables()
         let (ax, ady) = (after?.x, after?.dy)
+        let (nhi, nlo, nr) = (next.row.mean.hi, next.row.mean.lo, next.row.invstd)
+        let (sumDy, sumDyXhat) = (next.columns, next.columns + next.stride)
         let sums: nk_pair
         switch storage(S.self) {
         case .float:
             sums = t.pointee.f32.input_gradient_row_then_sums(
                 x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, next.x.as(),
-                next.dy.as(), next.hi.as(), next.lo.as(), next.invstd.as(), next.weight?.as(), next.sumDy.as(), next.sumDyXhat.as(),
-                ax?.as(), ady?.as())
+                next.dy.as(), nhi.as(), nlo.as(), nr.as(), next.weight?.as(), sumDy.as(), sumDyXhat.as(), ax?.as(), ady?.as())
         case .double:
             sums = t.pointee.f64.input_gradient_row_then_sums(
                 x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, next.x.as(),
-                next.dy.as(), next.hi.as(), next.lo.as(), next.invstd.as(), next.weight?.as(), next.sumDy.as(), next.sumDyXhat.as(),
-                ax?.as(), ady?.as())
+                next.dy.as(), nhi.as(), nlo.as(), nr.as(), next.weight?.as(), sumDy.as(), sumDyXhat.as(), ax?.as(), ady?.as())
         case .half:
             sums = halfTable(t, S.self).input_gradient_row_then_sums(
                 x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, next.x.as(),
-                next.dy.as(), next.hi.as(), next.lo.as(), next.invstd.as(), next.weight?.as(), next.sumDy.as(), next.sumDyXhat.as(),
-                ax?.as(), ady?.as())
+                next.dy.as(), nhi.as(), nlo.as(), nr.as(), next.weight?.as(), sumDy.as(), sumDyXhat.as(), ax?.as(), ady?.as())
         }
         return (sums.first, sums.second)
     }

@@ -307,20 +307,11 @@ extension Kernels {
 struct NextRowSums<S: NormScalar> {
     let x: UnsafePointer<S>
     let dy: UnsafePointer<S>
-    let hi: S.ComputeScalar
-    let lo: S.ComputeScalar
-    let invstd: S.ComputeScalar
+    let row: RowAffine<S.ComputeScalar>
     let weight: UnsafePointer<S.ComputeScalar>?
-    /// Σdy per column; Σdy·x̂ per column follows `stride` scalars later.
-    let sumDy: UnsafeMutablePointer<S.ComputeScalar>
-    let sumDyXhat: UnsafeMutablePointer<S.ComputeScalar>
-
-    init(x: UnsafePointer<S>, dy: UnsafePointer<S>, mean: Double, invstd: Double, weight: UnsafePointer<S.ComputeScalar>?,
-         columns: UnsafeMutablePointer<S.ComputeScalar>, stride: Int) {
-        let split = SplitMean<S.ComputeScalar>(mean)
-        (self.x, self.dy, hi, lo, self.invstd, self.weight) = (x, dy, split.hi, split.lo, S.ComputeScalar(invstd), weight)
-        (sumDy, sumDyXhat) = (columns, columns + stride)
-    }
+    /// Σdy per column, then Σdy·x̂ per column `stride` scalars later.
+    let columns: UnsafeMutablePointer<S.ComputeScalar>
+    let stride: Int
 }
 
 /// A row's normalization: its mean and 1/σ.

@@ -74,7 +74,7 @@ public struct KernelCall<Scalar: NormScalar> {
             Self.withOptional(weight, bias) { w, b in
                 storage.withUnsafeMutableBufferPointer { x in
                     guard let base = x.baseAddress, x.count > 0 else { return }
-                    Kernels.normalize(base, base, geometry: geometry, mean: mean, invstd: invstd, weight: w, bias: b)
+                    Kernels.normalize(base, base, geometry: geometry, mean: mean, invstd: invstd, weight: w, bias: b, stream: false)
                 }
             }
             response = .output(storage, moments: nil, invstd: nil)
