@@ -74,7 +74,7 @@ const nk_kernels *nk_kernels_active(void) {
 }
 
 // The size of a cache that cpu0 sees, from Linux's sysfs ("32768K", "48K"), or 0: the highest
-// level's (`level` 0), or level 1's data cache.
+// level's (`level` 0), or level `level`'s data or unified cache.
 static long nk_sysfs_cache_bytes(long level_wanted) {
     long best_level = 0, best_bytes = 0;
     for (int index = 0; index < 16; index++) {
@@ -121,4 +121,12 @@ long nk_level1_data_cache_bytes(void) {
     if (bytes <= 0) bytes = sysconf(_SC_LEVEL1_DCACHE_SIZE);
 #endif
     return bytes > 0 ? bytes : 32L << 10;
+}
+
+long nk_level2_cache_bytes(void) {
+    long bytes = nk_sysfs_cache_bytes(2);
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    if (bytes <= 0) bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    return bytes > 0 ? bytes : 1L << 20;
 }

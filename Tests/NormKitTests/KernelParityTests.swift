@@ -132,6 +132,48 @@ import NormKitTestSupport
         }
     }
 
+    /// The channels-last GroupNorm and InstanceNorm cases with a level-2 cache assumed of 512 B
+    /// to 64 KiB, so that each sample (1–170 KiB) outgrows it and is normalized, and its input
+    /// gradient written, last rows first in blocks of one row or more
+    /// (``NativeLoops/revisitsLastRowsFirst(bytes:)``); on one thread and split over two.
+    @Test(arguments: cases.filter { testCase in
+        if case .batch = testCase.kind { false } else { testCase.format == .channelsLast && testCase.shape.count > 3 }
+    })
+    func samplesRevisitedLastRowsFirstMatchTheReference(_ testCase: Case) throws {
+        try KernelSettings.lock.withLock {
+            for levelTwo in [512, 2048, 8192, 65536] {
+                try NativeLoops.withLevelTwoCacheBytes(levelTwo) {
+                    try check(testCase, as: Float.self, relative: 1e-4, absolute: 2e-5)
+                    try check(testCase, as: Double.self, relative: 1e-10, absolute: testCase.values == .largeMean ? 1e-9 : 1e-12)
+                    try Parallelism.withThreadCount(2) {
+                        try Parallelism.withMinimumParallelElements(64) {
+                            try check(testCase, as: Float.self, relative: 1e-4, absolute: 2e-5)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Blocks of a quarter of the level-2 cache, last first, cover every row once; in order, one
+    /// block. Samples revisit last rows first only between one and five times that cache.
+    @Test func rowBlocksRunLastFirstAndCoverEveryRow() {
+        KernelSettings.lock.withLock {
+            NativeLoops.withLevelTwoCacheBytes(4 * 3 * 64) {
+                var blocks: [[Int]] = []
+                Kernels.forEachRowBlock(rows: 10, rowBytes: 64, lastFirst: true) { blocks.append([$0, $1]) }
+                #expect(blocks == [[7, 3], [4, 3], [1, 3], [0, 1]])
+                blocks = []
+                Kernels.forEachRowBlock(rows: 10, rowBytes: 64, lastFirst: false) { blocks.append([$0, $1]) }
+                #expect(blocks == [[0, 10]])
+                #expect(NativeLoops.revisitsLastRowsFirst(bytes: 768) == false)
+                #expect(NativeLoops.revisitsLastRowsFirst(bytes: 769) == true)
+                #expect(NativeLoops.revisitsLastRowsFirst(bytes: 5 * 768) == true)
+                #expect(NativeLoops.revisitsLastRowsFirst(bytes: 5 * 768 + 1) == false)
+            }
+        }
+    }
+
     /// The same cases in the loops of every instruction set below the best one (the other tests
     /// run the best): on an AVX-512 machine the AVX2 and baseline loops, in Float and Double.
     /// The switch is process-wide, so these tests take turns (``KernelSettings``); tests running

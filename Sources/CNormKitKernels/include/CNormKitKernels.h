@@ -137,6 +137,9 @@ long nk_last_level_cache_bytes(void);
 /// The size of one core's level-1 data cache in bytes (32 KiB where the OS does not say).
 long nk_level1_data_cache_bytes(void);
 
+/// The size of one core's level-2 cache in bytes (1 MiB where the OS does not say).
+long nk_level2_cache_bytes(void);
+
 /// The best instruction set this CPU and OS support.
 nk_isa nk_isa_supported(void);
 

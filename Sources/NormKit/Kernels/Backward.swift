@@ -96,8 +96,13 @@ extension Kernels {
             Parallelism.forEachChunk(taskCount: rows, elements: 2 * g.elementCount) { chunk in
                 let offset = chunk.lowerBound * g.channels
                 // Not streamed: BatchNorm1d 4096×1024 backward measured 0.85× streamed (BatchNorm2d
-                // 32×256×28×28 channels-last 1.08×), where channels-last samples gain (below).
-                columnInputGradient(x + offset, dy + offset, dx + offset, rows: chunk.count, columns: g.channels, k, stream: false)
+                // 32×256×28×28 channels-last 1.08×), where channels-last samples gain (below). In
+                // order: last rows first measured slower (32×64×56×56 channels-last 0.85–0.87× with
+                // blocks of 32 KiB and 256 KiB, 0.88–0.93× on one thread; BatchNorm1d 4096×1024
+                // 0.99×): a chunk outgrows the level-2 cache, and this machine's L3 kept too little
+                // of the first sweep to pay for the broken prefetch streams.
+                columnInputGradient(x + offset, dy + offset, dx + offset, rows: chunk.count, columns: g.channels, k, stream: false,
+                                    lastRowsFirst: false)
             }
             partials = [sums]
         case .perSample where g.layout == .channelsFirst || g.inner == 1:
@@ -348,7 +353,9 @@ extension Kernels {
                                                                       sumGXhat: r * sumGD, count: g.elementsPerStatistic))
             }
         }
-        columnInputGradient(x + base, dy + base, dx + base, rows: g.inner, columns: columns, k, stream: stream)
+        let sampleBytes = 2 * g.inner * columns * MemoryLayout<S>.stride  // of x and dy, read again
+        columnInputGradient(x + base, dy + base, dx + base, rows: g.inner, columns: columns, k, stream: stream,
+                            lastRowsFirst: NativeLoops.revisitsLastRowsFirst(bytes: sampleBytes))
     }
 }
 

@@ -71,6 +71,7 @@ extension Kernels {
                         }
                     case (.perSample, _):
                         precondition(centered, "uncentered statistics are only defined for trailing dimensions")
+                        let sampleBytes = g.inner * g.channels * MemoryLayout<S>.stride  // read again after its moments
                         Parallelism.forEachChunk(taskCount: g.outer, elements: g.elementCount) { samples in
                             let scratch = SampleScratch<S.ComputeScalar>(channels: g.channels)
                             defer { scratch.deallocate() }
@@ -82,7 +83,7 @@ extension Kernels {
                                     scratch.setGroup(group, width: g.channelsPerGroup, mean: mu, invstd: r, weight: weight, bias: bias)
                                 }
                                 columnAffine(x + base, y + base, rows: g.inner, columns: g.channels, scratch.coefficients,
-                                             stream: stream)
+                                             stream: stream, lastRowsFirst: NativeLoops.revisitsLastRowsFirst(bytes: sampleBytes))
                             }
                         }
                     }
@@ -221,7 +222,8 @@ extension Kernels {
             let rows = g.outer * g.inner
             Parallelism.forEachChunk(taskCount: rows, elements: g.elementCount) { chunk in
                 let offset = chunk.lowerBound * g.channels
-                columnAffine(x + offset, y + offset, rows: chunk.count, columns: g.channels, k, stream: stream)
+                // In order: see the channels-last BatchNorm backward (Kernels.backward).
+                columnAffine(x + offset, y + offset, rows: chunk.count, columns: g.channels, k, stream: stream, lastRowsFirst: false)
             }
         case .perSample where g.layout == .channelsFirst || g.inner == 1:
             let groups = g.groupsPerSample, width = g.channelsPerGroup
@@ -246,7 +248,8 @@ extension Kernels {
                                          weight: weight, bias: bias)
                     }
                     let base = n * g.inner * g.channels
-                    columnAffine(x + base, y + base, rows: g.inner, columns: g.channels, scratch.coefficients, stream: stream)
+                    columnAffine(x + base, y + base, rows: g.inner, columns: g.channels, scratch.coefficients, stream: stream,
+                                 lastRowsFirst: false)  // a single sweep
                 }
             }
         }

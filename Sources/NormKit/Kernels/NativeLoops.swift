@@ -64,6 +64,38 @@ enum NativeLoops {
     /// The size of one core's level-1 data cache (sysfs on Linux; 32 KiB where unknown).
     static let levelOneDataCacheBytes: Int = nk_level1_data_cache_bytes()
 
+    nonisolated(unsafe) private static var levelTwo = nk_level2_cache_bytes()
+
+    /// One core's level-2 cache size (sysfs on Linux; 1 MiB where unknown), or what a test sets
+    /// with ``withLevelTwoCacheBytes(_:_:)``.
+    static var levelTwoCacheBytes: Int {
+        get { lock.withLock { levelTwo } }
+        set { lock.withLock { levelTwo = max(1, newValue) } }
+    }
+
+    /// Runs `body` with ``levelTwoCacheBytes`` set to `bytes`, then restores it (tests).
+    static func withLevelTwoCacheBytes<R>(_ bytes: Int, _ body: () throws -> R) rethrows -> R {
+        let previous = levelTwoCacheBytes
+        levelTwoCacheBytes = bytes
+        defer { levelTwoCacheBytes = previous }
+        return try body()
+    }
+
+    /// Whether a thread's second sweep over `bytes` it has just read (a channels-last GroupNorm
+    /// or InstanceNorm sample, normalized after its moments, or its input gradient after its
+    /// sums) visits the rows last first (``Kernels/forEachRowBlock(rows:rowBytes:lastFirst:_:)``):
+    /// when they outgrow the level-2 cache by at most five times. Measured here (L2 1 MiB, two
+    /// threads, alternating processes, against the same build in order): GroupNorm(32)
+    /// channels-last backward 16×256×32×32 (2 MiB of x and dy per sample) 1.26×, 8×256×48×48
+    /// (4.5 MiB) 1.05–1.09×, 8×256×64×64 (8 MiB) 0.95–1.01×, 16×256×16×16 (0.5 MiB) 0.99×;
+    /// forward 16×256×48×48 (2.25 MiB of x) 1.15×, InstanceNorm2d 8×64×128×128 (4 MiB) 1.08×.
+    /// Beyond, too little of the sample is left to pay for breaking the prefetchers' streams
+    /// at each block; the level-3 cache did not pay either (see ``Kernels/backward``).
+    static func revisitsLastRowsFirst(bytes: Int) -> Bool {
+        let levelTwo = levelTwoCacheBytes
+        return bytes > levelTwo && bytes <= 5 * levelTwo
+    }
+
     /// The last-level cache's size, or what a test sets with ``withStreamingThreshold(_:_:)``.
     static var streamingThreshold: Int {
         get { lock.withLock { threshold } }

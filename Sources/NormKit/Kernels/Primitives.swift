@@ -433,12 +433,34 @@ extension Kernels {
     }
 
     /// y[r, c] = (x[r, c] − hi[c])·a[c] + b[c], with μ's low part already folded into b (see
-    /// ``ColumnCoefficients/setAffine(_:mean:scale:offset:)``); `stream` stores past the caches.
+    /// ``ColumnCoefficients/setAffine(_:mean:scale:offset:)``); `stream` stores past the caches;
+    /// `lastRowsFirst` visits the rows as ``forEachRowBlock(rows:rowBytes:lastFirst:_:)`` does.
     static func columnAffine<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int,
-        _ k: ColumnCoefficients<S.ComputeScalar>, stream: Bool
+        _ k: ColumnCoefficients<S.ComputeScalar>, stream: Bool, lastRowsFirst: Bool
     ) {
-        NativeLoops.columnAffine(x, y, rows: rows, columns: columns, hi: k.hi, a: k.a, b: k.b, stream: stream)
+        forEachRowBlock(rows: rows, rowBytes: columns * MemoryLayout<S>.stride, lastFirst: lastRowsFirst) { first, count in
+            let offset = first * columns
+            NativeLoops.columnAffine(x + offset, y + offset, rows: count, columns: columns, hi: k.hi, a: k.a, b: k.b, stream: stream)
+        }
+    }
+
+    /// Calls `body(firstRow, rowCount)` on blocks of rows that together cover `0..<rows` once:
+    /// one block in order, or, when `lastFirst`, blocks of about a quarter of the level-2 cache
+    /// from the last to the first. A second sweep that starts where the first ended finds the
+    /// rows the first read last still in the level-2 cache, where in order it would find none
+    /// once the sweep outgrows that cache: each line it needs is the oldest, evicted first
+    /// (see ``NativeLoops/revisitsLastRowsFirst(bytes:)``).
+    @inline(__always)
+    static func forEachRowBlock(rows: Int, rowBytes: Int, lastFirst: Bool, _ body: (_ first: Int, _ count: Int) -> Void) {
+        guard lastFirst else { return body(0, rows) }
+        let blockRows = max(1, NativeLoops.levelTwoCacheBytes / 4 / max(rowBytes, 1))
+        var end = rows
+        while end > 0 {
+            let first = max(0, end - blockRows)
+            body(first, end - first)
+            end = first
+        }
     }
 
     /// Per-column Σ dy and Σ dy·(x − μ) over `rows` rows, summed in blocks of rows and added to
@@ -467,13 +489,17 @@ extension Kernels {
 
     /// dx[r, c] = k1[c]·dy[r, c] − k2[c]·(x[r, c] − hi[c]) + k3[c], with k1, k2, k3 in `a`, `b`,
     /// `c` of `k` (μ's low part folded into k3 by ``ColumnCoefficients/setGradient(_:mean:_:)``).
-    /// `stream` stores rows of 1 KiB or more past the caches, as ``columnAffine(_:_:rows:columns:_:stream:)``.
+    /// `stream` stores rows of 1 KiB or more past the caches, and `lastRowsFirst` visits the rows,
+    /// as ``columnAffine(_:_:rows:columns:_:stream:lastRowsFirst:)``.
     static func columnInputGradient<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, rows: Int, columns: Int,
-        _ k: ColumnCoefficients<S.ComputeScalar>, stream: Bool
+        _ k: ColumnCoefficients<S.ComputeScalar>, stream: Bool, lastRowsFirst: Bool
     ) {
-        NativeLoops.columnInputGradient(x, dy, dx, rows: rows, columns: columns, hi: k.hi, k1: k.a, k2: k.b, k3: k.c,
-                                        stream: stream)
+        forEachRowBlock(rows: rows, rowBytes: columns * MemoryLayout<S>.stride, lastFirst: lastRowsFirst) { first, count in
+            let offset = first * columns
+            NativeLoops.columnInputGradient(x + offset, dy + offset, dx + offset, rows: count, columns: columns, hi: k.hi,
+                                            k1: k.a, k2: k.b, k3: k.c, stream: stream)
+        }
     }
 }
 
