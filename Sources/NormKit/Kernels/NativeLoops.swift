@@ -93,7 +93,7 @@ enum NativeLoops {
     /// at each block; the level-3 cache did not pay either (see ``Kernels/backward``).
     static func revisitsLastRowsFirst(bytes: Int) -> Bool {
         let levelTwo = levelTwoCacheBytes
-        return bytes > levelTwo && bytes <= 5 * levelTwo
+        return bytes > levelTwo && (bytes - 1) / 5 < levelTwo  // bytes ≤ 5·levelTwo, without overflow
     }
 
     /// The last-level cache's size, or what a test sets with ``withStreamingThreshold(_:_:)``.
