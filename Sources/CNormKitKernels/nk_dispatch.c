@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__APPLE__)
+#include <stdint.h>
+#include <sys/sysctl.h>
+#endif
 
 extern const nk_kernels nk_kernels_baseline;
 #if defined(__x86_64__)
@@ -104,10 +108,27 @@ static long nk_sysfs_cache_bytes(long level_wanted) {
     return best_bytes;
 }
 
+// A cache size that macOS reports (`sysctl hw.perflevel0.l2cachesize`, the performance cores'
+// on Apple silicon, else `hw.l2cachesize`): the first of `names` it knows, or 0; 0 elsewhere.
+static long nk_sysctl_cache_bytes(const char *const *names, int count) {
+#if defined(__APPLE__)
+    for (int i = 0; i < count; i++) {
+        int64_t value = 0;
+        size_t length = sizeof value;
+        if (sysctlbyname(names[i], &value, &length, 0, 0) == 0 && length == sizeof value && value > 0) return (long)value;
+    }
+#else
+    (void)names, (void)count;
+#endif
+    return 0;
+}
+
 long nk_last_level_cache_bytes(void) {
     // sysfs first: glibc's sysconf reports a whole AMD package's L3 (384 MiB on this project's
     // 32 MiB virtual machine), which no single core's data can use.
     long bytes = nk_sysfs_cache_bytes(0);
+    static const char *const sysctl_names[] = {"hw.l3cachesize", "hw.perflevel0.l2cachesize", "hw.l2cachesize"};
+    if (bytes <= 0) bytes = nk_sysctl_cache_bytes(sysctl_names, 3);
 #if defined(_SC_LEVEL3_CACHE_SIZE)
     if (bytes <= 0) bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
     if (bytes <= 0) bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
@@ -117,6 +138,8 @@ long nk_last_level_cache_bytes(void) {
 
 long nk_level1_data_cache_bytes(void) {
     long bytes = nk_sysfs_cache_bytes(1);
+    static const char *const sysctl_names[] = {"hw.perflevel0.l1dcachesize", "hw.l1dcachesize"};
+    if (bytes <= 0) bytes = nk_sysctl_cache_bytes(sysctl_names, 2);
 #if defined(_SC_LEVEL1_DCACHE_SIZE)
     if (bytes <= 0) bytes = sysconf(_SC_LEVEL1_DCACHE_SIZE);
 #endif
@@ -125,6 +148,8 @@ long nk_level1_data_cache_bytes(void) {
 
 long nk_level2_cache_bytes(void) {
     long bytes = nk_sysfs_cache_bytes(2);
+    static const char *const sysctl_names[] = {"hw.perflevel0.l2cachesize", "hw.l2cachesize"};
+    if (bytes <= 0) bytes = nk_sysctl_cache_bytes(sysctl_names, 2);
 #if defined(_SC_LEVEL2_CACHE_SIZE)
     if (bytes <= 0) bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
 #endif
