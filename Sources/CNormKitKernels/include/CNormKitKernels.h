@@ -53,6 +53,13 @@ typedef enum nk_isa {
 // column_affine (channels-last GroupNorm), which write each row's last line themselves.
 #define NK_TAIL_FROM_PREVIOUS 1
 #define NK_TAIL_TO_NEXT 2
+
+// `stream` of column_affine and column_input_gradient: which rows store past the caches. Rows
+// of 1 KiB or more (NK_COLUMNS_STREAM_WIDE); rows short enough for the register strip
+// (NK_COLUMNS_STREAM_STRIP), which stream as one run whatever the output's alignment. Rows
+// between never stream.
+#define NK_COLUMNS_STREAM_WIDE 1
+#define NK_COLUMNS_STREAM_STRIP 2
 #define NK_DECLARE_TABLE(S, T, SUFFIX)                                                                   \
     typedef struct nk_kernels_##SUFFIX {                                                                 \
         /* {Σ(x − k), Σ(x − k)²} over a range. */                                                        \

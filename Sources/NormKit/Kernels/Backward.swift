@@ -101,7 +101,7 @@ extension Kernels {
                 // blocks of 32 KiB and 256 KiB, 0.88–0.93× on one thread; BatchNorm1d 4096×1024
                 // 0.99×): a chunk outgrows the level-2 cache, and this machine's L3 kept too little
                 // of the first sweep to pay for the broken prefetch streams.
-                columnInputGradient(x + offset, dy + offset, dx + offset, rows: chunk.count, columns: g.channels, k, stream: false,
+                columnInputGradient(x + offset, dy + offset, dx + offset, rows: chunk.count, columns: g.channels, k, stream: .none,
                                     lastRowsFirst: false)
             }
             partials = [sums]
@@ -354,7 +354,8 @@ extension Kernels {
             }
         }
         let sampleBytes = 2 * g.inner * columns * MemoryLayout<S>.stride  // of x and dy, read again
-        columnInputGradient(x + base, dy + base, dx + base, rows: g.inner, columns: columns, k, stream: stream,
+        columnInputGradient(x + base, dy + base, dx + base, rows: g.inner, columns: columns, k,
+                            stream: ColumnStreaming(stream, bytes: 3 * g.elementCount * MemoryLayout<S>.stride),
                             lastRowsFirst: NativeLoops.revisitsLastRowsFirst(bytes: sampleBytes))
     }
 }

@@ -83,7 +83,8 @@ extension Kernels {
                                     scratch.setGroup(group, width: g.channelsPerGroup, mean: mu, invstd: r, weight: weight, bias: bias)
                                 }
                                 columnAffine(x + base, y + base, rows: g.inner, columns: g.channels, scratch.coefficients,
-                                             stream: stream, lastRowsFirst: NativeLoops.revisitsLastRowsFirst(bytes: sampleBytes))
+                                             stream: ColumnStreaming(stream, bytes: 2 * g.elementCount * MemoryLayout<S>.stride),
+                                             lastRowsFirst: NativeLoops.revisitsLastRowsFirst(bytes: sampleBytes))
                             }
                         }
                     }
@@ -204,6 +205,7 @@ extension Kernels {
         mean: [Double], invstd: [Double], weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?,
         stream: Bool
     ) {
+        let columnStreaming = ColumnStreaming(stream, bytes: 2 * g.elementCount * MemoryLayout<S>.stride)
         switch g.grouping {
         case .perChannel where g.channelRunsAreContiguous:
             Parallelism.forEachChunk(taskCount: g.outer * g.channels, elements: g.elementCount) { tasks in
@@ -223,7 +225,8 @@ extension Kernels {
             Parallelism.forEachChunk(taskCount: rows, elements: g.elementCount) { chunk in
                 let offset = chunk.lowerBound * g.channels
                 // In order: see the channels-last BatchNorm backward (Kernels.backward).
-                columnAffine(x + offset, y + offset, rows: chunk.count, columns: g.channels, k, stream: stream, lastRowsFirst: false)
+                columnAffine(x + offset, y + offset, rows: chunk.count, columns: g.channels, k, stream: columnStreaming,
+                             lastRowsFirst: false)
             }
         case .perSample where g.layout == .channelsFirst || g.inner == 1:
             let groups = g.groupsPerSample, width = g.channelsPerGroup
@@ -248,8 +251,8 @@ extension Kernels {
                                          weight: weight, bias: bias)
                     }
                     let base = n * g.inner * g.channels
-                    columnAffine(x + base, y + base, rows: g.inner, columns: g.channels, scratch.coefficients, stream: stream,
-                                 lastRowsFirst: false)  // a single sweep
+                    columnAffine(x + base, y + base, rows: g.inner, columns: g.channels, scratch.coefficients,
+                                 stream: columnStreaming, lastRowsFirst: false)  // a single sweep
                 }
             }
         }

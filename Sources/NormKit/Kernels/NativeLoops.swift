@@ -323,13 +323,13 @@ enum NativeLoops {
 
     static func columnAffine<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int, hi: UnsafePointer<S.ComputeScalar>,
-        a: UnsafePointer<S.ComputeScalar>, b: UnsafePointer<S.ComputeScalar>, stream: Bool
+        a: UnsafePointer<S.ComputeScalar>, b: UnsafePointer<S.ComputeScalar>, stream: ColumnStreaming
     ) {
         let t = tables()
         switch storage(S.self) {
-        case .float: t.pointee.f32.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flag)
-        case .double: t.pointee.f64.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flag)
-        case .half: halfTable(t, S.self).column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flag)
+        case .float: t.pointee.f32.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags)
+        case .double: t.pointee.f64.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags)
+        case .half: halfTable(t, S.self).column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags)
         }
     }
 
@@ -348,17 +348,17 @@ enum NativeLoops {
     static func columnInputGradient<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, rows: Int, columns: Int,
         hi: UnsafePointer<S.ComputeScalar>, k1: UnsafePointer<S.ComputeScalar>, k2: UnsafePointer<S.ComputeScalar>,
-        k3: UnsafePointer<S.ComputeScalar>, stream: Bool
+        k3: UnsafePointer<S.ComputeScalar>, stream: ColumnStreaming
     ) {
         let t = tables()
         switch storage(S.self) {
         case .float:
-            t.pointee.f32.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as(), stream.flag)
+            t.pointee.f32.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as(), stream.flags)
         case .double:
-            t.pointee.f64.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as(), stream.flag)
+            t.pointee.f64.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as(), stream.flags)
         case .half:
             halfTable(t, S.self).column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as(),
-                                                       stream.flag)
+                                                       stream.flags)
         }
     }
 }
@@ -399,6 +399,13 @@ public enum InstructionSet: Int, Sendable, Comparable, CaseIterable, CustomStrin
 extension Bool {
     @inline(__always)
     fileprivate var flag: Int32 { self ? 1 : 0 }
+}
+
+extension ColumnStreaming {
+    @inline(__always)
+    fileprivate var flags: Int32 {
+        (wideRows ? Int32(NK_COLUMNS_STREAM_WIDE) : 0) | (stripRows ? Int32(NK_COLUMNS_STREAM_STRIP) : 0)
+    }
 }
 
 extension RowTail {

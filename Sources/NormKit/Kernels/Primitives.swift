@@ -320,6 +320,32 @@ struct RowAffine<S: NormScalar> {
     var invstd: S
 }
 
+/// Which rows of the columns kernels (``Kernels/columnAffine(_:_:rows:columns:_:stream:lastRowsFirst:)``,
+/// ``Kernels/columnInputGradient(_:_:_:rows:columns:_:stream:lastRowsFirst:)``) store past the
+/// caches, in a call its caller streams: rows of 1 KiB or more, and rows short enough for the
+/// loops' register strip (up to four vectors: 64 `Float` channels with AVX-512) when the call
+/// moves at least 1.25 times the last-level cache (``NativeLoops/streamsSingleSweep(bytes:)``).
+/// Strip rows streamed against not, builds alternating, two threads: beyond the cache
+/// BatchNorm2d 32×64×56×56 channels-last training forward 1.15–1.56×, BatchNorm3d
+/// 8×64×16×32×32 1.16×, InstanceNorm2d 8×64×128×128 forward 1.15× and backward 1.13×,
+/// InstanceNorm3d 8×32×32×32×32 1.21× and 1.14×, GroupNorm 16×64×64×64 backward 1.13× and
+/// 32×64×64×64 forward 1.20×; at the cache's size (x and y 32 MiB in all) 0.84–0.87×
+/// (BatchNorm2d and GroupNorm 16×64×64×64, InstanceNorm2d 4×64×128×128 forward), where x and
+/// y otherwise both stay cached for the next call.
+struct ColumnStreaming {
+    var wideRows: Bool
+    var stripRows: Bool
+
+    static let none = ColumnStreaming(wideRows: false, stripRows: false)
+}
+
+extension ColumnStreaming {
+    /// For a call that moves `bytes` (inputs and output), where the caller streams when `stream`.
+    init(_ stream: Bool, bytes: Int) {
+        self.init(wideRows: stream, stripRows: stream && NativeLoops.streamsSingleSweep(bytes: bytes))
+    }
+}
+
 /// Who writes a streamed row's last cache line, which the row shares with the next row's first
 /// elements when rows are not aligned to the vector: written after the row's streamed lines it
 /// measured 1.3–2.8× slower (RMSNorm 8192×1024 forward), so a thread's next row writes it, with
@@ -433,11 +459,11 @@ extension Kernels {
     }
 
     /// y[r, c] = (x[r, c] − hi[c])·a[c] + b[c], with μ's low part already folded into b (see
-    /// ``ColumnCoefficients/setAffine(_:mean:scale:offset:)``); `stream` stores past the caches;
-    /// `lastRowsFirst` visits the rows as ``forEachRowBlock(rows:rowBytes:lastFirst:_:)`` does.
+    /// ``ColumnCoefficients/setAffine(_:mean:scale:offset:)``); `stream` says which rows store past
+    /// the caches; `lastRowsFirst` visits the rows as ``forEachRowBlock(rows:rowBytes:lastFirst:_:)`` does.
     static func columnAffine<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int,
-        _ k: ColumnCoefficients<S.ComputeScalar>, stream: Bool, lastRowsFirst: Bool
+        _ k: ColumnCoefficients<S.ComputeScalar>, stream: ColumnStreaming, lastRowsFirst: Bool
     ) {
         forEachRowBlock(rows: rows, rowBytes: columns * MemoryLayout<S>.stride, lastFirst: lastRowsFirst) { first, count in
             let offset = first * columns
@@ -489,11 +515,10 @@ extension Kernels {
 
     /// dx[r, c] = k1[c]·dy[r, c] − k2[c]·(x[r, c] − hi[c]) + k3[c], with k1, k2, k3 in `a`, `b`,
     /// `c` of `k` (μ's low part folded into k3 by ``ColumnCoefficients/setGradient(_:mean:_:)``).
-    /// `stream` stores rows of 1 KiB or more past the caches, and `lastRowsFirst` visits the rows,
-    /// as ``columnAffine(_:_:rows:columns:_:stream:lastRowsFirst:)``.
+    /// `stream` and `lastRowsFirst` as in ``columnAffine(_:_:rows:columns:_:stream:lastRowsFirst:)``.
     static func columnInputGradient<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, rows: Int, columns: Int,
-        _ k: ColumnCoefficients<S.ComputeScalar>, stream: Bool, lastRowsFirst: Bool
+        _ k: ColumnCoefficients<S.ComputeScalar>, stream: ColumnStreaming, lastRowsFirst: Bool
     ) {
         forEachRowBlock(rows: rows, rowBytes: columns * MemoryLayout<S>.stride, lastFirst: lastRowsFirst) { first, count in
             let offset = first * columns

@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+@testable import NormKit
+import NormKitTestSupport
+
+/// `column_affine` and `column_input_gradient` on rows short enough for their coefficients to
+/// stay in registers (one to four vectors): streamed, the rows go as one run whose first
+/// elements, up to the output's vector alignment, go one by one, and whose vectors meet the
+/// coefficients rotated by as many columns (`NK_LOAD_ROTATED_STRIP`). Against the same loops
+/// unstreamed, to the bit: every element type and instruction set, rows of every strip width,
+/// outputs at every element offset from the vector alignment, in place and not.
+@Suite struct ColumnStripStreamingTests {
+    @Test(arguments: [1, 2, 3, 4])
+    func streamedStripRowsGiveTheUnstreamedResults(_ vectors: Int) throws {
+        for set in InstructionSet.allCases where set <= InstructionSet.supported {
+            try KernelSettings.lock.withLock {
+                try NativeLoops.withInstructionSet(set) {
+                    try check(Float.self, vectors: vectors)
+                    try check(Double.self, vectors: vectors)
+                    try check(BFloat16.self, vectors: vectors)
+                }
+            }
+        }
+    }
+
+    /// Wide rows stream wherever the caller streams; strip rows from 1.25 times the cache.
+    @Test func stripRowsStreamFromAQuarterPastTheCache() {
+        KernelSettings.lock.withLock {
+            NativeLoops.withStreamingThreshold(1000) {
+                let atTheCache = ColumnStreaming(true, bytes: 1000), past = ColumnStreaming(true, bytes: 1250)
+                #expect(atTheCache.wideRows && !atTheCache.stripRows)
+                #expect(past.wideRows && past.stripRows)
+                let unstreamed = ColumnStreaming(false, bytes: 1 << 40)
+                #expect(!unstreamed.wideRows && !unstreamed.stripRows)
+            }
+        }
+    }
+
+    /// The lanes of the active loops' vectors (`NK_LANES`, the same for every element type).
+    func lanes<S: NormScalar>(_: S.Type) -> Int { InstructionSet.active == .avx512 ? 16 : 8 }
+
+    func check<S: NormScalar>(_: S.Type, vectors: Int) throws {
+        let columns = vectors * lanes(S.self), rows = 5, count = rows * columns
+        var random = SeededGenerator(seed: UInt64(columns) &* 131)
+        func values(_ count: Int, mean: Double = 0) -> [S] { (0..<count).map { _ in S(mean + random.normal()) } }
+        func coefficients() -> [S.ComputeScalar] { (0..<columns).map { _ in S.ComputeScalar(random.normal()) } }
+        let x = values(count + 64, mean: 20), dy = values(count + 64)
+        let (hi, a, b, c) = (coefficients(), coefficients(), coefficients(), coefficients())
+        // The output `offset` elements into a 64-byte aligned buffer: every distance from the
+        // vector alignment, and the input as far in (in place: the output is the input).
+        for offset in 0..<lanes(S.self) {
+            for inPlace in [false, true] {
+                let what = "\(S.self) columns=\(columns) offset=\(offset) inPlace=\(inPlace) \(InstructionSet.active)"
+                let affine = [false, true].map { stream in
+                    run(x, offset: offset, count: count) { input, output in
+                        NativeLoops.columnAffine(inPlace ? UnsafePointer(output) : input, output, rows: rows, columns: columns,
+                                                 hi: hi, a: a, b: b, stream: ColumnStreaming(wideRows: stream, stripRows: stream))
+                    }
+                }
+                #expect(firstDifference(affine[1], affine[0]) == nil, "column_affine: \(what)")
+                let gradient = [false, true].map { stream in
+                    run(inPlace ? dy : x, offset: offset, count: count) { input, output in
+                        dy.withUnsafeBufferPointer { dy in
+                            NativeLoops.columnInputGradient(inPlace ? UnsafePointer(output) : input, dy.baseAddress! + offset, output,
+                                                            rows: rows, columns: columns, hi: hi, k1: a, k2: b, k3: c,
+                                                            stream: ColumnStreaming(wideRows: stream, stripRows: stream))
+                        }
+                    }
+                }
+                #expect(firstDifference(gradient[1], gradient[0]) == nil, "column_input_gradient: \(what)")
+            }
+        }
+    }
+
+    /// `body(input, output)` with `input` at `offset` elements into `values` and `output` at
+    /// `offset` elements into a 64-byte aligned buffer that starts as a copy of `values`; returns
+    /// the output's `count` elements.
+    func run<S: NormScalar>(_ values: [S], offset: Int, count: Int,
+                            _ body: (UnsafePointer<S>, UnsafeMutablePointer<S>) -> Void) -> [S] {
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: values.count * MemoryLayout<S>.stride, alignment: 64)
+        defer { buffer.deallocate() }
+        let output = buffer.bindMemory(to: S.self, capacity: values.count)
+        output.initialize(from: values, count: values.count)
+        values.withUnsafeBufferPointer { body($0.baseAddress! + offset, output + offset) }
+        return Array(UnsafeBufferPointer(start: output + offset, count: count))
+    }
+
+    func firstDifference<T: BinaryFloatingPoint>(_ a: [T], _ b: [T]) -> (index: Int, Double, Double)? {
+        a.indices.first { Double(a[$0]).bitPattern != Double(b[$0]).bitPattern }.map { ($0, Double(a[$0]), Double(b[$0])) }
+    }
+}
