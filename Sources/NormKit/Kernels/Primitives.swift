@@ -335,8 +335,6 @@ struct RowAffine<S: NormScalar> {
 struct ColumnStreaming {
     var wideRows: Bool
     var stripRows: Bool
-
-    static let none = ColumnStreaming(wideRows: false, stripRows: false)
 }
 
 extension ColumnStreaming {
