@@ -37,10 +37,9 @@ typedef NK_S NK_SV __attribute__((ext_vector_type(NK_LANES)));
 #else
 #define NK_STREAM_MIN_LENGTH 2048
 #endif
-// column_affine and column_input_gradient stream rows wider than their register strip (NK_STRIP
-// vectors) from this many bytes: shorter ones, each peeled to the vector alignment, measured up
-// to 1.8× slower streamed, their lines split between rows. Strip rows stream as one run
-// (NK_LOAD_ROTATED_STRIP).
+// column_affine and column_input_gradient stream rows row by row from this many bytes: shorter
+// ones, each peeled to the vector alignment, measured up to 1.8× slower streamed, their lines
+// split between rows. Shorter rows of whole vectors stream as one run (NK_ROTATE).
 #define NK_STREAM_MIN_ROW_BYTES 1024
 #define NK_SPUT(stream, p, sv)                                        \
     ({                                                                \
@@ -335,21 +334,34 @@ static nk_pair NK_FN(input_gradient_row_then_sums)(const NK_S *x, const NK_S *dy
         for (int j = 0; j < NK_STRIP; j++)                                  \
             if (j < (vectors)) (dst)[j] = NK_LOAD((src) + j * NK_LANES);    \
     })
-/// The strip of a row's coefficients `src` as its vectors start `shift` (< NK_LANES) columns into
-/// the row: lane t of dst[j] holds src[(shift + j·NK_LANES + t) mod columns]. Rows of whole
-/// vectors, contiguous, go as one run of rows·columns elements whose first `shift` elements
-/// (up to the output's vector alignment, when streamed) go one by one: each vector after them
-/// then meets the same columns as dst[j] in every row, and the last row's last
-/// `columns − shift` elements go one by one. So the rows stream whatever the output's alignment (a Swift array's is 16
-/// bytes): BatchNorm2d 32x64x56x56 channels-last training forward 1.15×, BatchNorm3d
-/// 8x64x16x32x32 1.19×, InstanceNorm2d 8x64x128x128 channels-last forward 1.06×, backward 1.19×,
-/// InstanceNorm3d 8x32x32x32x32 forward 1.14× (builds alternating, two threads).
-#define NK_LOAD_ROTATED_STRIP(dst, src, vectors, columns, shift)                    \
-    ({                                                                              \
-        NK_T nk_rotated_[NK_STRIP * NK_LANES];                                      \
-        for (long c_ = 0; c_ < (columns); c_++) nk_rotated_[c_] = (src)[((shift) + c_) % (columns)]; \
-        NK_LOAD_STRIP(dst, nk_rotated_, vectors);                                   \
-    })
+/// The coefficients `src` of a row of `columns` as its vectors start `shift` (< NK_LANES) columns
+/// into the row: dst[c] = src[(shift + c) mod columns]. Rows of whole vectors, contiguous, go as
+/// one run of rows·columns elements (NK_RUN_OF_ROWS) whose first `shift` elements (up to the
+/// output's vector alignment, when streamed) go one by one: each vector after them then meets
+/// the same columns of dst in every row, and the last row's last `columns − shift` elements go
+/// one by one. So the rows stream whatever the output's alignment (a Swift array's is 16 bytes),
+/// where a row peeled to the alignment would share its last line with the next row.
+/// Measured against the same rows unstreamed, builds alternating, two threads: BatchNorm2d
+/// 32x64x56x56 channels-last training forward 1.16×, backward 1.21–1.27×, InstanceNorm2d
+/// 8x64x128x128 channels-last forward 1.13–1.15× (see ColumnStreaming in Primitives.swift).
+#define NK_ROTATE(dst, src, columns, shift) \
+    ({ for (long c_ = 0; c_ < (columns); c_++) (dst)[c_] = (src)[((shift) + c_) % (columns)]; })
+/// Streamed rows of whole vectors past the register strip go as one run up to this many bytes
+/// (64 Float channels, with AVX2): 256 bytes measured 1.07–1.11× faster so (AVX2 BatchNorm2d
+/// 32x64x56x56 channels-last forward and backward, InstanceNorm2d 8x64x128x128 forward), 512
+/// bytes 1.11–1.20× with AVX2 but 0.87–0.95× with AVX-512 (BatchNorm2d 32x128x40x40 and
+/// 16x128x56x56 channels-last), and stay row by row.
+#define NK_STREAM_MAX_RUN_ROW_BYTES 256
+/// The most elements of a row that goes as one run (its rotated coefficients' arrays).
+#define NK_RUN_ROW_MAX (NK_STREAM_MIN_ROW_BYTES / (long)sizeof(NK_S))
+_Static_assert(NK_STRIP * NK_LANES < NK_RUN_ROW_MAX && NK_STREAM_MAX_RUN_ROW_BYTES < NK_STREAM_MIN_ROW_BYTES,
+               "every row that goes as one run fits the arrays");
+/// Whether rows of `columns` go as one run: rows of whole vectors short enough for the register
+/// strip, and streamed (NK_COLUMNS_STREAM_SHORT) ones up to NK_STREAM_MAX_RUN_ROW_BYTES.
+#define NK_RUN_OF_ROWS(columns, stream)                             \
+    ((columns) % NK_LANES == 0 &&                                 \
+     ((columns) <= NK_STRIP * NK_LANES ||                         \
+      (((stream) & NK_COLUMNS_STREAM_SHORT) && (columns) * (long)sizeof(NK_S) <= NK_STREAM_MAX_RUN_ROW_BYTES)))
 /// s1 += a1 and s2 += a2, vector by vector, for a strip's first `vectors` vectors.
 #define NK_ADD_STRIP(s1, s2, a1, a2, vectors)                                          \
     ({                                                                                 \
@@ -422,21 +434,32 @@ static void NK_FN(column_shifted_sums)(const NK_S *x, long rows, long columns, c
 
 static void NK_FN(column_affine)(const NK_S *x, NK_S *y, long rows, long columns, const NK_T *hi, const NK_T *a,
                                  const NK_T *b, int stream) {
-    if (columns % NK_LANES == 0 && columns <= NK_STRIP * NK_LANES) {
-        // A short row (BatchNorm's 64 channels): the coefficients stay in registers over all
-        // rows, which go as one run (NK_LOAD_ROTATED_STRIP). BatchNorm2d 64x32x7x7 channels-last
-        // eval 1.7× faster, 32x64x56x56 1.04×.
-        stream &= NK_COLUMNS_STREAM_STRIP;
-        const long vectors = columns / NK_LANES, total = rows * columns, head = NK_PEEL(stream, y, total);
-        NK_V hv[NK_STRIP] = {0}, av[NK_STRIP] = {0}, bv[NK_STRIP] = {0};
-        NK_LOAD_ROTATED_STRIP(hv, hi, vectors, columns, head);
-        NK_LOAD_ROTATED_STRIP(av, a, vectors, columns, head);
-        NK_LOAD_ROTATED_STRIP(bv, b, vectors, columns, head);
+    if (NK_RUN_OF_ROWS(columns, stream)) {
+        // Rows of whole vectors short enough for the register strip (BatchNorm's 64 channels; its
+        // coefficients stay in registers over all rows: BatchNorm2d 64x32x7x7 channels-last eval
+        // 1.7× faster, 32x64x56x56 1.04×), or streamed rows of 256 bytes: one run of rows.
+        stream &= NK_COLUMNS_STREAM_SHORT;
+        const long total = rows * columns, head = NK_PEEL(stream, y, total);
+        NK_T rh[NK_RUN_ROW_MAX], ra[NK_RUN_ROW_MAX], rb[NK_RUN_ROW_MAX];
+        NK_ROTATE(rh, hi, columns, head);
+        NK_ROTATE(ra, a, columns, head);
+        NK_ROTATE(rb, b, columns, head);
         for (long i = 0; i < head; i++) NK_XSET(y + i, (NK_XGET(x + i) - hi[i]) * a[i] + b[i]);
         long i = head;
-        for (; i + columns <= total; i += columns)
-            for (int j = 0; j < NK_STRIP; j++)
-                if (j < vectors) NK_XPUT(stream, y + i + j * NK_LANES, (NK_XLOAD(x + i + j * NK_LANES) - hv[j]) * av[j] + bv[j]);
+        if (columns <= NK_STRIP * NK_LANES) {
+            const long vectors = columns / NK_LANES;
+            NK_V hv[NK_STRIP] = {0}, av[NK_STRIP] = {0}, bv[NK_STRIP] = {0};
+            NK_LOAD_STRIP(hv, rh, vectors);
+            NK_LOAD_STRIP(av, ra, vectors);
+            NK_LOAD_STRIP(bv, rb, vectors);
+            for (; i + columns <= total; i += columns)
+                for (int j = 0; j < NK_STRIP; j++)
+                    if (j < vectors) NK_XPUT(stream, y + i + j * NK_LANES, (NK_XLOAD(x + i + j * NK_LANES) - hv[j]) * av[j] + bv[j]);
+        } else {
+            for (; i + columns <= total; i += columns)
+                for (long c = 0; c < columns; c += NK_LANES)
+                    NK_XPUT(stream, y + i + c, (NK_XLOAD(x + i + c) - NK_LOAD(rh + c)) * NK_LOAD(ra + c) + NK_LOAD(rb + c));
+        }
         for (long c = head; i < total; i++, c++) NK_XSET(y + i, (NK_XGET(x + i) - hi[c]) * a[c] + b[c]);
         return;
     }
@@ -511,24 +534,40 @@ static void NK_FN(column_gradient_sums)(const NK_S *x, const NK_S *dy, long rows
 // Streams its rows as column_affine does.
 static void NK_FN(column_input_gradient)(const NK_S *x, const NK_S *dy, NK_S *dx, long rows, long columns,
                                          const NK_T *hi, const NK_T *k1, const NK_T *k2, const NK_T *k3, int stream) {
-    if (columns % NK_LANES == 0 && columns <= NK_STRIP * NK_LANES) {
-        // Short rows: the coefficients in registers, as in column_affine (BatchNorm2d 64x32x7x7
-        // channels-last forward and backward 1.4× faster).
-        stream &= NK_COLUMNS_STREAM_STRIP;
-        const long vectors = columns / NK_LANES, total = rows * columns, head = NK_PEEL(stream, dx, total);
-        NK_V hv[NK_STRIP] = {0}, k1v[NK_STRIP] = {0}, k2v[NK_STRIP] = {0}, k3v[NK_STRIP] = {0};
-        NK_LOAD_ROTATED_STRIP(hv, hi, vectors, columns, head);
-        NK_LOAD_ROTATED_STRIP(k1v, k1, vectors, columns, head);
-        NK_LOAD_ROTATED_STRIP(k2v, k2, vectors, columns, head);
-        NK_LOAD_ROTATED_STRIP(k3v, k3, vectors, columns, head);
+    if (NK_RUN_OF_ROWS(columns, stream)) {
+        // As in column_affine (the strip: BatchNorm2d 64x32x7x7 channels-last forward and
+        // backward 1.4× faster).
+        stream &= NK_COLUMNS_STREAM_SHORT;
+        const long total = rows * columns, head = NK_PEEL(stream, dx, total);
+        NK_T rh[NK_RUN_ROW_MAX], r1[NK_RUN_ROW_MAX], r2[NK_RUN_ROW_MAX], r3[NK_RUN_ROW_MAX];
+        NK_ROTATE(rh, hi, columns, head);
+        NK_ROTATE(r1, k1, columns, head);
+        NK_ROTATE(r2, k2, columns, head);
+        NK_ROTATE(r3, k3, columns, head);
 #define NK_COLUMN_GRADIENT_ELEMENT(i, c) NK_XSET(dx + (i), k1[c] * NK_XGET(dy + (i)) - k2[c] * (NK_XGET(x + (i)) - hi[c]) + k3[c])
         for (long i = 0; i < head; i++) NK_COLUMN_GRADIENT_ELEMENT(i, i);
         long i = head;
-        for (; i + columns <= total; i += columns) {
-            for (int j = 0; j < NK_STRIP; j++) {
-                if (j < vectors) {
-                    const long e = i + j * NK_LANES;
-                    NK_XPUT(stream, dx + e, k1v[j] * NK_XLOAD(dy + e) - k2v[j] * (NK_XLOAD(x + e) - hv[j]) + k3v[j]);
+        if (columns <= NK_STRIP * NK_LANES) {
+            const long vectors = columns / NK_LANES;
+            NK_V hv[NK_STRIP] = {0}, k1v[NK_STRIP] = {0}, k2v[NK_STRIP] = {0}, k3v[NK_STRIP] = {0};
+            NK_LOAD_STRIP(hv, rh, vectors);
+            NK_LOAD_STRIP(k1v, r1, vectors);
+            NK_LOAD_STRIP(k2v, r2, vectors);
+            NK_LOAD_STRIP(k3v, r3, vectors);
+            for (; i + columns <= total; i += columns) {
+                for (int j = 0; j < NK_STRIP; j++) {
+                    if (j < vectors) {
+                        const long e = i + j * NK_LANES;
+                        NK_XPUT(stream, dx + e, k1v[j] * NK_XLOAD(dy + e) - k2v[j] * (NK_XLOAD(x + e) - hv[j]) + k3v[j]);
+                    }
+                }
+            }
+        } else {
+            for (; i + columns <= total; i += columns) {
+                for (long c = 0; c < columns; c += NK_LANES) {
+                    const long e = i + c;
+                    NK_XPUT(stream, dx + e, NK_LOAD(r1 + c) * NK_XLOAD(dy + e) - NK_LOAD(r2 + c) * (NK_XLOAD(x + e) - NK_LOAD(rh + c)) +
+                                                NK_LOAD(r3 + c));
                 }
             }
         }

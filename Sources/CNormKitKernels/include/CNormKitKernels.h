@@ -55,11 +55,11 @@ typedef enum nk_isa {
 #define NK_TAIL_TO_NEXT 2
 
 // `stream` of column_affine and column_input_gradient: which rows store past the caches. Rows
-// of 1 KiB or more (NK_COLUMNS_STREAM_WIDE); rows short enough for the register strip
-// (NK_COLUMNS_STREAM_STRIP), which stream as one run whatever the output's alignment. Rows
-// between never stream.
+// of 1 KiB or more (NK_COLUMNS_STREAM_WIDE), and rows of whole vectors up to 256 bytes or as
+// short as the loops' register strip (NK_COLUMNS_STREAM_SHORT), which stream as one run whatever
+// the output's alignment. Other rows under 1 KiB never stream.
 #define NK_COLUMNS_STREAM_WIDE 1
-#define NK_COLUMNS_STREAM_STRIP 2
+#define NK_COLUMNS_STREAM_SHORT 2
 #define NK_DECLARE_TABLE(S, T, SUFFIX)                                                                   \
     typedef struct nk_kernels_##SUFFIX {                                                                 \
         /* {Σ(x − k), Σ(x − k)²} over a range. */                                                        \

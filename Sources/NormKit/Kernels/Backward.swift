@@ -93,20 +93,20 @@ extension Kernels {
                                                                     count: g.elementsPerStatistic))
             }
             let rows = g.outer * g.inner
-            let stripRowsStreaming = ColumnStreaming(wideRows: false, stripRows: ColumnStreaming(stream, bytes: 3 * g.elementCount *
-                                                                                                 MemoryLayout<S>.stride).stripRows)
+            let shortRowsStreaming = ColumnStreaming(wideRows: false, shortRows: ColumnStreaming(stream, bytes: 3 * g.elementCount *
+                                                                                                 MemoryLayout<S>.stride).shortRows)
             Parallelism.forEachChunk(taskCount: rows, elements: 2 * g.elementCount) { chunk in
                 let offset = chunk.lowerBound * g.channels
                 // Rows of 1 KiB or more are not streamed: BatchNorm1d 4096×1024 backward measured
                 // 0.85× streamed (BatchNorm2d 32×256×28×28 channels-last 1.08×), where channels-last
-                // samples gain (below). Strip rows are (ColumnStreaming): channels-last BatchNorm2d
+                // samples gain (below). Short rows are (ColumnStreaming): channels-last BatchNorm2d
                 // 32×64×56×56 1.27×, 16×64×64×64 1.18×, BatchNorm3d 8×64×16×32×32 1.21×. In order:
                 // last rows first measured slower (32×64×56×56 channels-last 0.85–0.87× with blocks
                 // of 32 KiB and 256 KiB, 0.88–0.93× on one thread; BatchNorm1d 4096×1024 0.99×): a
                 // chunk outgrows the level-2 cache, and this machine's L3 kept too little of the
                 // first sweep to pay for the broken prefetch streams.
                 columnInputGradient(x + offset, dy + offset, dx + offset, rows: chunk.count, columns: g.channels, k,
-                                    stream: stripRowsStreaming, lastRowsFirst: false)
+                                    stream: shortRowsStreaming, lastRowsFirst: false)
             }
             partials = [sums]
         case .perSample where g.layout == .channelsFirst || g.inner == 1:

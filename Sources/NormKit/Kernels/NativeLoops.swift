@@ -404,7 +404,7 @@ extension Bool {
 extension ColumnStreaming {
     @inline(__always)
     fileprivate var flags: Int32 {
-        (wideRows ? Int32(NK_COLUMNS_STREAM_WIDE) : 0) | (stripRows ? Int32(NK_COLUMNS_STREAM_STRIP) : 0)
+        (wideRows ? Int32(NK_COLUMNS_STREAM_WIDE) : 0) | (shortRows ? Int32(NK_COLUMNS_STREAM_SHORT) : 0)
     }
 }
 

@@ -322,25 +322,26 @@ struct RowAffine<S: NormScalar> {
 
 /// Which rows of the columns kernels (``Kernels/columnAffine(_:_:rows:columns:_:stream:lastRowsFirst:)``,
 /// ``Kernels/columnInputGradient(_:_:_:rows:columns:_:stream:lastRowsFirst:)``) store past the
-/// caches, in a call its caller streams: rows of 1 KiB or more, and rows short enough for the
-/// loops' register strip (up to four vectors: 64 `Float` channels with AVX-512) when the call
-/// moves at least 1.25 times the last-level cache (``NativeLoops/streamsSingleSweep(bytes:)``).
-/// Strip rows streamed against not, builds alternating, two threads: beyond the cache
-/// BatchNorm2d 32×64×56×56 channels-last training forward 1.15–1.56×, BatchNorm3d
-/// 8×64×16×32×32 1.16×, InstanceNorm2d 8×64×128×128 forward 1.15× and backward 1.13×,
-/// InstanceNorm3d 8×32×32×32×32 1.21× and 1.14×, GroupNorm 16×64×64×64 backward 1.13× and
-/// 32×64×64×64 forward 1.20×; at the cache's size (x and y 32 MiB in all) 0.84–0.87×
-/// (BatchNorm2d and GroupNorm 16×64×64×64, InstanceNorm2d 4×64×128×128 forward), where x and
-/// y otherwise both stay cached for the next call.
+/// caches, in a call its caller streams: rows of 1 KiB or more (`wideRows`), and short rows of
+/// whole vectors (`shortRows`: up to 256 bytes, or four vectors: BatchNorm's and InstanceNorm's
+/// 64 `Float` channels) when the call moves at least 1.25 times the last-level cache
+/// (``NativeLoops/streamsSingleSweep(bytes:)``). Short rows streamed against not (AVX-512, builds
+/// alternating, two threads): beyond the cache BatchNorm2d 32×64×56×56 channels-last training
+/// forward 1.15–1.56×, BatchNorm3d 8×64×16×32×32 1.16×, InstanceNorm2d 8×64×128×128 forward
+/// 1.13–1.15× and backward 1.13×, InstanceNorm3d 8×32×32×32×32 1.21× and 1.14×, GroupNorm
+/// 16×64×64×64 backward 1.13–1.30× and 32×64×64×64 forward 1.20×; with AVX2 (64 channels are
+/// 8 vectors there) BatchNorm2d 32×64×56×56 forward 1.11–1.27×, backward 1.11×; at the cache's
+/// size (x and y 32 MiB in all) 0.84–0.87× (BatchNorm2d and GroupNorm 16×64×64×64,
+/// InstanceNorm2d 4×64×128×128 forward), where x and y otherwise both stay cached for the next call.
 struct ColumnStreaming {
     var wideRows: Bool
-    var stripRows: Bool
+    var shortRows: Bool
 }
 
 extension ColumnStreaming {
     /// For a call that moves `bytes` (inputs and output), where the caller streams when `stream`.
     init(_ stream: Bool, bytes: Int) {
-        self.init(wideRows: stream, stripRows: stream && NativeLoops.streamsSingleSweep(bytes: bytes))
+        self.init(wideRows: stream, shortRows: stream && NativeLoops.streamsSingleSweep(bytes: bytes))
     }
 }
 

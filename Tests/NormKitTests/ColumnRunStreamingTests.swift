@@ -3,15 +3,16 @@ import Testing
 @testable import NormKit
 import NormKitTestSupport
 
-/// `column_affine` and `column_input_gradient` on rows short enough for their coefficients to
-/// stay in registers (one to four vectors): streamed, the rows go as one run whose first
+/// `column_affine` and `column_input_gradient` on short rows of whole vectors (in the register
+/// strip of one to four vectors, and past it): streamed, the rows go as one run whose first
 /// elements, up to the output's vector alignment, go one by one, and whose vectors meet the
-/// coefficients rotated by as many columns (`NK_LOAD_ROTATED_STRIP`). Against the same loops
-/// unstreamed, to the bit: every element type and instruction set, rows of every strip width,
-/// outputs at every element offset from the vector alignment, in place and not.
-@Suite struct ColumnStripStreamingTests {
-    @Test(arguments: [1, 2, 3, 4])
-    func streamedStripRowsGiveTheUnstreamedResults(_ vectors: Int) throws {
+/// coefficients rotated by as many columns (`NK_ROTATE`). Against the same loops unstreamed, to
+/// the bit: every element type and instruction set, rows of 1 to 12 vectors (those over 256
+/// bytes, or 1 KiB and more, stream row by row or not at all), outputs at every element offset
+/// from the vector alignment, in place and not.
+@Suite struct ColumnRunStreamingTests {
+    @Test(arguments: [1, 2, 3, 4, 5, 7, 12])
+    func streamedShortRowsGiveTheUnstreamedResults(_ vectors: Int) throws {
         for set in InstructionSet.allCases where set <= InstructionSet.supported {
             try KernelSettings.lock.withLock {
                 try NativeLoops.withInstructionSet(set) {
@@ -24,14 +25,14 @@ import NormKitTestSupport
     }
 
     /// Wide rows stream wherever the caller streams; strip rows from 1.25 times the cache.
-    @Test func stripRowsStreamFromAQuarterPastTheCache() {
+    @Test func shortRowsStreamFromAQuarterPastTheCache() {
         KernelSettings.lock.withLock {
             NativeLoops.withStreamingThreshold(1000) {
                 let atTheCache = ColumnStreaming(true, bytes: 1000), past = ColumnStreaming(true, bytes: 1250)
-                #expect(atTheCache.wideRows && !atTheCache.stripRows)
-                #expect(past.wideRows && past.stripRows)
+                #expect(atTheCache.wideRows && !atTheCache.shortRows)
+                #expect(past.wideRows && past.shortRows)
                 let unstreamed = ColumnStreaming(false, bytes: 1 << 40)
-                #expect(!unstreamed.wideRows && !unstreamed.stripRows)
+                #expect(!unstreamed.wideRows && !unstreamed.shortRows)
             }
         }
     }
@@ -54,7 +55,7 @@ import NormKitTestSupport
                 let affine = [false, true].map { stream in
                     run(x, offset: offset, count: count) { input, output in
                         NativeLoops.columnAffine(inPlace ? UnsafePointer(output) : input, output, rows: rows, columns: columns,
-                                                 hi: hi, a: a, b: b, stream: ColumnStreaming(wideRows: stream, stripRows: stream))
+                                                 hi: hi, a: a, b: b, stream: ColumnStreaming(wideRows: stream, shortRows: stream))
                     }
                 }
                 #expect(firstDifference(affine[1], affine[0]) == nil, "column_affine: \(what)")
@@ -63,7 +64,7 @@ import NormKitTestSupport
                         dy.withUnsafeBufferPointer { dy in
                             NativeLoops.columnInputGradient(inPlace ? UnsafePointer(output) : input, dy.baseAddress! + offset, output,
                                                             rows: rows, columns: columns, hi: hi, k1: a, k2: b, k3: c,
-                                                            stream: ColumnStreaming(wideRows: stream, stripRows: stream))
+                                                            stream: ColumnStreaming(wideRows: stream, shortRows: stream))
                         }
                     }
                 }
