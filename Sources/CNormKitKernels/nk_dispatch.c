@@ -123,35 +123,37 @@ static long nk_sysctl_cache_bytes(const char *const *names, int count) {
     return 0;
 }
 
+// sysconf(name) where glibc names the caches' sizes, else 0.
+#if defined(_SC_LEVEL1_DCACHE_SIZE)
+#define NK_SYSCONF_BYTES(name) sysconf(name)
+#else
+#define NK_SYSCONF_BYTES(name) 0L
+#endif
+
+// A cache's size: from sysfs (`level`, 0: the highest), else the first of macOS's sysctl `names`
+// it knows, else `from_sysconf`, else `otherwise`.
+static long nk_cache_bytes(long level, const char *const *names, int count, long from_sysconf, long otherwise) {
+    long bytes = nk_sysfs_cache_bytes(level);
+    if (bytes <= 0) bytes = nk_sysctl_cache_bytes(names, count);
+    if (bytes <= 0) bytes = from_sysconf;
+    return bytes > 0 ? bytes : otherwise;
+}
+
 long nk_last_level_cache_bytes(void) {
     // sysfs first: glibc's sysconf reports a whole AMD package's L3 (384 MiB on this project's
     // 32 MiB virtual machine), which no single core's data can use.
-    long bytes = nk_sysfs_cache_bytes(0);
-    static const char *const sysctl_names[] = {"hw.l3cachesize", "hw.perflevel0.l2cachesize", "hw.l2cachesize"};
-    if (bytes <= 0) bytes = nk_sysctl_cache_bytes(sysctl_names, 3);
-#if defined(_SC_LEVEL3_CACHE_SIZE)
-    if (bytes <= 0) bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
-    if (bytes <= 0) bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
-#endif
-    return bytes > 0 ? bytes : 32L << 20;
+    static const char *const names[] = {"hw.l3cachesize", "hw.perflevel0.l2cachesize", "hw.l2cachesize"};
+    long from_sysconf = NK_SYSCONF_BYTES(_SC_LEVEL3_CACHE_SIZE);
+    if (from_sysconf <= 0) from_sysconf = NK_SYSCONF_BYTES(_SC_LEVEL2_CACHE_SIZE);
+    return nk_cache_bytes(0, names, 3, from_sysconf, 32L << 20);
 }
 
 long nk_level1_data_cache_bytes(void) {
-    long bytes = nk_sysfs_cache_bytes(1);
-    static const char *const sysctl_names[] = {"hw.perflevel0.l1dcachesize", "hw.l1dcachesize"};
-    if (bytes <= 0) bytes = nk_sysctl_cache_bytes(sysctl_names, 2);
-#if defined(_SC_LEVEL1_DCACHE_SIZE)
-    if (bytes <= 0) bytes = sysconf(_SC_LEVEL1_DCACHE_SIZE);
-#endif
-    return bytes > 0 ? bytes : 32L << 10;
+    static const char *const names[] = {"hw.perflevel0.l1dcachesize", "hw.l1dcachesize"};
+    return nk_cache_bytes(1, names, 2, NK_SYSCONF_BYTES(_SC_LEVEL1_DCACHE_SIZE), 32L << 10);
 }
 
 long nk_level2_cache_bytes(void) {
-    long bytes = nk_sysfs_cache_bytes(2);
-    static const char *const sysctl_names[] = {"hw.perflevel0.l2cachesize", "hw.l2cachesize"};
-    if (bytes <= 0) bytes = nk_sysctl_cache_bytes(sysctl_names, 2);
-#if defined(_SC_LEVEL2_CACHE_SIZE)
-    if (bytes <= 0) bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
-#endif
-    return bytes > 0 ? bytes : 1L << 20;
+    static const char *const names[] = {"hw.perflevel0.l2cachesize", "hw.l2cachesize"};
+    return nk_cache_bytes(2, names, 2, NK_SYSCONF_BYTES(_SC_LEVEL2_CACHE_SIZE), 1L << 20);
 }

@@ -13,14 +13,10 @@ import NormKitTestSupport
 @Suite struct ColumnRunStreamingTests {
     @Test(arguments: [1, 2, 3, 4, 5, 7, 12])
     func streamedShortRowsGiveTheUnstreamedResults(_ vectors: Int) throws {
-        for set in InstructionSet.allCases where set <= InstructionSet.supported {
-            try KernelSettings.lock.withLock {
-                try NativeLoops.withInstructionSet(set) {
-                    try check(Float.self, vectors: vectors)
-                    try check(Double.self, vectors: vectors)
-                    try check(BFloat16.self, vectors: vectors)
-                }
-            }
+        try KernelSettings.inEveryInstructionSet {
+            try check(Float.self, vectors: vectors)
+            try check(Double.self, vectors: vectors)
+            try check(BFloat16.self, vectors: vectors)
         }
     }
 

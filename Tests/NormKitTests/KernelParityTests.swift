@@ -318,17 +318,13 @@ import NormKitTestSupport
     /// stores.
     @Test(arguments: cases)
     func halfPrecisionLoopsGiveTheFloatLoopsResultsRoundedOnce(_ testCase: Case) throws {
-        for set in InstructionSet.allCases where set <= InstructionSet.supported {
-            try KernelSettings.lock.withLock {
-                try NativeLoops.withInstructionSet(set) {
-                    for threshold in [NativeLoops.streamingThreshold, 0] {
-                        try NativeLoops.withStreamingThreshold(threshold) {
-                            try checkHalfPrecision(testCase, as: BFloat16.self)
-                            #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
-                            if #available(macOS 11.0, *) { try checkHalfPrecision(testCase, as: Float16.self) }
-                            #endif
-                        }
-                    }
+        try KernelSettings.inEveryInstructionSet {
+            for threshold in [NativeLoops.streamingThreshold, 0] {
+                try NativeLoops.withStreamingThreshold(threshold) {
+                    try checkHalfPrecision(testCase, as: BFloat16.self)
+                    #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+                    if #available(macOS 11.0, *) { try checkHalfPrecision(testCase, as: Float16.self) }
+                    #endif
                 }
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+@testable import NormKit
 
 /// The kernels' settings (instruction set, thread count, parallel threshold, streaming threshold)
 /// are process-wide: a test that changes one changes it for every test running meanwhile. Tests
@@ -7,4 +8,14 @@ import Foundation
 /// setting either way.
 enum KernelSettings {
     static let lock = NSLock()
+}
+
+extension KernelSettings {
+    /// Runs `body` once in each instruction set this CPU supports (``InstructionSet/supported``
+    /// and those below it), each time under ``lock`` with the loops switched to that set.
+    static func inEveryInstructionSet(_ body: () throws -> Void) rethrows {
+        for set in InstructionSet.allCases where set <= InstructionSet.supported {
+            try lock.withLock { try NativeLoops.withInstructionSet(set, body) }
+        }
+    }
 }

@@ -16,17 +16,13 @@ import NormKitTestSupport
 
     @Test(arguments: shapes)
     func conversionsPutEveryElementWhereIndexingDoes(_ shape: [Int]) throws {
-        for set in InstructionSet.allCases where set <= InstructionSet.supported {
-            try KernelSettings.lock.withLock {
-                try NativeLoops.withInstructionSet(set) {
-                    for threads in [1, 2] {
-                        try Parallelism.withThreadCount(threads) {
-                            try Parallelism.withMinimumParallelElements(16) {
-                                try check(shape, Float.self)
-                                try check(shape, Double.self)
-                                try check(shape, BFloat16.self)
-                            }
-                        }
+        try KernelSettings.inEveryInstructionSet {
+            for threads in [1, 2] {
+                try Parallelism.withThreadCount(threads) {
+                    try Parallelism.withMinimumParallelElements(16) {
+                        try check(shape, Float.self)
+                        try check(shape, Double.self)
+                        try check(shape, BFloat16.self)
                     }
                 }
             }

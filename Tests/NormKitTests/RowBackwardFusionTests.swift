@@ -13,14 +13,10 @@ import NormKitTestSupport
 @Suite struct RowBackwardFusionTests {
     @Test(arguments: [1, 15, 16, 17, 33, 1029, 2048])
     func theFusedSweepGivesTheTwoLoopsResults(_ length: Int) throws {
-        for set in InstructionSet.allCases where set <= InstructionSet.supported {
-            try KernelSettings.lock.withLock {
-                try NativeLoops.withInstructionSet(set) {
-                    try check(Float.self, length: length)
-                    try check(Double.self, length: length)
-                    try check(BFloat16.self, length: length)
-                }
-            }
+        try KernelSettings.inEveryInstructionSet {
+            try check(Float.self, length: length)
+            try check(Double.self, length: length)
+            try check(BFloat16.self, length: length)
         }
     }
 
