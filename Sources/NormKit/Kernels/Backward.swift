@@ -93,8 +93,8 @@ extension Kernels {
                                                                     count: g.elementsPerStatistic))
             }
             let rows = g.outer * g.inner
-            let shortRowsStreaming = ColumnStreaming(wideRows: false, shortRows: ColumnStreaming(stream, bytes: 3 * g.elementCount *
-                                                                                                 MemoryLayout<S>.stride).shortRows)
+            let sweepBytes = 3 * g.elementCount * MemoryLayout<S>.stride
+            let streaming = ColumnStreaming(wideRows: false, shortRows: ColumnStreaming(stream, bytes: sweepBytes).shortRows)  // (below)
             Parallelism.forEachChunk(taskCount: rows, elements: 2 * g.elementCount) { chunk in
                 let offset = chunk.lowerBound * g.channels
                 // Rows of 1 KiB or more are not streamed: BatchNorm1d 4096×1024 backward measured
@@ -106,7 +106,7 @@ extension Kernels {
                 // chunk outgrows the level-2 cache, and this machine's L3 kept too little of the
                 // first sweep to pay for the broken prefetch streams.
                 columnInputGradient(x + offset, dy + offset, dx + offset, rows: chunk.count, columns: g.channels, k,
-                                    stream: shortRowsStreaming, lastRowsFirst: false)
+                                    stream: streaming, lastRowsFirst: false)
             }
             partials = [sums]
         case .perSample where g.layout == .channelsFirst || g.inner == 1:

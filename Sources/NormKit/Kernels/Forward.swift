@@ -72,6 +72,7 @@ extension Kernels {
                     case (.perSample, _):
                         precondition(centered, "uncentered statistics are only defined for trailing dimensions")
                         let sampleBytes = g.inner * g.channels * MemoryLayout<S>.stride  // read again after its moments
+                        let streaming = ColumnStreaming(stream, bytes: 2 * g.elementCount * MemoryLayout<S>.stride)
                         Parallelism.forEachChunk(taskCount: g.outer, elements: g.elementCount) { samples in
                             let scratch = SampleScratch<S.ComputeScalar>(channels: g.channels)
                             defer { scratch.deallocate() }
@@ -83,8 +84,7 @@ extension Kernels {
                                     scratch.setGroup(group, width: g.channelsPerGroup, mean: mu, invstd: r, weight: weight, bias: bias)
                                 }
                                 columnAffine(x + base, y + base, rows: g.inner, columns: g.channels, scratch.coefficients,
-                                             stream: ColumnStreaming(stream, bytes: 2 * g.elementCount * MemoryLayout<S>.stride),
-                                             lastRowsFirst: NativeLoops.revisitsLastRowsFirst(bytes: sampleBytes))
+                                             stream: streaming, lastRowsFirst: NativeLoops.revisitsLastRowsFirst(bytes: sampleBytes))
                             }
                         }
                     }
