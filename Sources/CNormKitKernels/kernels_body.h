@@ -433,7 +433,7 @@ static void NK_FN(column_shifted_sums)(const NK_S *x, long rows, long columns, c
 }
 
 static void NK_FN(column_affine)(const NK_S *x, NK_S *y, long rows, long columns, const NK_T *hi, const NK_T *a,
-                                 const NK_T *b, int stream) {
+                                 const NK_T *b, int stream, const NK_S *next) {
     if (NK_RUN_OF_ROWS(columns, stream)) {
         // Rows of whole vectors short enough for the register strip (BatchNorm's 64 channels; its
         // coefficients stay in registers over all rows: BatchNorm2d 64x32x7x7 channels-last eval
@@ -467,6 +467,7 @@ static void NK_FN(column_affine)(const NK_S *x, NK_S *y, long rows, long columns
     for (long r = 0; r < rows; r++) {
         const NK_S *p = x + r * columns;
         NK_S *q = y + r * columns;
+        if (next) NK_PREFETCH(next + r * columns, columns * sizeof(NK_S));
         long c = 0;
         for (const long peel = NK_PEEL(stream, q, columns); c < peel; c++)
             NK_XSET(q + c, (NK_XGET(p + c) - hi[c]) * a[c] + b[c]);

@@ -51,7 +51,8 @@ import NormKitTestSupport
                 let affine = [false, true].map { stream in
                     run(x, offset: offset, count: count) { input, output in
                         NativeLoops.columnAffine(inPlace ? UnsafePointer(output) : input, output, rows: rows, columns: columns,
-                                                 hi: hi, a: a, b: b, stream: ColumnStreaming(wideRows: stream, shortRows: stream))
+                                                 hi: hi, a: a, b: b, stream: ColumnStreaming(wideRows: stream, shortRows: stream),
+                                                 next: nil)
                     }
                 }
                 #expect(firstDifference(affine[1], affine[0]) == nil, "column_affine: \(what)")

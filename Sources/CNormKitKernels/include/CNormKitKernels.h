@@ -96,9 +96,10 @@ typedef enum nk_isa {
                                                 T *sum_dy_xhat, const S *after, const S *after_dy);        \
         /* s1[c] += Σ_r (x[r,c] − k[c]), s2[c] += Σ_r (x[r,c] − k[c])². */                               \
         void (*column_shifted_sums)(const S *x, long rows, long columns, const T *k, T *s1, T *s2);      \
-        /* y[r,c] = (x[r,c] − hi[c])·a[c] + b[c]. */                                                     \
+        /* y[r,c] = (x[r,c] − hi[c])·a[c] + b[c]; `next`, when not NULL, is fetched into L2 row by row \
+           (rows that do not go as one run: see kernels_body.h). */                                      \
         void (*column_affine)(const S *x, S *y, long rows, long columns, const T *hi, const T *a,        \
-                              const T *b, int stream);                                                   \
+                              const T *b, int stream, const S *next);                                    \
         /* s1[c] += Σ_r dy[r,c], s2[c] += Σ_r dy[r,c]·(x[r,c] − hi[c]). */                               \
         void (*column_gradient_sums)(const S *x, const S *dy, long rows, long columns, const T *hi,      \
                                      T *s1, T *s2);                                                      \

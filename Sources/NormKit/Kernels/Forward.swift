@@ -73,6 +73,8 @@ extension Kernels {
                         precondition(centered, "uncentered statistics are only defined for trailing dimensions")
                         let sampleBytes = g.inner * g.channels * MemoryLayout<S>.stride  // read again after its moments
                         let streaming = ColumnStreaming(stream, bytes: 2 * g.elementCount * MemoryLayout<S>.stride)
+                        let prefetches = prefetchesNextSample(bytes: 2 * g.elementCount * MemoryLayout<S>.stride,
+                                                              sampleBytes: sampleBytes)
                         Parallelism.forEachChunk(taskCount: g.outer, elements: g.elementCount) { samples in
                             let scratch = SampleScratch<S.ComputeScalar>(channels: g.channels)
                             defer { scratch.deallocate() }
@@ -84,7 +86,8 @@ extension Kernels {
                                     scratch.setGroup(group, width: g.channelsPerGroup, mean: mu, invstd: r, weight: weight, bias: bias)
                                 }
                                 columnAffine(x + base, y + base, rows: g.inner, columns: g.channels, scratch.coefficients,
-                                             stream: streaming, lastRowsFirst: NativeLoops.revisitsLastRowsFirst(bytes: sampleBytes))
+                                             stream: streaming, lastRowsFirst: NativeLoops.revisitsLastRowsFirst(bytes: sampleBytes),
+                                             next: prefetches && n + 1 < samples.upperBound ? x + base + g.inner * g.channels : nil)
                             }
                         }
                     }
@@ -226,7 +229,7 @@ extension Kernels {
                 let offset = chunk.lowerBound * g.channels
                 // In order: see the channels-last BatchNorm backward (Kernels.backward).
                 columnAffine(x + offset, y + offset, rows: chunk.count, columns: g.channels, k, stream: columnStreaming,
-                             lastRowsFirst: false)
+                             lastRowsFirst: false, next: nil)
             }
         case .perSample where g.layout == .channelsFirst || g.inner == 1:
             let groups = g.groupsPerSample, width = g.channelsPerGroup
@@ -252,7 +255,7 @@ extension Kernels {
                     }
                     let base = n * g.inner * g.channels
                     columnAffine(x + base, y + base, rows: g.inner, columns: g.channels, scratch.coefficients,
-                                 stream: columnStreaming, lastRowsFirst: false)  // a single sweep
+                                 stream: columnStreaming, lastRowsFirst: false, next: nil)  // a single sweep
                 }
             }
         }

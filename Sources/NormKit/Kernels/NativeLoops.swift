@@ -323,13 +323,13 @@ enum NativeLoops {
 
     static func columnAffine<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int, hi: UnsafePointer<S.ComputeScalar>,
-        a: UnsafePointer<S.ComputeScalar>, b: UnsafePointer<S.ComputeScalar>, stream: ColumnStreaming
+        a: UnsafePointer<S.ComputeScalar>, b: UnsafePointer<S.ComputeScalar>, stream: ColumnStreaming, next: UnsafePointer<S>?
     ) {
         let t = tables()
         switch storage(S.self) {
-        case .float: t.pointee.f32.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags)
-        case .double: t.pointee.f64.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags)
-        case .half: halfTable(t, S.self).column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags)
+        case .float: t.pointee.f32.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags, next?.as())
+        case .double: t.pointee.f64.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags, next?.as())
+        case .half: halfTable(t, S.self).column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags, next?.as())
         }
     }
 
