@@ -293,23 +293,21 @@ static nk_pair NK_FN(input_gradient_row_then_sums)(const NK_S *x, const NK_S *dy
     const long peel = NK_PEEL(stream, dx, n), gradient_vectors = (n - peel) / NK_LANES, sum_vectors = n / NK_LANES;
     for (long i = 0; i < peel; i++) NK_GRADIENT_ELEMENT(i);
     long v = 0;
-    if (w) {
-        for (; v < gradient_vectors; v++) {
-            const long i = peel + v * NK_LANES, j = v * NK_LANES;
-            if (after) NK_PREFETCH(after + j, NK_LANES * sizeof(NK_S));
-            if (after_dy) NK_PREFETCH(after_dy + j, NK_LANES * sizeof(NK_S));
-            NK_ROW_SUMS_VECTOR(nx, ndy, j, nhv, nlv, nrv, nw);
-            NK_XPUT(stream, dx + i, NK_WEIGHTED_GRADIENT_VECTOR(i));
-        }
-    } else {
-        for (; v < gradient_vectors; v++) {
-            const long i = peel + v * NK_LANES, j = v * NK_LANES;
-            if (after) NK_PREFETCH(after + j, NK_LANES * sizeof(NK_S));
-            if (after_dy) NK_PREFETCH(after_dy + j, NK_LANES * sizeof(NK_S));
-            NK_ROW_SUMS_VECTOR(nx, ndy, j, nhv, nlv, nrv, nw);
-            NK_XPUT(stream, dx + i, NK_GRADIENT_VECTOR(i));
-        }
+    // The loop over the vectors both sweeps cover, once per gradient expression (w or none).
+#define NK_FUSED_VECTORS(GRADIENT_VECTOR)                                 \
+    for (; v < gradient_vectors; v++) {                                   \
+        const long i = peel + v * NK_LANES, j = v * NK_LANES;             \
+        if (after) NK_PREFETCH(after + j, NK_LANES * sizeof(NK_S));       \
+        if (after_dy) NK_PREFETCH(after_dy + j, NK_LANES * sizeof(NK_S)); \
+        NK_ROW_SUMS_VECTOR(nx, ndy, j, nhv, nlv, nrv, nw);                \
+        NK_XPUT(stream, dx + i, GRADIENT_VECTOR(i));                      \
     }
+    if (w) {
+        NK_FUSED_VECTORS(NK_WEIGHTED_GRADIENT_VECTOR)
+    } else {
+        NK_FUSED_VECTORS(NK_GRADIENT_VECTOR)
+    }
+#undef NK_FUSED_VECTORS
     for (; v < sum_vectors; v++) NK_ROW_SUMS_VECTOR(nx, ndy, v * NK_LANES, nhv, nlv, nrv, nw);
     for (long i = peel + gradient_vectors * NK_LANES; i < n; i++) NK_GRADIENT_ELEMENT(i);
     NK_ROW_SUMS_TAIL(nx, ndy, sum_vectors * NK_LANES, n, nhi, nlo, nr, nw);
