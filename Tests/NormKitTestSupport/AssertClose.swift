@@ -77,3 +77,10 @@ public func assertThrows<T>(
         Issue.record("expected \(expected), got \(error)", sourceLocation: sourceLocation)
     }
 }
+
+/// The first index where `actual` and `expected` differ in their bits (compared through `Double`,
+/// exact for every element type), with both values; nil when they are the same to the bit.
+public func firstBitDifference<T: BinaryFloatingPoint>(_ actual: [T], _ expected: [T]) -> (index: Int, Double, Double)? {
+    actual.indices.first { Double(actual[$0]).bitPattern != Double(expected[$0]).bitPattern }
+        .map { ($0, Double(actual[$0]), Double(expected[$0])) }
+}

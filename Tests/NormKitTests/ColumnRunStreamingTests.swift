@@ -55,7 +55,7 @@ import NormKitTestSupport
                                                  next: nil)
                     }
                 }
-                #expect(firstDifference(affine[1], affine[0]) == nil, "column_affine: \(what)")
+                #expect(firstBitDifference(affine[1], affine[0]) == nil, "column_affine: \(what)")
                 let gradient = [false, true].map { stream in
                     run(inPlace ? dy : x, offset: offset, count: count) { input, output in
                         dy.withUnsafeBufferPointer { dy in
@@ -65,7 +65,7 @@ import NormKitTestSupport
                         }
                     }
                 }
-                #expect(firstDifference(gradient[1], gradient[0]) == nil, "column_input_gradient: \(what)")
+                #expect(firstBitDifference(gradient[1], gradient[0]) == nil, "column_input_gradient: \(what)")
             }
         }
     }
@@ -81,9 +81,5 @@ import NormKitTestSupport
         output.initialize(from: values, count: values.count)
         values.withUnsafeBufferPointer { body($0.baseAddress! + offset, output + offset) }
         return Array(UnsafeBufferPointer(start: output + offset, count: count))
-    }
-
-    func firstDifference<T: BinaryFloatingPoint>(_ a: [T], _ b: [T]) -> (index: Int, Double, Double)? {
-        a.indices.first { Double(a[$0]).bitPattern != Double(b[$0]).bitPattern }.map { ($0, Double(a[$0]), Double(b[$0])) }
     }
 }

@@ -20,12 +20,6 @@ import NormKitTestSupport
         }
     }
 
-    /// The first index where `a` and `b` differ in their bits (through `Double`, exact for every
-    /// element type), with both values; nil when they are the same.
-    func firstDifference<T: BinaryFloatingPoint>(_ a: [T], _ b: [T]) -> (index: Int, Double, Double)? {
-        a.indices.first { Double(a[$0]).bitPattern != Double(b[$0]).bitPattern }.map { ($0, Double(a[$0]), Double(b[$0])) }
-    }
-
     func check<S: NormScalar>(_: S.Type, length n: Int) throws {
         var random = SeededGenerator(seed: UInt64(n) &* 977)
         func values(_ count: Int, mean: Double = 0) -> [S] { (0..<count).map { _ in S(mean + random.normal()) } }
@@ -70,8 +64,8 @@ import NormKitTestSupport
                 }
                 #expect(actual.0.bitPattern == expected.0.bitPattern && actual.1.bitPattern == expected.1.bitPattern,
                         "sums \(actual) != \(expected): \(what)")
-                #expect(firstDifference(fused, twoLoops) == nil, "input gradient: \(what)")
-                #expect(firstDifference(columnsFused, columnsOfTwoLoops) == nil, "column sums: \(what)")
+                #expect(firstBitDifference(fused, twoLoops) == nil, "input gradient: \(what)")
+                #expect(firstBitDifference(columnsFused, columnsOfTwoLoops) == nil, "column sums: \(what)")
             }
         }
     }
