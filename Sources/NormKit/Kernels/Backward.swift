@@ -127,13 +127,17 @@ extension Kernels {
                 return sums
             }
         case .perSample:
+            let streaming = ColumnStreaming(stream, bytes: 3 * g.elementCount * MemoryLayout<S>.stride)
+            let sampleBytes = 2 * g.inner * g.channels * MemoryLayout<S>.stride  // of x and dy, read again
+            let lastRowsFirst = NativeLoops.revisitsLastRowsFirst(bytes: sampleBytes)
             partials = Parallelism.mapChunks(taskCount: g.outer, elements: 2 * g.elementCount) { samples in
                 var sums = channelSums ? BackwardSums.zeros(channels: g.channels) : nil
                 let scratch = SampleScratch<S.ComputeScalar>(channels: g.channels)
                 defer { scratch.deallocate() }
                 for n in samples {
                     channelsLastSampleBackward(x, dy, dx, geometry: g, sample: n, mean: mean, invstd: invstd, weight: weight,
-                                               mode: mode, sums: &sums, scratch: scratch, stream: stream)
+                                               mode: mode, sums: &sums, scratch: scratch, stream: streaming,
+                                               lastRowsFirst: lastRowsFirst)
                 }
                 return sums
             }
@@ -323,13 +327,14 @@ extension Kernels {
     }
 
     /// The backward pass of one channels-last sample (GroupNorm, InstanceNorm): per-channel sums
-    /// over its rows, pooled per group, then the input gradient of its rows, streamed when
-    /// `stream` (rows of 1 KiB or more): GroupNorm 16×256×32×32 channels-last backward 1.09×,
-    /// InstanceNorm2d 8×256×64×64 1.19× (builds alternating, two threads).
+    /// over its rows, pooled per group, then the input gradient of its rows, streamed as `stream`
+    /// says (rows of 1 KiB or more: GroupNorm 16×256×32×32 channels-last backward 1.09×,
+    /// InstanceNorm2d 8×256×64×64 1.19×, builds alternating, two threads) and visited last rows
+    /// first when `lastRowsFirst` (``NativeLoops/revisitsLastRowsFirst(bytes:)``).
     static func channelsLastSampleBackward<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
         sample n: Int, mean: [Double], invstd: [Double], weight: UnsafePointer<S.ComputeScalar>?, mode: GradientMode,
-        sums: inout BackwardSums?, scratch: SampleScratch<S.ComputeScalar>, stream: Bool
+        sums: inout BackwardSums?, scratch: SampleScratch<S.ComputeScalar>, stream: ColumnStreaming, lastRowsFirst: Bool
     ) {
         let groups = g.groupsPerSample, width = g.channelsPerGroup, columns = g.channels
         let base = n * g.inner * columns
@@ -357,10 +362,8 @@ extension Kernels {
                                                                       sumGXhat: r * sumGD, count: g.elementsPerStatistic))
             }
         }
-        let sampleBytes = 2 * g.inner * columns * MemoryLayout<S>.stride  // of x and dy, read again
-        columnInputGradient(x + base, dy + base, dx + base, rows: g.inner, columns: columns, k,
-                            stream: ColumnStreaming(stream, bytes: 3 * g.elementCount * MemoryLayout<S>.stride),
-                            lastRowsFirst: NativeLoops.revisitsLastRowsFirst(bytes: sampleBytes))
+        columnInputGradient(x + base, dy + base, dx + base, rows: g.inner, columns: columns, k, stream: stream,
+                            lastRowsFirst: lastRowsFirst)
     }
 }
 

@@ -73,6 +73,7 @@ extension Kernels {
                         precondition(centered, "uncentered statistics are only defined for trailing dimensions")
                         let sampleBytes = g.inner * g.channels * MemoryLayout<S>.stride  // read again after its moments
                         let streaming = ColumnStreaming(stream, bytes: 2 * g.elementCount * MemoryLayout<S>.stride)
+                        let lastRowsFirst = NativeLoops.revisitsLastRowsFirst(bytes: sampleBytes)
                         let prefetches = prefetchesNextSample(bytes: 2 * g.elementCount * MemoryLayout<S>.stride,
                                                               sampleBytes: sampleBytes)
                         Parallelism.forEachChunk(taskCount: g.outer, elements: g.elementCount) { samples in
@@ -86,7 +87,7 @@ extension Kernels {
                                     scratch.setGroup(group, width: g.channelsPerGroup, mean: mu, invstd: r, weight: weight, bias: bias)
                                 }
                                 columnAffine(x + base, y + base, rows: g.inner, columns: g.channels, scratch.coefficients,
-                                             stream: streaming, lastRowsFirst: NativeLoops.revisitsLastRowsFirst(bytes: sampleBytes),
+                                             stream: streaming, lastRowsFirst: lastRowsFirst,
                                              next: prefetches && n + 1 < samples.upperBound ? x + base + g.inner * g.channels : nil)
                             }
                         }

@@ -334,7 +334,7 @@ struct RowAffine<S: NormScalar> {
     var invstd: S
 }
 
-/// Which rows of the columns kernels (``Kernels/columnAffine(_:_:rows:columns:_:stream:lastRowsFirst:)``,
+/// Which rows of the columns kernels (``Kernels/columnAffine(_:_:rows:columns:_:stream:lastRowsFirst:next:)``,
 /// ``Kernels/columnInputGradient(_:_:_:rows:columns:_:stream:lastRowsFirst:)``) store past the
 /// caches, in a call its caller streams: rows of 1 KiB or more (`wideRows`), and short rows of
 /// whole vectors (`shortRows`: up to 256 bytes, or four vectors: BatchNorm's and InstanceNorm's
@@ -531,7 +531,7 @@ extension Kernels {
 
     /// dx[r, c] = k1[c]·dy[r, c] − k2[c]·(x[r, c] − hi[c]) + k3[c], with k1, k2, k3 in `a`, `b`,
     /// `c` of `k` (μ's low part folded into k3 by ``ColumnCoefficients/setGradient(_:mean:_:)``).
-    /// `stream` and `lastRowsFirst` as in ``columnAffine(_:_:rows:columns:_:stream:lastRowsFirst:)``.
+    /// `stream` and `lastRowsFirst` as in ``columnAffine(_:_:rows:columns:_:stream:lastRowsFirst:next:)``.
     static func columnInputGradient<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, rows: Int, columns: Int,
         _ k: ColumnCoefficients<S.ComputeScalar>, stream: ColumnStreaming, lastRowsFirst: Bool
