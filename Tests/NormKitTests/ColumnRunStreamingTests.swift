@@ -20,7 +20,7 @@ import NormKitTestSupport
         }
     }
 
-    /// Wide rows stream wherever the caller streams; strip rows from 1.25 times the cache.
+    /// Wide rows stream wherever the caller streams; short rows from 1.25 times the cache.
     @Test func shortRowsStreamFromAQuarterPastTheCache() {
         KernelSettings.lock.withLock {
             NativeLoops.withStreamingThreshold(1000) {
@@ -34,10 +34,10 @@ import NormKitTestSupport
     }
 
     /// The lanes of the active loops' vectors (`NK_LANES`, the same for every element type).
-    func lanes<S: NormScalar>(_: S.Type) -> Int { InstructionSet.active == .avx512 ? 16 : 8 }
+    var lanes: Int { InstructionSet.active == .avx512 ? 16 : 8 }
 
     func check<S: NormScalar>(_: S.Type, vectors: Int) throws {
-        let columns = vectors * lanes(S.self), rows = 5, count = rows * columns
+        let columns = vectors * lanes, rows = 5, count = rows * columns
         var random = SeededGenerator(seed: UInt64(columns) &* 131)
         func values(_ count: Int, mean: Double = 0) -> [S] { (0..<count).map { _ in S(mean + random.normal()) } }
         func coefficients() -> [S.ComputeScalar] { (0..<columns).map { _ in S.ComputeScalar(random.normal()) } }
@@ -45,7 +45,7 @@ import NormKitTestSupport
         let (hi, a, b, c) = (coefficients(), coefficients(), coefficients(), coefficients())
         // The output `offset` elements into a 64-byte aligned buffer: every distance from the
         // vector alignment, and the input as far in (in place: the output is the input).
-        for offset in 0..<lanes(S.self) {
+        for offset in 0..<lanes {
             for inPlace in [false, true] {
                 let what = "\(S.self) columns=\(columns) offset=\(offset) inPlace=\(inPlace) \(InstructionSet.active)"
                 let affine = [false, true].map { stream in
