@@ -30,8 +30,10 @@ drift falls on both alike; the copy bandwidth is measured once, in the first nor
 Allocation: NormKit raises glibc's mmap threshold in its process so that large outputs reuse
 heap memory instead of page-faulting fresh mmap pages on every call. The script does the same
 for PyTorch (mallopt through ctypes) so that the table compares kernels, not allocators;
---torch-default-malloc shows PyTorch as it runs out of the box, where every output above 32 MiB
-costs about 0.4 ms per MiB in page faults.
+NormKit also asks for transparent huge pages for its arrays of 4 MiB and more; the script sets
+PyTorch's own switch for the same, THP_MEM_ALLOC_ENABLE=1. --torch-default-malloc shows PyTorch
+as it runs out of the box, where every output above 32 MiB costs about 0.4 ms per MiB in page
+faults, on 4 KiB pages.
 
 What is timed, in both libraries: forward = a training-mode forward (PyTorch under
 torch.no_grad()); eval = an eval-mode forward; backward = the backward pass alone, after one
@@ -56,6 +58,13 @@ import platform
 import subprocess
 import sys
 import time
+
+# PyTorch backs allocations of 2 MiB and more with transparent huge pages when this is set, as
+# NormKit does by default (HugePages in Sources/NormKit/Kernels/MemoryTuning.swift). It reads the
+# variable once, at its first allocation, so it is decided here, before torch is imported.
+TORCH_OUT_OF_THE_BOX = "--torch-default-malloc" in sys.argv
+if not TORCH_OUT_OF_THE_BOX:
+    os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
 
 import torch
 import torch.nn as nn
@@ -434,8 +443,9 @@ def threads_sweep_report(by_threads):
 
 def preamble(results, threads_text, malloc_tuned, rounds):
     bandwidths = sorted({f"{result['record']['bandwidth_gbps']:.1f}" for result in results})
-    malloc = ("PyTorch with NormKit's malloc tuning (mmap and trim thresholds 1 GiB)" if malloc_tuned
-              else "PyTorch with glibc's default malloc (large outputs page-fault on every call)")
+    malloc = ("PyTorch with NormKit's malloc tuning (mmap and trim thresholds 1 GiB) and huge pages "
+              "(THP_MEM_ALLOC_ENABLE=1)" if malloc_tuned
+              else "PyTorch with glibc's default malloc (large outputs page-fault on every call) and 4 KiB pages")
     return (f"NormKit vs PyTorch {torch.__version__} on {platform.machine()} ({os.cpu_count()} cores), "
             f"{threads_text}; copy bandwidth {' / '.join(bandwidths)} GB/s (read + write); {malloc}; "
             f"the libraries take {rounds} alternating turns per case, each time the median of its turns; "
@@ -455,7 +465,8 @@ def main():
     parser.add_argument("--sweep", choices=["size", "threads"], help="time vs tensor size, or vs thread count")
     parser.add_argument("--markdown", metavar="FILE", help="also write the report to FILE")
     parser.add_argument("--torch-default-malloc", action="store_true",
-                        help="leave glibc's malloc as it is for PyTorch (NormKit tunes its own; see tune_malloc_like_normkit)")
+                        help="leave PyTorch's allocations as they are out of the box: glibc's malloc thresholds "
+                             "(NormKit tunes its own; see tune_malloc_like_normkit) and 4 KiB pages")
     args = parser.parse_args()
     if args.rounds < 1:
         sys.exit("--rounds must be at least 1")
