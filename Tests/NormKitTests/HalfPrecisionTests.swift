@@ -110,7 +110,7 @@ import NormKitTestSupport
     /// the statistics accumulate in Float and Double.
     @Test func overflowingSquaresKeepRunningStatisticsFinite() throws {
         let bn = BatchNorm1d<Float>(numFeatures: 2)
-        let x = try Tensor<Float16>(shape: [4, 2], scalars: [60000, -60000, 50000, 1000, -65504, 300, 65504, -2000])
+        let x = try Tensor<Float16>(shape: [4, 2], scalars: [60000, -60000, 49984, 1000, -65504, 300, 65504, -2000])
         let y = try bn(x)
         #expect(y.scalars.allSatisfy { $0.isFinite })
         #expect(bn.runningMean!.scalars.allSatisfy { $0.isFinite } && bn.runningVar!.scalars.allSatisfy { $0.isFinite })
