@@ -38,9 +38,10 @@ enum MemoryTuning {
 /// pages only when it asks, before it is first touched: every array of at least two huge pages
 /// that NormKit makes (layer outputs, gradients, conversions) asks with `madvise(MADV_HUGEPAGE)`
 /// over the whole huge pages inside it, as PyTorch does with `THP_MEM_ALLOC_ENABLE=1`. Measured
-/// against 4 KiB pages, alternating processes, medians of 3–4: LayerNorm backward 1.13–1.14×
-/// faster on one thread (8192×1024, 16384×1024), 1.06–1.10× on two; BatchNorm1d 64×256×1024
-/// backward 1.07×; the other large cases of `normkit bench` within ±5%, the machine's noise.
+/// against 4 KiB pages, alternating processes, medians of 3–5: LayerNorm backward 1.09–1.14×
+/// faster on one thread (8192×1024, 16384×1024; also from another package), 1.02–1.10× on
+/// two; BatchNorm1d 64×256×1024 backward 1.07×; the other large cases of `normkit bench` within
+/// ±5%, the machine's noise.
 /// (PyTorch's own LayerNorm backward measured the same with its setting.) Set
 /// `NORMKIT_HUGE_PAGES=0` to leave pages as they are. Elsewhere (macOS, or a kernel without
 /// transparent huge pages) nothing changes.
