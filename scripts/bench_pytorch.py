@@ -30,10 +30,10 @@ drift falls on both alike; the copy bandwidth is measured once, in the first nor
 Allocation: NormKit raises glibc's mmap threshold in its process so that large outputs reuse
 heap memory instead of page-faulting fresh mmap pages on every call. The script does the same
 for PyTorch (mallopt through ctypes) so that the table compares kernels, not allocators;
-NormKit also asks for transparent huge pages for its arrays of 4 MiB and more; the script sets
-PyTorch's own switch for the same, THP_MEM_ALLOC_ENABLE=1. --torch-default-malloc shows PyTorch
-as it runs out of the box, where every output above 32 MiB costs about 0.4 ms per MiB in page
-faults, on 4 KiB pages.
+With NORMKIT_HUGE_PAGES=1 in the environment NormKit asks for transparent huge pages for its
+arrays of 4 MiB and more, and the script sets PyTorch's own switch for the same,
+THP_MEM_ALLOC_ENABLE=1. --torch-default-malloc shows PyTorch as it runs out of the box, where
+every output above 32 MiB costs about 0.4 ms per MiB in page faults.
 
 What is timed, in both libraries: forward = a training-mode forward (PyTorch under
 torch.no_grad()); eval = an eval-mode forward; backward = the backward pass alone, after one
@@ -59,11 +59,12 @@ import subprocess
 import sys
 import time
 
-# PyTorch backs allocations of 2 MiB and more with transparent huge pages when this is set, as
-# NormKit does by default (HugePages in Sources/NormKit/Kernels/MemoryTuning.swift). It reads the
-# variable once, at its first allocation, so it is decided here, before torch is imported.
-TORCH_OUT_OF_THE_BOX = "--torch-default-malloc" in sys.argv
-if not TORCH_OUT_OF_THE_BOX:
+# With NORMKIT_HUGE_PAGES=1 NormKit asks for transparent huge pages for its large arrays (HugePages
+# in Sources/NormKit/Kernels/MemoryTuning.swift); PyTorch then gets its own switch for the same,
+# THP_MEM_ALLOC_ENABLE=1. PyTorch reads it once, at its first allocation: it is decided here,
+# before torch is imported.
+HUGE_PAGES = os.environ.get("NORMKIT_HUGE_PAGES") == "1" and "--torch-default-malloc" not in sys.argv
+if HUGE_PAGES:
     os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
 
 import torch
@@ -443,9 +444,10 @@ def threads_sweep_report(by_threads):
 
 def preamble(results, threads_text, malloc_tuned, rounds):
     bandwidths = sorted({f"{result['record']['bandwidth_gbps']:.1f}" for result in results})
-    malloc = ("PyTorch with NormKit's malloc tuning (mmap and trim thresholds 1 GiB) and huge pages "
-              "(THP_MEM_ALLOC_ENABLE=1)" if malloc_tuned
-              else "PyTorch with glibc's default malloc (large outputs page-fault on every call) and 4 KiB pages")
+    malloc = ("PyTorch with NormKit's malloc tuning (mmap and trim thresholds 1 GiB)" if malloc_tuned
+              else "PyTorch with glibc's default malloc (large outputs page-fault on every call)")
+    if HUGE_PAGES:
+        malloc += "; both on huge pages (NORMKIT_HUGE_PAGES=1, THP_MEM_ALLOC_ENABLE=1)"
     return (f"NormKit vs PyTorch {torch.__version__} on {platform.machine()} ({os.cpu_count()} cores), "
             f"{threads_text}; copy bandwidth {' / '.join(bandwidths)} GB/s (read + write); {malloc}; "
             f"the libraries take {rounds} alternating turns per case, each time the median of its turns; "
@@ -466,7 +468,8 @@ def main():
     parser.add_argument("--markdown", metavar="FILE", help="also write the report to FILE")
     parser.add_argument("--torch-default-malloc", action="store_true",
                         help="leave PyTorch's allocations as they are out of the box: glibc's malloc thresholds "
-                             "(NormKit tunes its own; see tune_malloc_like_normkit) and 4 KiB pages")
+                             "(NormKit tunes its own; see tune_malloc_like_normkit), and 4 KiB pages "
+                             "even with NORMKIT_HUGE_PAGES=1")
     args = parser.parse_args()
     if args.rounds < 1:
         sys.exit("--rounds must be at least 1")

@@ -2,14 +2,16 @@ import Foundation
 import Testing
 @testable import NormKit
 
-/// Large arrays that NormKit makes ask for transparent huge pages (``HugePages``), and the
-/// asking never changes what they hold.
+/// Large arrays that NormKit makes ask for transparent huge pages when enabled (``HugePages``),
+/// and the asking never changes what they hold.
 @Suite struct HugePagesTests {
     @Test(arguments: [0, 1, 1000, 3 << 19])
     func arraysHoldWhatTheirBodyWrote(count: Int) {
-        let values: [Float] = HugePages.array(count: count) { buffer, initialized in
-            for i in 0..<count { buffer[i] = Float(i % 977) }
-            initialized = count
+        let values: [Float] = HugePages.withEnabled(true) {
+            HugePages.array(count: count) { buffer, initialized in
+                for i in 0..<count { buffer[i] = Float(i % 977) }
+                initialized = count
+            }
         }
         #expect(values.count == count)
         #expect(values.indices.allSatisfy { values[$0] == Float($0 % 977) })
@@ -17,13 +19,13 @@ import Testing
 
     #if canImport(Glibc)
     /// Where the kernel gives huge pages only to memory that asks (`madvise` mode, the default
-    /// here), a layer's 16 MiB output lies in memory marked eligible for them (unasked heap
-    /// memory is not, in that mode).
-    @Test func aLargeLayerOutputIsEligibleForHugePages() throws {
-        guard let page = HugePages.pageBytes, Self.transparentHugePageMode() == "madvise" else { return }
+    /// here), a layer's 16 MiB output made with huge pages enabled lies in memory marked
+    /// eligible for them (unasked heap memory is not, in that mode).
+    @Test func aLargeLayerOutputIsEligibleForHugePagesWhenEnabled() throws {
+        guard let page = HugePages.transparentPageBytes, Self.transparentHugePageMode() == "madvise" else { return }
         var random = SeededGenerator(seed: 3)
         let input = Tensor<Float>.randomNormal(shape: [4096, 1024], using: &random)
-        let output = try LayerNorm<Float>(normalizedShape: [1024])(input)
+        let output = try HugePages.withEnabled(true) { try LayerNorm<Float>(normalizedShape: [1024])(input) }
         // Read while the output is alive: freed, its memory may go back to the system.
         try output.withUnsafeBufferPointer { storage throws in
             let interior = (Int(bitPattern: storage.baseAddress!) + page - 1) & ~(page - 1)

@@ -30,27 +30,30 @@ enum MemoryTuning {
     }()
 }
 
-/// Backs large new arrays with transparent huge pages on Linux.
+/// Backs large new arrays with transparent huge pages on Linux, when asked:
+/// `NORMKIT_HUGE_PAGES=1` in the environment. Off by default, as PyTorch's
+/// `THP_MEM_ALLOC_ENABLE`, because it trades the first touch of memory for the sweeps after it.
 ///
 /// A kernel's tensors are tens of megabytes swept in order; on 4 KiB pages every sweep misses the
 /// TLB on each page (twice over in a virtual machine, whose misses walk two page tables). With
 /// transparent huge pages in `madvise` mode (Debian's and Ubuntu's default), memory gets 2 MiB
-/// pages only when it asks, before it is first touched: every array of at least two huge pages
-/// that NormKit makes (layer outputs, gradients, conversions) asks with `madvise(MADV_HUGEPAGE)`
-/// over the whole huge pages inside it, as PyTorch does with `THP_MEM_ALLOC_ENABLE=1`. Measured
-/// against 4 KiB pages, alternating processes, medians of 3–5: LayerNorm backward 1.09–1.14×
-/// faster on one thread (8192×1024, 16384×1024; also from another package), 1.02–1.10× on
-/// two; BatchNorm1d 64×256×1024 backward 1.07×; the other large cases of `normkit bench` within
-/// ±5%, the machine's noise.
-/// (PyTorch's own LayerNorm backward measured the same with its setting.) Set
-/// `NORMKIT_HUGE_PAGES=0` to leave pages as they are. Elsewhere (macOS, or a kernel without
-/// transparent huge pages) nothing changes.
+/// pages only when it asks, before it is first touched: when enabled, every array of at least
+/// two huge pages that NormKit makes (layer outputs, gradients, conversions) asks with
+/// `madvise(MADV_HUGEPAGE)` over the whole huge pages inside it. Measured here, alternating
+/// processes, medians of 3–5, against 4 KiB pages:
+/// - calls whose arrays reuse memory (a training loop): LayerNorm backward 1.09–1.14× faster on
+///   one thread (8192×1024, 16384×1024; also from another package), 1.02–1.10× on two;
+///   BatchNorm1d 64×256×1024 backward 1.07×; LayerNorm 16384×1024 `Double` forward 1.15–1.3×
+///   from another package; the other large cases of `normkit bench` within ±5%, the noise;
+/// - a call whose output is fresh memory (the first, or one after the process grew): 4–6× slower
+///   (LayerNorm 16384×1024 `Double` forward, 128 MiB: 168–221 ms against 32–40 ms), each 2 MiB page
+///   costing 0.26–0.34 ms to fault in on this virtual machine.
+/// Elsewhere (macOS, or a kernel without transparent huge pages) nothing changes.
 enum HugePages {
-    /// The size of a transparent huge page, or nil where the kernel has none (or it is turned off).
-    static let pageBytes: Int? = {
+    /// The size of a transparent huge page, or nil where the kernel has none.
+    static let transparentPageBytes: Int? = {
         #if canImport(Glibc)
-        guard ProcessInfo.processInfo.environment["NORMKIT_HUGE_PAGES"] != "0",
-              let text = try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", encoding: .utf8),
+        guard let text = try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", encoding: .utf8),
               let bytes = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes > 0, bytes & (bytes - 1) == 0
         else { return nil }
         return bytes
@@ -59,13 +62,31 @@ enum HugePages {
         #endif
     }()
 
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var enabled = ProcessInfo.processInfo.environment["NORMKIT_HUGE_PAGES"] == "1"
+
+    /// Whether arrays ask for huge pages: `NORMKIT_HUGE_PAGES=1`, or what a test sets with
+    /// ``withEnabled(_:_:)``.
+    static var isEnabled: Bool {
+        get { lock.withLock { enabled } }
+        set { lock.withLock { enabled = newValue } }
+    }
+
+    /// Runs `body` with ``isEnabled`` set to `value`, then restores it (tests).
+    static func withEnabled<R>(_ value: Bool, _ body: () throws -> R) rethrows -> R {
+        let previous = isEnabled
+        isEnabled = value
+        defer { isEnabled = previous }
+        return try body()
+    }
+
     /// Asks for huge pages over the whole huge pages inside `bytes` bytes from `base`, memory not
     /// yet written (pages already touched keep their size until the kernel's background
     /// collapse), when `bytes` spans at least two of them (so that one lies inside whatever the
     /// alignment). A hint: the contents never change, and a refusal changes nothing.
     static func advise(_ base: UnsafeMutableRawPointer, bytes: Int) {
         #if canImport(Glibc)
-        guard let page = pageBytes, bytes >= 2 * page else { return }
+        guard let page = transparentPageBytes, bytes >= 2 * page, isEnabled else { return }
         let address = Int(bitPattern: base)
         let start = (address + page - 1) & ~(page - 1), end = (address + bytes) & ~(page - 1)
         guard end > start else { return }
@@ -74,7 +95,7 @@ enum HugePages {
     }
 
     /// A new array of `count` elements, written by `body` (which sets how many it initialized),
-    /// on huge pages when it is large enough.
+    /// asking for huge pages when enabled and large enough.
     @inline(__always)
     static func array<Element>(
         count: Int, _ body: (inout UnsafeMutableBufferPointer<Element>, inout Int) throws -> Void
