@@ -31,14 +31,14 @@ struct BenchResult {
 
 /// The `--json` form of a result: one JSON object per line. Keys: `case` (the canonical case
 /// string), `label`, `median_s`, `samples`, `threads`, `simd` (the instruction set of the loops),
-/// `bandwidth_gbps`, and `gbps`,
+/// `huge_pages` (``HugePages/isEnabled``), `bandwidth_gbps`, and `gbps`,
 /// `floor_bytes`, `roofline_pct` (null for the distributed cases), `baseline_s` and `extra_s`
 /// (syncbatchnorm2d only, else null), and `paired_ratio` (with `--interleave`, else null).
 struct BenchRecord: Encodable {
     let result: BenchResult
 
     enum CodingKeys: String, CodingKey {
-        case `case`, label, median_s, samples, threads, simd, bandwidth_gbps, gbps, floor_bytes, roofline_pct, baseline_s, extra_s,
+        case `case`, label, median_s, samples, threads, simd, huge_pages, bandwidth_gbps, gbps, floor_bytes, roofline_pct, baseline_s, extra_s,
              paired_ratio
     }
 
@@ -50,6 +50,7 @@ struct BenchRecord: Encodable {
         try container.encode(result.sampleCount, forKey: .samples)
         try container.encode(result.threads, forKey: .threads)
         try container.encode(InstructionSet.active.description, forKey: .simd)
+        try container.encode(HugePages.isEnabled, forKey: .huge_pages)
         try container.encode(result.bandwidthGBps, forKey: .bandwidth_gbps)
         // Explicit nulls, so that every line has every key.
         try container.encode(result.achievedGBps, forKey: .gbps)
@@ -75,7 +76,7 @@ enum BenchTable {
     static func header(bandwidthGBps: Double, threads: Int) -> String {
         "copy bandwidth \(String(format: "%.1f", bandwidthGBps)) GB/s (read + write, "
             + "\(CopyBandwidth.bufferBytes >> 20) MiB buffers, \(threads) thread\(threads == 1 ? "" : "s"), "
-            + "\(InstructionSet.active) loops); "
+            + "\(InstructionSet.active) loops\(HugePages.isEnabled ? ", huge pages" : "")); "
             + "roofline = floor bytes ÷ copy bandwidth, % = roofline time ÷ median"
     }
 

@@ -108,6 +108,7 @@ import NormKit
         #expect(record["samples"] as? Int == 1)
         #expect(record["threads"] as? Int == Parallelism.threadCount)
         #expect(record["simd"] as? String == InstructionSet.active.description)
+        #expect(record["huge_pages"] is Bool)  // its value: HugePagesTests changes the setting meanwhile
         #expect(record["bandwidth_gbps"] as? Double == 10)
         #expect(record["floor_bytes"] as? Int == 3 * 96 * 4)
         let median = try #require(record["median_s"] as? Double)

@@ -31,8 +31,9 @@ enum MemoryTuning {
 }
 
 /// Backs large new arrays with transparent huge pages on Linux, when asked:
-/// `NORMKIT_HUGE_PAGES=1` in the environment. Off by default, as PyTorch's
-/// `THP_MEM_ALLOC_ENABLE`, because it trades the first touch of memory for the sweeps after it.
+/// `NORMKIT_HUGE_PAGES=1` in the environment, or ``isEnabled`` set at run time. Off by default,
+/// as PyTorch's `THP_MEM_ALLOC_ENABLE`, because it trades the first touch of memory for the
+/// sweeps after it.
 ///
 /// A kernel's tensors are tens of megabytes swept in order; on 4 KiB pages every sweep misses the
 /// TLB on each page (twice over in a virtual machine, whose misses walk two page tables). With
@@ -49,7 +50,7 @@ enum MemoryTuning {
 ///   (LayerNorm 16384×1024 `Double` forward, 128 MiB: 168–221 ms against 32–40 ms), each 2 MiB page
 ///   costing 0.26–0.34 ms to fault in on this virtual machine.
 /// Elsewhere (macOS, or a kernel without transparent huge pages) nothing changes.
-enum HugePages {
+public enum HugePages {
     /// The size of a transparent huge page, or nil where the kernel has none.
     static let transparentPageBytes: Int? = {
         #if canImport(Glibc)
@@ -65,9 +66,11 @@ enum HugePages {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var enabled = ProcessInfo.processInfo.environment["NORMKIT_HUGE_PAGES"] == "1"
 
-    /// Whether arrays ask for huge pages: `NORMKIT_HUGE_PAGES=1`, or what a test sets with
-    /// ``withEnabled(_:_:)``.
-    static var isEnabled: Bool {
+    /// Whether the arrays of at least two huge pages (4 MiB here) that NormKit makes from now on
+    /// ask for huge pages. Starts as `NORMKIT_HUGE_PAGES=1` in the environment says (off
+    /// otherwise); a process-wide setting, as ``Parallelism/threadCount``. Without transparent
+    /// huge pages (macOS, or a kernel without them) it changes nothing.
+    public static var isEnabled: Bool {
         get { lock.withLock { enabled } }
         set { lock.withLock { enabled = newValue } }
     }
