@@ -29,7 +29,7 @@ drift falls on both alike; the copy bandwidth is measured once, in the first nor
 
 Allocation: NormKit raises glibc's mmap threshold in its process so that large outputs reuse
 heap memory instead of page-faulting fresh mmap pages on every call. The script does the same
-for PyTorch (mallopt through ctypes) so that the table compares kernels, not allocators;
+for PyTorch (mallopt through ctypes) so that the table compares kernels, not allocators.
 With NORMKIT_HUGE_PAGES=1 in the environment NormKit asks for transparent huge pages for its
 arrays of 4 MiB and more, and the script sets PyTorch's own switch for the same,
 THP_MEM_ALLOC_ENABLE=1. --torch-default-malloc shows PyTorch as it runs out of the box, where
@@ -63,8 +63,9 @@ import time
 # in Sources/NormKit/Kernels/MemoryTuning.swift); PyTorch then gets its own switch for the same,
 # THP_MEM_ALLOC_ENABLE=1. PyTorch reads it once, at its first allocation: it is decided here,
 # before torch is imported.
-HUGE_PAGES = os.environ.get("NORMKIT_HUGE_PAGES") == "1" and "--torch-default-malloc" not in sys.argv
-if HUGE_PAGES:
+NORMKIT_HUGE_PAGES = os.environ.get("NORMKIT_HUGE_PAGES") == "1"
+TORCH_HUGE_PAGES = NORMKIT_HUGE_PAGES and "--torch-default-malloc" not in sys.argv
+if TORCH_HUGE_PAGES:
     os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
 
 import torch
@@ -446,8 +447,10 @@ def preamble(results, threads_text, malloc_tuned, rounds):
     bandwidths = sorted({f"{result['record']['bandwidth_gbps']:.1f}" for result in results})
     malloc = ("PyTorch with NormKit's malloc tuning (mmap and trim thresholds 1 GiB)" if malloc_tuned
               else "PyTorch with glibc's default malloc (large outputs page-fault on every call)")
-    if HUGE_PAGES:
+    if TORCH_HUGE_PAGES:
         malloc += "; both on huge pages (NORMKIT_HUGE_PAGES=1, THP_MEM_ALLOC_ENABLE=1)"
+    elif NORMKIT_HUGE_PAGES:
+        malloc += "; NormKit on huge pages (NORMKIT_HUGE_PAGES=1), PyTorch on 4 KiB pages"
     return (f"NormKit vs PyTorch {torch.__version__} on {platform.machine()} ({os.cpu_count()} cores), "
             f"{threads_text}; copy bandwidth {' / '.join(bandwidths)} GB/s (read + write); {malloc}; "
             f"the libraries take {rounds} alternating turns per case, each time the median of its turns; "
