@@ -63,24 +63,20 @@ public enum HugePages {
         #endif
     }()
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var enabled = ProcessInfo.processInfo.environment["NORMKIT_HUGE_PAGES"] == "1"
+    private static let enabled = ProcessSetting(ProcessInfo.processInfo.environment["NORMKIT_HUGE_PAGES"] == "1")
 
     /// Whether the arrays of at least two huge pages (4 MiB here) that NormKit makes from now on
     /// ask for huge pages. Starts as `NORMKIT_HUGE_PAGES=1` in the environment says (off
     /// otherwise); a process-wide setting, as ``Parallelism/threadCount``. Without transparent
     /// huge pages (macOS, or a kernel without them) it changes nothing.
     public static var isEnabled: Bool {
-        get { lock.withLock { enabled } }
-        set { lock.withLock { enabled = newValue } }
+        get { enabled.value }
+        set { enabled.value = newValue }
     }
 
     /// Runs `body` with ``isEnabled`` set to `value`, then restores it (tests).
     static func withEnabled<R>(_ value: Bool, _ body: () throws -> R) rethrows -> R {
-        let previous = isEnabled
-        isEnabled = value
-        defer { isEnabled = previous }
-        return try body()
+        try enabled.with(value, body)
     }
 
     /// Asks for huge pages over the whole huge pages inside `bytes` bytes from `base`, memory not

@@ -55,8 +55,7 @@ enum NativeLoops {
     /// 10–17% slower streamed.)
     static func streamsSingleSweep(bytes: Int) -> Bool { bytes >= streamingThreshold + streamingThreshold / 4 }
 
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var threshold = lastLevelCacheBytes
+    private static let threshold = ProcessSetting(lastLevelCacheBytes)
 
     /// The size of the last-level cache one core can fill (sysfs on Linux).
     static var lastLevelCacheBytes: Int { nk_last_level_cache_bytes() }
@@ -64,21 +63,18 @@ enum NativeLoops {
     /// The size of one core's level-1 data cache (sysfs on Linux; 32 KiB where unknown).
     static let levelOneDataCacheBytes: Int = nk_level1_data_cache_bytes()
 
-    nonisolated(unsafe) private static var levelTwo = nk_level2_cache_bytes()
+    private static let levelTwo = ProcessSetting(nk_level2_cache_bytes(), normalized: { max(1, $0) })
 
     /// One core's level-2 cache size (sysfs on Linux; 1 MiB where unknown), or what a test sets
     /// with ``withLevelTwoCacheBytes(_:_:)``.
     static var levelTwoCacheBytes: Int {
-        get { lock.withLock { levelTwo } }
-        set { lock.withLock { levelTwo = max(1, newValue) } }
+        get { levelTwo.value }
+        set { levelTwo.value = newValue }
     }
 
     /// Runs `body` with ``levelTwoCacheBytes`` set to `bytes`, then restores it (tests).
     static func withLevelTwoCacheBytes<R>(_ bytes: Int, _ body: () throws -> R) rethrows -> R {
-        let previous = levelTwoCacheBytes
-        levelTwoCacheBytes = bytes
-        defer { levelTwoCacheBytes = previous }
-        return try body()
+        try levelTwo.with(bytes, body)
     }
 
     /// Whether a thread's second sweep over `bytes` it has just read (a channels-last GroupNorm
@@ -98,16 +94,13 @@ enum NativeLoops {
 
     /// The last-level cache's size, or what a test sets with ``withStreamingThreshold(_:_:)``.
     static var streamingThreshold: Int {
-        get { lock.withLock { threshold } }
-        set { lock.withLock { threshold = newValue } }
+        get { threshold.value }
+        set { threshold.value = newValue }
     }
 
     /// Runs `body` with streaming from `bytes` on (0 streams every long run), then restores it.
     static func withStreamingThreshold<R>(_ bytes: Int, _ body: () throws -> R) rethrows -> R {
-        let previous = streamingThreshold
-        streamingThreshold = bytes
-        defer { streamingThreshold = previous }
-        return try body()
+        try threshold.with(bytes, body)
     }
 
     @inline(__always)

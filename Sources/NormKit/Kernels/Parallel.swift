@@ -14,44 +14,34 @@ import Foundation
 /// The thread count is `NORMKIT_NUM_THREADS` when that environment variable holds a positive
 /// integer, otherwise the number of active processors; ``threadCount`` changes it at run time.
 public enum Parallelism {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var configured = defaultThreadCount()
+    private static let threads = ProcessSetting(defaultThreadCount(), normalized: { max(1, $0) })
 
     /// The most threads one kernel call uses; at least 1. Setting it affects later calls.
     public static var threadCount: Int {
-        get { lock.withLock { configured } }
-        set { lock.withLock { configured = max(1, newValue) } }
+        get { threads.value }
+        set { threads.value = newValue }
     }
 
     /// Runs `body` with ``threadCount`` set to `count`, then restores it. For tests and benchmarks:
     /// the setting is process-wide, so calls on other threads meanwhile see it too.
     static func withThreadCount<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
-        try with(\.threadCount, count, body)
+        try threads.with(count, body)
     }
 
-    nonisolated(unsafe) private static var parallelThreshold = 1 << 15
+    private static let parallelThreshold = ProcessSetting(1 << 15, normalized: { max(1, $0) })
 
     /// Elements of work below which a kernel call stays on the calling thread: 32K, where handing
     /// half the work to a spinning pool worker (about 1 µs) starts to pay; measured on BatchNorm2d
     /// 64×32×7×7, forward 17 → 10 µs and backward 26 → 14 µs with 2 threads against a threshold
     /// of 256K. Tests lower it to reach the threaded paths with small tensors.
     public internal(set) static var minimumParallelElements: Int {
-        get { lock.withLock { parallelThreshold } }
-        set { lock.withLock { parallelThreshold = max(1, newValue) } }
+        get { parallelThreshold.value }
+        set { parallelThreshold.value = newValue }
     }
 
     /// Runs `body` with ``minimumParallelElements`` set to `elements`, then restores it (tests).
     static func withMinimumParallelElements<R>(_ elements: Int, _ body: () throws -> R) rethrows -> R {
-        try with(\.minimumParallelElements, elements, body)
-    }
-
-    /// Runs `body` with the setting at `keyPath` changed to `value`, then restores it.
-    private static func with<R>(_ keyPath: ReferenceWritableKeyPath<Parallelism.Type, Int>, _ value: Int,
-                                _ body: () throws -> R) rethrows -> R {
-        let saved = Parallelism.self[keyPath: keyPath]
-        Parallelism.self[keyPath: keyPath] = value
-        defer { Parallelism.self[keyPath: keyPath] = saved }
-        return try body()
+        try parallelThreshold.with(elements, body)
     }
 
     /// `NORMKIT_NUM_THREADS` if it is a positive integer, else the active processor count.
