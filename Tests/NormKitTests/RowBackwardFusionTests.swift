@@ -20,6 +20,60 @@ import NormKitTestSupport
         }
     }
 
+    /// A streamed row stores whole cache lines only (`NK_LINE_PEEL` and `NK_WHOLE_LINES` in
+    /// kernels_body.h): from every output offset within a line, streamed and fused or not, the
+    /// input gradient is the unstreamed loop's, to the bit, and nothing outside the row is written.
+    @Test(arguments: [17, 64, 1029])
+    func streamedRowsWriteEveryElementOnceFromAnyOffset(_ length: Int) throws {
+        try KernelSettings.inEveryInstructionSet {
+            try checkOffsets(Float.self, length: length)
+            try checkOffsets(Double.self, length: length)
+            try checkOffsets(BFloat16.self, length: length)
+        }
+    }
+
+    func checkOffsets<S: NormScalar>(_: S.Type, length n: Int) throws {
+        var random = SeededGenerator(seed: UInt64(n) &* 31)
+        let x = (0..<2 * n).map { _ in S(3 + random.normal()) }, dy = (0..<2 * n).map { _ in S(random.normal()) }
+        let weight: [S.ComputeScalar] = (0..<n).map { _ in S.ComputeScalar(0.5 + Double.random(in: 0..<1, using: &random)) }
+        let k = GradientCoefficients<S.ComputeScalar>(k1: 0.625, k2: -0.0078125, k3: 0.0625)
+        let lineElements = 64 / MemoryLayout<S>.stride, sentinel = S(-7)
+        func gradient(offset: Int, stream: Bool, fused: Bool) -> [S] {
+            var out = [S](repeating: sentinel, count: n + 2 * lineElements)
+            var columns = [S.ComputeScalar](repeating: 0, count: 2 * n)
+            x.withUnsafeBufferPointer { x in
+                dy.withUnsafeBufferPointer { dy in
+                    weight.withUnsafeBufferPointer { w in
+                        out.withUnsafeMutableBufferPointer { dx in
+                            columns.withUnsafeMutableBufferPointer { columns in
+                                let (x, dy, dx) = (x.baseAddress!, dy.baseAddress!, dx.baseAddress! + offset)
+                                if fused {
+                                    _ = NativeLoops.inputGradientRowThenSums(
+                                        x, dy, dx, n, hi: 3, k, weight: w.baseAddress!, stream: stream,
+                                        next: NextRowSums(x: x + n, dy: dy + n, row: RowAffine(mean: SplitMean(3), invstd: 1),
+                                                          weight: w.baseAddress!, columns: columns.baseAddress!, stride: n),
+                                        after: nil)
+                                } else {
+                                    NativeLoops.inputGradientRow(x, dy, dx, n, hi: 3, k, weight: w.baseAddress!, stream: stream, next: nil)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return out
+        }
+        for offset in 0..<lineElements {
+            let expected = gradient(offset: offset, stream: false, fused: false)
+            #expect(expected[..<offset].allSatisfy { $0 == sentinel } && expected[(offset + n)...].allSatisfy { $0 == sentinel })
+            for fused in [false, true] {
+                let actual = gradient(offset: offset, stream: true, fused: fused)
+                #expect(firstBitDifference(actual, expected) == nil,
+                        "\(S.self) n=\(n) offset=\(offset) fused=\(fused) \(InstructionSet.active)")
+            }
+        }
+    }
+
     func check<S: NormScalar>(_: S.Type, length n: Int) throws {
         var random = SeededGenerator(seed: UInt64(n) &* 977)
         func values(_ count: Int, mean: Double = 0) -> [S] { (0..<count).map { _ in S(mean + random.normal()) } }
