@@ -199,6 +199,45 @@ static nk_pair NK_FN(gradient_sums)(const NK_S *x, const NK_S *dy, long runs, lo
     return (nk_pair){t1, t2};
 }
 
+// The row sums Σg and Σg·d gather in the same lanes in every instruction set: each 16 elements
+// from a row's start, the first 8 into the lanes of accumulators s1 and s2, the next 8 into those
+// of b1 and b2, in order (8-lane vectors alternate, AVX-512 adds each 16-lane vector's halves).
+// So every set's loops give a row the same sums, to the bit (AVX2 and AVX-512; the baseline has
+// no fused multiply-add), and a call may run another set's loops than its 16-bit twin does
+// (rows_beyond_cache in CNormKitKernels.h) and still give it the same results; and the two
+// accumulators keep two additions in flight.
+#define NK_ROW_LANES 8
+typedef NK_T NK_FN(nk_row_vector) __attribute__((ext_vector_type(NK_ROW_LANES)));
+#define NK_RV NK_FN(nk_row_vector)
+#define NK_ROW_LANE_SUM(v) ({ NK_RV nk_l_ = (v); NK_T nk_t_ = 0; for (int l = 0; l < NK_ROW_LANES; l++) nk_t_ += nk_l_[l]; nk_t_; })
+#if NK_LANES == 2 * NK_ROW_LANES
+#define NK_LOW(v) __builtin_shufflevector((v), (v), 0, 1, 2, 3, 4, 5, 6, 7)
+#define NK_HIGH(v) __builtin_shufflevector((v), (v), 8, 9, 10, 11, 12, 13, 14, 15)
+/// Adds wg and wg·d of the vector at element j (a multiple of 16) to the lanes.
+#define NK_ROW_ACCUMULATE(j, wg, d)                        \
+    ({                                                     \
+        NK_V wg2_ = (wg), d2_ = (d);                       \
+        s1 = s1 + NK_LOW(wg2_);                            \
+        s2 = s2 + NK_LOW(wg2_) * NK_LOW(d2_);              \
+        b1 = b1 + NK_HIGH(wg2_);                           \
+        b2 = b2 + NK_HIGH(wg2_) * NK_HIGH(d2_);            \
+    })
+#elif NK_LANES == NK_ROW_LANES
+/// Adds wg and wg·d of the vector at element j (a multiple of 8) to the lanes.
+#define NK_ROW_ACCUMULATE(j, wg, d)                        \
+    ({                                                     \
+        NK_V wg2_ = (wg), d2_ = (d);                       \
+        if ((j) & NK_ROW_LANES) {                          \
+            b1 = b1 + wg2_;                                \
+            b2 = b2 + wg2_ * d2_;                          \
+        } else {                                           \
+            s1 = s1 + wg2_;                                \
+            s2 = s2 + wg2_ * d2_;                          \
+        }                                                  \
+    })
+#else
+#error "the row sums gather in lanes of 8: NK_LANES must be 8 or 16"
+#endif
 // One vector of row_gradient_sums at element j: the column sums, and Σg, Σg·d into s1, s2.
 // Its fusion with input_gradient_row below runs the same steps, so both give the same bits.
 #define NK_ROW_SUMS_VECTOR(x, dy, j, hv, lv, rv, w)                                          \
@@ -206,28 +245,42 @@ static nk_pair NK_FN(gradient_sums)(const NK_S *x, const NK_S *dy, long runs, lo
         NK_V d_ = (NK_XLOAD((x) + (j)) - (hv)) - (lv), g_ = NK_XLOAD((dy) + (j));            \
         NK_STORE(sum_dy + (j), NK_LOAD(sum_dy + (j)) + g_);                                  \
         NK_STORE(sum_dy_xhat + (j), NK_LOAD(sum_dy_xhat + (j)) + g_ * (d_ * (rv)));          \
-        NK_V wg_ = (w) ? NK_LOAD((w) + (j)) * g_ : g_;                                       \
-        s1 += wg_;                                                                           \
-        s2 += wg_ * d_;                                                                      \
+        NK_ROW_ACCUMULATE(j, (w) ? NK_LOAD((w) + (j)) * g_ : g_, d_);                        \
     })
-// Its scalar elements from `from` on, into t1 and t2; then the lanes join them.
-#define NK_ROW_SUMS_TAIL(x, dy, from, n, hi, lo, r, w)                         \
-    ({                                                                         \
-        for (long j_ = (from); j_ < (n); j_++) {                               \
-            NK_T d_ = (NK_XGET((x) + j_) - (hi)) - (lo), g_ = NK_XGET((dy) + j_); \
-            sum_dy[j_] += g_;                                                  \
-            sum_dy_xhat[j_] += g_ * (d_ * (r));                                \
-            NK_T wg_ = (w) ? (w)[j_] * g_ : g_;                                \
-            t1 += (double)wg_;                                                 \
-            t2 += (double)(wg_ * d_);                                          \
-        }                                                                      \
-        t1 += (double)NK_LANE_SUM(s1);                                         \
-        t2 += (double)NK_LANE_SUM(s2);                                         \
+// Its elements from `from` (where the vectors ended) on, then the lanes join them, into t1 and
+// t2: first, with 16-lane vectors, eight more elements into s1 and s2 when eight are left (as an
+// 8-lane vector there would add them), then the rest one by one.
+#define NK_ROW_SUMS_TAIL(x, dy, from, n, hi, lo, r, w)                            \
+    ({                                                                            \
+        long j_ = (from);                                                         \
+        if (NK_LANES > NK_ROW_LANES && (n) - j_ >= NK_ROW_LANES) {                \
+            NK_RV wgs_, ds_;                                                      \
+            for (int l_ = 0; l_ < NK_ROW_LANES; l_++, j_++) {                     \
+                NK_T d_ = (NK_XGET((x) + j_) - (hi)) - (lo), g_ = NK_XGET((dy) + j_); \
+                sum_dy[j_] += g_;                                                 \
+                sum_dy_xhat[j_] += g_ * (d_ * (r));                               \
+                wgs_[l_] = (w) ? (w)[j_] * g_ : g_;                               \
+                ds_[l_] = d_;                                                     \
+            }                                                                     \
+            s1 = s1 + wgs_;                                                       \
+            s2 = s2 + wgs_ * ds_;                                                 \
+        }                                                                         \
+        for (; j_ < (n); j_++) {                                                  \
+            NK_T d_ = (NK_XGET((x) + j_) - (hi)) - (lo), g_ = NK_XGET((dy) + j_);    \
+            sum_dy[j_] += g_;                                                     \
+            sum_dy_xhat[j_] += g_ * (d_ * (r));                                   \
+            NK_T wg_ = (w) ? (w)[j_] * g_ : g_;                                   \
+            t1 += (double)wg_;                                                    \
+            t2 += (double)(wg_ * d_);                                             \
+        }                                                                         \
+        t1 += (double)NK_ROW_LANE_SUM(s1 + b1);                                   \
+        t2 += (double)NK_ROW_LANE_SUM(s2 + b2);                                   \
     })
 
 static nk_pair NK_FN(row_gradient_sums)(const NK_S *x, const NK_S *dy, long n, NK_T hi, NK_T lo, NK_T r,
                                         const NK_T *w, NK_T *sum_dy, NK_T *sum_dy_xhat) {
-    NK_V hv = NK_SPLAT(hi), lv = NK_SPLAT(lo), rv = NK_SPLAT(r), s1 = 0, s2 = 0;
+    NK_V hv = NK_SPLAT(hi), lv = NK_SPLAT(lo), rv = NK_SPLAT(r);
+    NK_RV s1 = 0, s2 = 0, b1 = 0, b2 = 0;
     double t1 = 0, t2 = 0;
     long i = 0;
     for (; i + NK_LANES <= n; i += NK_LANES) NK_ROW_SUMS_VECTOR(x, dy, i, hv, lv, rv, w);
@@ -302,7 +355,8 @@ static nk_pair NK_FN(input_gradient_row_then_sums)(const NK_S *x, const NK_S *dy
                                                    NK_T *sum_dy, NK_T *sum_dy_xhat, const NK_S *after,
                                                    const NK_S *after_dy) {
     NK_V hv = NK_SPLAT(hi), k1v = NK_SPLAT(k1), k2v = NK_SPLAT(k2), k3v = NK_SPLAT(k3);
-    NK_V nhv = NK_SPLAT(nhi), nlv = NK_SPLAT(nlo), nrv = NK_SPLAT(nr), s1 = 0, s2 = 0;
+    NK_V nhv = NK_SPLAT(nhi), nlv = NK_SPLAT(nlo), nrv = NK_SPLAT(nr);
+    NK_RV s1 = 0, s2 = 0, b1 = 0, b2 = 0;
     double t1 = 0, t2 = 0;
     const long peel = NK_LINE_PEEL(stream, dx, n), gradient_vectors = NK_WHOLE_LINES(stream, (n - peel) / NK_LANES);
     const long sum_vectors = n / NK_LANES;
@@ -750,6 +804,14 @@ static const NK_TABLE_TYPE NK_FN(table) = {
 #undef NK_ADD_STRIP
 #undef NK_LOAD_STRIP
 #undef NK_PEEL
+#undef NK_ROW_LANES
+#undef NK_RV
+#undef NK_ROW_LANE_SUM
+#undef NK_LOW
+#undef NK_HIGH
+#undef NK_ROW_ACCUMULATE
+#undef NK_ROW_SUMS_VECTOR
+#undef NK_ROW_SUMS_TAIL
 #undef NK_LINE_BYTES
 #undef NK_LINE_PEEL
 #undef NK_LINE_VECTORS

@@ -20,6 +20,48 @@ import NormKitTestSupport
         }
     }
 
+    /// Every instruction set's row sums gather in the same eight lanes (`NK_ROW_ACCUMULATE` in
+    /// kernels_body.h), so the loops a call runs (its own set's, or `rows_beyond_cache`) never
+    /// change a result: the sums and column sums of one row, the same to the bit in AVX2 and
+    /// AVX-512 (the baseline has no fused multiply-add, and rounds its products apart).
+    @Test(arguments: [1, 7, 8, 9, 15, 16, 17, 24, 31, 1029])
+    func everySetGivesARowTheSameSums(_ length: Int) throws {
+        try sameSumsInEverySet(Float.self, length: length)
+        try sameSumsInEverySet(Double.self, length: length)
+        try sameSumsInEverySet(BFloat16.self, length: length)
+    }
+
+    func sameSumsInEverySet<S: NormScalar>(_: S.Type, length n: Int) throws {
+        var random = SeededGenerator(seed: UInt64(n) &* 131)
+        let x = (0..<n).map { _ in S(20 + random.normal()) }, dy = (0..<n).map { _ in S(random.normal()) }
+        let weight: [S.ComputeScalar] = (0..<n).map { _ in S.ComputeScalar(0.5 + Double.random(in: 0..<1, using: &random)) }
+        var results: [(set: String, sums: (Double, Double), columns: [S.ComputeScalar])] = []
+        try KernelSettings.inEveryInstructionSet {
+            guard InstructionSet.active != .baseline else { return }
+            for beyondCache in [false, true] {
+                var columns = [S.ComputeScalar](repeating: 0.25, count: 2 * n)
+                let sums = x.withUnsafeBufferPointer { x in
+                    dy.withUnsafeBufferPointer { dy in
+                        weight.withUnsafeBufferPointer { w in
+                            columns.withUnsafeMutableBufferPointer { columns in
+                                NativeLoops.rowGradientSums(x.baseAddress!, dy.baseAddress!, n, hi: 20, lo: 0.001, invstd: 1.5,
+                                                            weight: w.baseAddress!, sumDy: columns.baseAddress!,
+                                                            sumDyXhat: columns.baseAddress! + n, beyondCache: beyondCache)
+                            }
+                        }
+                    }
+                }
+                results.append(("\(InstructionSet.active) beyondCache=\(beyondCache)", sums, columns))
+            }
+        }
+        guard let first = results.first else { return }  // no AVX2 here
+        for result in results.dropFirst() {
+            #expect(result.sums.0.bitPattern == first.sums.0.bitPattern && result.sums.1.bitPattern == first.sums.1.bitPattern,
+                    "\(S.self) n=\(n): \(result.set) \(result.sums) against \(first.set) \(first.sums)")
+            #expect(firstBitDifference(result.columns, first.columns) == nil, "\(S.self) n=\(n) column sums: \(result.set)")
+        }
+    }
+
     /// A streamed row stores whole cache lines only (`NK_LINE_PEEL` and `NK_WHOLE_LINES` in
     /// kernels_body.h): from every output offset within a line, streamed and fused or not, the
     /// input gradient is the unstreamed loop's, to the bit, and nothing outside the row is written.
@@ -38,7 +80,7 @@ import NormKitTestSupport
         let weight: [S.ComputeScalar] = (0..<n).map { _ in S.ComputeScalar(0.5 + Double.random(in: 0..<1, using: &random)) }
         let k = GradientCoefficients<S.ComputeScalar>(k1: 0.625, k2: -0.0078125, k3: 0.0625)
         let lineElements = 64 / MemoryLayout<S>.stride, sentinel = S(-7)
-        func gradient(offset: Int, stream: Bool, fused: Bool) -> [S] {
+        func gradient(offset: Int, stream: Bool, fused: Bool, beyondCache: Bool = false) -> [S] {
             var out = [S](repeating: sentinel, count: n + 2 * lineElements)
             var columns = [S.ComputeScalar](repeating: 0, count: 2 * n)
             x.withUnsafeBufferPointer { x in
@@ -49,12 +91,13 @@ import NormKitTestSupport
                                 let (x, dy, dx) = (x.baseAddress!, dy.baseAddress!, dx.baseAddress! + offset)
                                 if fused {
                                     _ = NativeLoops.inputGradientRowThenSums(
-                                        x, dy, dx, n, hi: 3, k, weight: w.baseAddress!, stream: stream,
+                                        x, dy, dx, n, hi: 3, k, weight: w.baseAddress!, stream: stream, beyondCache: beyondCache,
                                         next: NextRowSums(x: x + n, dy: dy + n, row: RowAffine(mean: SplitMean(3), invstd: 1),
                                                           weight: w.baseAddress!, columns: columns.baseAddress!, stride: n),
                                         after: nil)
                                 } else {
-                                    NativeLoops.inputGradientRow(x, dy, dx, n, hi: 3, k, weight: w.baseAddress!, stream: stream, next: nil)
+                                    NativeLoops.inputGradientRow(x, dy, dx, n, hi: 3, k, weight: w.baseAddress!, stream: stream,
+                                                                 beyondCache: beyondCache, next: nil)
                                 }
                             }
                         }
@@ -70,6 +113,10 @@ import NormKitTestSupport
                 let actual = gradient(offset: offset, stream: true, fused: fused)
                 #expect(firstBitDifference(actual, expected) == nil,
                         "\(S.self) n=\(n) offset=\(offset) fused=\(fused) \(InstructionSet.active)")
+                // The loops for calls past the caches: their own lanes, the same elements.
+                let beyond = gradient(offset: offset, stream: true, fused: fused, beyondCache: true)
+                #expect(firstBitDifference(beyond, gradient(offset: offset, stream: false, fused: false, beyondCache: true)) == nil,
+                        "\(S.self) n=\(n) offset=\(offset) fused=\(fused) beyond the cache \(InstructionSet.active)")
             }
         }
     }
@@ -82,11 +129,11 @@ import NormKitTestSupport
         let weight: [S.ComputeScalar] = (0..<n).map { _ in S.ComputeScalar(0.5 + Double.random(in: 0..<1, using: &random)) }
         let (hi, nextMean, nextInvstd) = (S.ComputeScalar(50.25), 49.875 + 1e-9, 0.75)
         let k = GradientCoefficients<S.ComputeScalar>(k1: 0.625, k2: -0.0078125, k3: 0.0625)
-        for stream in [false, true] {
+        for (stream, beyondCache) in [(false, false), (true, false), (false, true), (true, true)] {
             for weighted in [false, true] {
                 var twoLoops = [S](repeating: 0, count: n + 3), fused = twoLoops
                 var columnsOfTwoLoops = [S.ComputeScalar](repeating: 0.5, count: 2 * n), columnsFused = columnsOfTwoLoops
-                let what = "\(S.self) n=\(n) stream=\(stream) weight=\(weighted) \(InstructionSet.active)"
+                let what = "\(S.self) n=\(n) stream=\(stream) beyondCache=\(beyondCache) weight=\(weighted) \(InstructionSet.active)"
                 let (expected, actual) = x.withUnsafeBufferPointer { x in
                     dy.withUnsafeBufferPointer { dy in
                         weight.withUnsafeBufferPointer { w in
@@ -95,17 +142,17 @@ import NormKitTestSupport
                             let expected = twoLoops.withUnsafeMutableBufferPointer { dx in
                                 columnsOfTwoLoops.withUnsafeMutableBufferPointer { columns in
                                     NativeLoops.inputGradientRow(x, dy, dx.baseAddress! + 3, n, hi: hi, k, weight: w, stream: stream,
-                                                                 next: nil)
+                                                                 beyondCache: beyondCache, next: nil)
                                     let split = SplitMean<S.ComputeScalar>(nextMean)
                                     return NativeLoops.rowGradientSums(
                                         x + n, dy + n, n, hi: split.hi, lo: split.lo, invstd: S.ComputeScalar(nextInvstd), weight: w,
-                                        sumDy: columns.baseAddress!, sumDyXhat: columns.baseAddress! + n)
+                                        sumDy: columns.baseAddress!, sumDyXhat: columns.baseAddress! + n, beyondCache: beyondCache)
                                 }
                             }
                             let actual = fused.withUnsafeMutableBufferPointer { dx in
                                 columnsFused.withUnsafeMutableBufferPointer { columns in
                                     NativeLoops.inputGradientRowThenSums(
-                                        x, dy, dx.baseAddress! + 3, n, hi: hi, k, weight: w, stream: stream,
+                                        x, dy, dx.baseAddress! + 3, n, hi: hi, k, weight: w, stream: stream, beyondCache: beyondCache,
                                         next: NextRowSums(x: x + n, dy: dy + n,
                                                           row: RowAffine(mean: SplitMean(nextMean), invstd: S.ComputeScalar(nextInvstd)),
                                                           weight: w, columns: columns.baseAddress!, stride: n),

@@ -229,7 +229,7 @@ extension Kernels {
     ///
     /// Rows that keep weight and bias gradient sums (`scratch`) and that
     /// ``fusesRowBackward(_:rowBytes:_:)`` picks sweep each row's input gradient along with the
-    /// next row's sums (``NativeLoops/inputGradientRowThenSums(_:_:_:_:hi:_:weight:stream:next:after:)``),
+    /// next row's sums (``NativeLoops/inputGradientRowThenSums(_:_:_:_:hi:_:weight:stream:beyondCache:next:after:)``),
     /// and fetch the row after that into L2 meanwhile: the memory system then reads and writes
     /// at once, instead of waiting while a row is summed. (Fused but not fetching ahead,
     /// LayerNorm 8192×1024 measured 1.03–1.09× slower; fused in cache, 2048×1024, 1.08–1.13×.)
@@ -256,7 +256,8 @@ extension Kernels {
                     forEachBlock(ofRow: width) { start, n in
                         let s = rowGradientSums(xs + start, gs + start, n, mean: split, invstd: S.ComputeScalar(r),
                                                 weight: w.map { $0 + start },
-                                                columns: sums == nil ? nil : scratch.columns + first + start, stride: g.channels)
+                                                columns: sums == nil ? nil : scratch.columns + first + start, stride: g.channels,
+                                                beyondCache: rowStream)
                         sumG += s.0; sumGD += s.1
                     }
                 }
@@ -266,7 +267,7 @@ extension Kernels {
                                                                             count: width))
             let hasNext = task + 1 < tasks.upperBound
             guard fuses && hasNext else {
-                inputGradientRow(xs, gs, ds, width, mean: split, k, weight: w, stream: rowStream,
+                inputGradientRow(xs, gs, ds, width, mean: split, k, weight: w, stream: rowStream, beyondCache: rowStream,
                                  next: nextGroups(xs, gs, distance: width, exists: hasNext, stream: stream, groupBytes: rowBytes))
                 carried = nil
                 continue
@@ -279,7 +280,7 @@ extension Kernels {
             forEachBlock(ofRow: width) { start, n in
                 let s = NativeLoops.inputGradientRowThenSums(
                     xs + start, gs + start, ds + start, n, hi: split.hi, k.foldingLowPart(of: split), weight: w.map { $0 + start },
-                    stream: rowStream,
+                    stream: rowStream, beyondCache: rowStream,
                     next: NextRowSums(x: xs + width + start, dy: gs + width + start, row: nextRow,
                                       weight: weight.map { $0 + nextFirst + start }, columns: scratch.columns + nextFirst + start,
                                       stride: g.channels),

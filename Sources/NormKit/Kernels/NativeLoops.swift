@@ -106,6 +106,22 @@ enum NativeLoops {
     @inline(__always)
     private static func tables() -> UnsafePointer<nk_kernels> { nk_kernels_active() }
 
+    /// The row backward loops of a call `beyondCache`, whose rows stream past the caches: the
+    /// active table's `rows_beyond_cache` (for Float and Double on an AVX-512 machine AVX2's loops,
+    /// whose loads do not split across cache lines as AVX-512's 64-byte loads do at a Swift
+    /// array's alignment; see nk_isa_avx512.c), else its `rows_in_cache`. Every set's row sums
+    /// gather in the same eight lanes, so the choice never changes a result.
+    @inline(__always)
+    private static func rowLoops(beyondCache: Bool) -> nk_row_loops {
+        let t = tables()
+        return beyondCache ? t.pointee.rows_beyond_cache : t.pointee.rows_in_cache
+    }
+
+    @inline(__always)
+    private static func halfRowLoops<S: NormScalar>(_ rows: nk_row_loops, _: S.Type) -> nk_kernels_half {
+        S.self == BFloat16.self ? rows.bf16.pointee : rows.f16.pointee
+    }
+
     /// Half-precision values widened to `Float` (exact).
     static func floats<Half: HalfPrecisionScalar>(_ values: [Half]) -> [Float] {
         let conversions = tables().pointee.half
@@ -213,19 +229,20 @@ enum NativeLoops {
         return (sums.first, sums.second)
     }
 
+    /// `beyondCache`: whether the row is one of a call past the caches (``rowLoops(beyondCache:)``).
     static func rowGradientSums<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, hi: S.ComputeScalar, lo: S.ComputeScalar,
         invstd r: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?,
-        sumDy: UnsafeMutablePointer<S.ComputeScalar>, sumDyXhat: UnsafeMutablePointer<S.ComputeScalar>
+        sumDy: UnsafeMutablePointer<S.ComputeScalar>, sumDyXhat: UnsafeMutablePointer<S.ComputeScalar>, beyondCache: Bool
     ) -> (Double, Double) {
-        let t = tables()
+        let rows = rowLoops(beyondCache: beyondCache)
         let sums: nk_pair
         switch storage(S.self) {
-        case .float: sums = t.pointee.f32.row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
+        case .float: sums = rows.f32.pointee.row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
                                    sumDyXhat.as())
-        case .double: sums = t.pointee.f64.row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
+        case .double: sums = rows.f64.pointee.row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
                                    sumDyXhat.as())
-        case .half: sums = halfTable(t, S.self).row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
+        case .half: sums = halfRowLoops(rows, S.self).row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
                                    sumDyXhat.as())
         }
         return (sums.first, sums.second)
@@ -247,41 +264,41 @@ enum NativeLoops {
 
     static func inputGradientRow<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int, hi: S.ComputeScalar,
-        _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?, stream: Bool,
+        _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?, stream: Bool, beyondCache: Bool,
         next: (x: UnsafePointer<S>, dy: UnsafePointer<S>)?
     ) {
-        let t = tables()
+        let rows = rowLoops(beyondCache: beyondCache)
         let (nx, ndy) = (next?.x, next?.dy)
         switch storage(S.self) {
-        case .float: t.pointee.f32.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, nx?.as(), ndy?.as())
-        case .double: t.pointee.f64.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, nx?.as(), ndy?.as())
-        case .half: halfTable(t, S.self).input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, nx?.as(), ndy?.as())
+        case .float: rows.f32.pointee.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, nx?.as(), ndy?.as())
+        case .double: rows.f64.pointee.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, nx?.as(), ndy?.as())
+        case .half: halfRowLoops(rows, S.self).input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, nx?.as(), ndy?.as())
         }
     }
 
-    /// ``inputGradientRow(_:_:_:_:hi:_:weight:stream:next:)`` of one row, then
-    /// ``rowGradientSums(_:_:_:hi:lo:invstd:weight:sumDy:sumDyXhat:)`` of `next`, in one sweep.
+    /// ``inputGradientRow(_:_:_:_:hi:_:weight:stream:beyondCache:next:)`` of one row, then
+    /// ``rowGradientSums(_:_:_:hi:lo:invstd:weight:sumDy:sumDyXhat:beyondCache:)`` of `next`, in one sweep.
     static func inputGradientRowThenSums<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int, hi: S.ComputeScalar,
-        _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?, stream: Bool,
+        _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?, stream: Bool, beyondCache: Bool,
         next: NextRowSums<S>, after: (x: UnsafePointer<S>, dy: UnsafePointer<S>)?
     ) -> (Double, Double) {
-        let t = tables()
+        let rows = rowLoops(beyondCache: beyondCache)
         let (ax, ady) = (after?.x, after?.dy)
         let (nhi, nlo, nr) = (next.row.mean.hi, next.row.mean.lo, next.row.invstd)
         let (sumDy, sumDyXhat) = (next.columns, next.columns + next.stride)
         let sums: nk_pair
         switch storage(S.self) {
         case .float:
-            sums = t.pointee.f32.input_gradient_row_then_sums(
+            sums = rows.f32.pointee.input_gradient_row_then_sums(
                 x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, next.x.as(),
                 next.dy.as(), nhi.as(), nlo.as(), nr.as(), next.weight?.as(), sumDy.as(), sumDyXhat.as(), ax?.as(), ady?.as())
         case .double:
-            sums = t.pointee.f64.input_gradient_row_then_sums(
+            sums = rows.f64.pointee.input_gradient_row_then_sums(
                 x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, next.x.as(),
                 next.dy.as(), nhi.as(), nlo.as(), nr.as(), next.weight?.as(), sumDy.as(), sumDyXhat.as(), ax?.as(), ady?.as())
         case .half:
-            sums = halfTable(t, S.self).input_gradient_row_then_sums(
+            sums = halfRowLoops(rows, S.self).input_gradient_row_then_sums(
                 x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, next.x.as(),
                 next.dy.as(), nhi.as(), nlo.as(), nr.as(), next.weight?.as(), sumDy.as(), sumDyXhat.as(), ax?.as(), ady?.as())
         }

@@ -151,12 +151,14 @@ extension Kernels {
 
     /// Σ w_i·dy_i and Σ w_i·dy_i·(x_i − μ) over `count` ≤ ``blockLength`` elements of one row, and,
     /// when `columns` is given, adds dy_i to `columns[i]` and dy_i·x̂_i to `columns[stride + i]`
-    /// (the per-column sums of LayerNorm's weight and bias gradients).
+    /// (the per-column sums of LayerNorm's weight and bias gradients). `beyondCache`: whether the
+    /// row is one of a call whose rows stream past the caches (``streamsRows(_:rowBytes:)``),
+    /// which run their own loops (``NativeLoops/rowGradientSums(_:_:_:hi:lo:invstd:weight:sumDy:sumDyXhat:beyondCache:)``).
     @inline(__always)
     static func rowGradientSums<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, mean: SplitMean<S.ComputeScalar>,
         invstd: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?, columns: UnsafeMutablePointer<S.ComputeScalar>?,
-        stride: Int
+        stride: Int, beyondCache: Bool
     ) -> (Double, Double) {
         guard let columns else {
             // Σg·(x − μ) = Σg·(x − hi) − lo·Σg.
@@ -164,7 +166,7 @@ extension Kernels {
             return (t1, t2 - Double(mean.lo) * t1)
         }
         return NativeLoops.rowGradientSums(x, dy, count, hi: mean.hi, lo: mean.lo, invstd: invstd, weight: weight,
-                                           sumDy: columns, sumDyXhat: columns + stride)
+                                           sumDy: columns, sumDyXhat: columns + stride, beyondCache: beyondCache)
     }
 
     /// Σ dy and Σ dy·(x − μ) over runs of any length, summed block by block.
@@ -303,20 +305,20 @@ extension Kernels {
     }
 
     /// dx_i = k1·w_i·dy_i − k2·((x_i − μ_hi) − μ_lo) + k3 over one row whose weight varies per
-    /// element. `stream` stores dx past the caches; `next`: the next row's x and dy, prefetched
-    /// meanwhile.
+    /// element. `stream` stores dx past the caches; `beyondCache`: as ``rowGradientSums(_:_:_:mean:invstd:weight:columns:stride:beyondCache:)``'s;
+    /// `next`: the next row's x and dy, prefetched meanwhile.
     @inline(__always)
     static func inputGradientRow<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int,
         mean: SplitMean<S.ComputeScalar>, _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?,
-        stream: Bool, next: (x: UnsafePointer<S>, dy: UnsafePointer<S>)?
+        stream: Bool, beyondCache: Bool, next: (x: UnsafePointer<S>, dy: UnsafePointer<S>)?
     ) {
         NativeLoops.inputGradientRow(x, dy, dx, count, hi: mean.hi, k.foldingLowPart(of: mean), weight: weight, stream: stream,
-                                     next: next)
+                                     beyondCache: beyondCache, next: next)
     }
 }
 
-/// The row whose sums ``NativeLoops/inputGradientRowThenSums(_:_:_:_:hi:_:weight:stream:next:after:)``
+/// The row whose sums ``NativeLoops/inputGradientRowThenSums(_:_:_:_:hi:_:weight:stream:beyondCache:next:after:)``
 /// computes: its x and dy, statistics and weight, and its columns' weight and bias gradient sums.
 struct NextRowSums<S: NormScalar> {
     let x: UnsafePointer<S>
