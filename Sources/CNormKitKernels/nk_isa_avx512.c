@@ -11,10 +11,11 @@
 // two cache lines, and a Swift array's elements start 16, 32 or 48 bytes into one as often as on
 // one. In a C harness (LayerNorm 8192×1024 backward, one thread, rows streamed) AVX-512's loops
 // took 2.1–2.5 ms at 64-byte-aligned x, dy and dx and 3.3–5.2 ms at any other alignment; AVX2's
-// 2.2–2.8 ms at all, once their streamed rows stored whole lines (kernels_body.h). Calls in cache keep AVX-512's (LayerNorm 64×768 backward took 1.39× longer
-// with AVX2's), and so do the 16-bit rows, whose loads are half as wide (a bfloat16 LayerNorm
-// 8192×1024 backward took 1.6× longer with AVX2's). Every set's row sums gather in the same eight
-// lanes (kernels_body.h), so a Float layer on 16-bit input still gives the Float layer's results.
+// 2.2–2.8 ms at all, once their streamed rows stored whole lines (kernels_body.h). Calls in cache
+// keep AVX-512's (LayerNorm 64×768 backward took 1.39× longer with AVX2's), and so do the 16-bit
+// rows, whose loads are half as wide (a bfloat16 LayerNorm 8192×1024 backward took 1.6× longer
+// with AVX2's). Every set's row sums gather in the same lanes (kernels_body.h), so a Float layer
+// on 16-bit input still gives the Float layer's results.
 #define NK_ROWS_BEYOND_CACHE_TABLE nk_kernels_avx2
 #include "kernels_isa.h"
 #pragma clang attribute pop

@@ -110,7 +110,8 @@ enum NativeLoops {
     /// active table's `rows_beyond_cache` (for Float and Double on an AVX-512 machine AVX2's loops,
     /// whose loads do not split across cache lines as AVX-512's 64-byte loads do at a Swift
     /// array's alignment; see nk_isa_avx512.c), else its `rows_in_cache`. Every set's row sums
-    /// gather in the same eight lanes, so the choice never changes a result.
+    /// gather in the same lanes (`NK_ROW_ACCUMULATE` in kernels_body.h), so the choice never
+    /// changes a result.
     @inline(__always)
     private static func rowLoops(beyondCache: Bool) -> nk_row_loops {
         let t = tables()
