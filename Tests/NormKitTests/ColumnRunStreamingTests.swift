@@ -48,14 +48,16 @@ import NormKitTestSupport
         for offset in 0..<lanes {
             for inPlace in [false, true] {
                 let what = "\(S.self) columns=\(columns) offset=\(offset) inPlace=\(inPlace) \(InstructionSet.active)"
-                let affine = [false, true].map { stream in
+                // Unstreamed, streamed, and streamed in the loops for calls past the caches.
+                let affine = [(false, false), (true, false), (true, true)].map { stream, beyondCache in
                     run(x, offset: offset, count: count) { input, output in
                         NativeLoops.columnAffine(inPlace ? UnsafePointer(output) : input, output, rows: rows, columns: columns,
                                                  hi: hi, a: a, b: b, stream: ColumnStreaming(wideRows: stream, shortRows: stream),
-                                                 next: nil)
+                                                 beyondCache: beyondCache, next: nil)
                     }
                 }
                 #expect(firstBitDifference(affine[1], affine[0]) == nil, "column_affine: \(what)")
+                #expect(firstBitDifference(affine[2], affine[0]) == nil, "column_affine beyond the cache: \(what)")
                 let gradient = [false, true].map { stream in
                     run(inPlace ? dy : x, offset: offset, count: count) { input, output in
                         dy.withUnsafeBufferPointer { dy in

@@ -226,11 +226,13 @@ extension Kernels {
                 k.setAffine(c, mean: mean[c], scale: invstd[c] * Double(weight?[c] ?? 1), offset: Double(bias?[c] ?? 0))
             }
             let rows = g.outer * g.inner
+            let beyondCache = columnAffineBeyondCache(columns: g.channels, bytes: g.elementCount * MemoryLayout<S>.stride,
+                                                      streaming: columnStreaming, S.self)
             Parallelism.forEachChunk(taskCount: rows, elements: g.elementCount) { chunk in
                 let offset = chunk.lowerBound * g.channels
                 // In order: see the channels-last BatchNorm backward (Kernels.backward).
                 columnAffine(x + offset, y + offset, rows: chunk.count, columns: g.channels, k, stream: columnStreaming,
-                             lastRowsFirst: false, next: nil)
+                             lastRowsFirst: false, beyondCache: beyondCache, next: nil)
             }
         case .perSample where g.layout == .channelsFirst || g.inner == 1:
             let groups = g.groupsPerSample, width = g.channelsPerGroup

@@ -106,7 +106,8 @@ enum NativeLoops {
     @inline(__always)
     private static func tables() -> UnsafePointer<nk_kernels> { nk_kernels_active() }
 
-    /// The row backward loops of a call `beyondCache`, whose rows stream past the caches: the
+    /// The row backward loops, and `column_affine`, of a call `beyondCache` (rows that stream past
+    /// the caches; wide columns past L2, ``Kernels/columnAffineBeyondCache(columns:bytes:streaming:_:)``): the
     /// active table's `rows_beyond_cache` (for Float and Double on an AVX-512 machine AVX2's loops,
     /// whose loads do not split across cache lines as AVX-512's 64-byte loads do at a Swift
     /// array's alignment; see nk_isa_avx512.c), else its `rows_in_cache`. Every set's row sums
@@ -334,13 +335,15 @@ enum NativeLoops {
 
     static func columnAffine<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int, hi: UnsafePointer<S.ComputeScalar>,
-        a: UnsafePointer<S.ComputeScalar>, b: UnsafePointer<S.ComputeScalar>, stream: ColumnStreaming, next: UnsafePointer<S>?
+        a: UnsafePointer<S.ComputeScalar>, b: UnsafePointer<S.ComputeScalar>, stream: ColumnStreaming, beyondCache: Bool,
+        next: UnsafePointer<S>?
     ) {
-        let t = tables()
+        let loops = rowLoops(beyondCache: beyondCache)
         switch storage(S.self) {
-        case .float: t.pointee.f32.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags, next?.as())
-        case .double: t.pointee.f64.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags, next?.as())
-        case .half: halfTable(t, S.self).column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags, next?.as())
+        case .float: loops.f32.pointee.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags, next?.as())
+        case .double: loops.f64.pointee.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags, next?.as())
+        case .half:
+            halfRowLoops(loops, S.self).column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags, next?.as())
         }
     }
 
