@@ -47,18 +47,17 @@ typedef NK_S NK_SV __attribute__((ext_vector_type(NK_LANES)));
         if (stream) __builtin_nontemporal_store(nk_p_, (NK_SV *)(p)); \
         else __builtin_memcpy((p), &nk_p_, sizeof nk_p_);             \
     })
-#define NK_PEEL(stream, q, n) \
-    ((stream) ? NK_MIN((long)((sizeof(NK_SV) - (unsigned long)(q) % sizeof(NK_SV)) % sizeof(NK_SV) / sizeof(NK_S)), (n)) : 0)
+/// The elements of `n` from `q` before an address that is a multiple of `bytes`, when streamed.
+#define NK_PEEL_TO(stream, q, n, bytes) \
+    ((stream) ? NK_MIN((long)(((bytes) - (unsigned long)(q) % (bytes)) % (bytes) / sizeof(NK_S)), (n)) : 0)
+#define NK_PEEL(stream, q, n) NK_PEEL_TO(stream, q, n, sizeof(NK_SV))
 // Streamed rows of the backward pass store whole cache lines only: peeled to the line, not only
 // to the vector, and ended at a line, so that no line takes streamed and ordinary stores both.
 // A line whose first half was streamed and whose second half was then stored ordinarily (a row's
 // last elements, or the next row's first) measured 1.7–1.9× slower (AVX2 vectors, LayerNorm rows
 // of 1024 Float, dx 48 bytes past a line).
 #define NK_LINE_BYTES 64
-#define NK_LINE_PEEL(stream, q, n)                                                                                    \
-    ((stream) ? NK_MIN((long)((NK_LINE_BYTES - (unsigned long)(q) % NK_LINE_BYTES) % NK_LINE_BYTES / sizeof(NK_S)), \
-                       (n))                                                                                           \
-              : 0)
+#define NK_LINE_PEEL(stream, q, n) NK_PEEL_TO(stream, q, n, NK_LINE_BYTES)
 #define NK_LINE_VECTORS (sizeof(NK_SV) >= NK_LINE_BYTES ? 1 : NK_LINE_BYTES / (long)sizeof(NK_SV))
 /// The most of `vectors` vectors from a line boundary that end on one, when streamed.
 #define NK_WHOLE_LINES(stream, vectors) ((stream) ? (vectors) / NK_LINE_VECTORS * NK_LINE_VECTORS : (vectors))
@@ -250,26 +249,28 @@ typedef NK_T NK_FN(nk_row_vector) __attribute__((ext_vector_type(NK_ROW_LANES)))
 // Its elements from `from` (where the vectors ended) on, then the lanes join them, into t1 and
 // t2: first, with 16-lane vectors, eight more elements into s1 and s2 when eight are left (as an
 // 8-lane vector there would add them), then the rest one by one.
+// One element j of the row at a time: adds it to the column sums, and sets wg_ and d_.
+#define NK_ROW_SUMS_ELEMENT(x, dy, j, hi, lo, r, w, wg_, d_)                     \
+    ({                                                                           \
+        NK_T g_ = NK_XGET((dy) + (j));                                           \
+        d_ = (NK_XGET((x) + (j)) - (hi)) - (lo);                                 \
+        sum_dy[j] += g_;                                                         \
+        sum_dy_xhat[j] += g_ * (d_ * (r));                                       \
+        wg_ = (w) ? (w)[j] * g_ : g_;                                            \
+    })
 #define NK_ROW_SUMS_TAIL(x, dy, from, n, hi, lo, r, w)                            \
     ({                                                                            \
         long j_ = (from);                                                         \
         if (NK_LANES > NK_ROW_LANES && (n) - j_ >= NK_ROW_LANES) {                \
             NK_RV wgs_, ds_;                                                      \
-            for (int l_ = 0; l_ < NK_ROW_LANES; l_++, j_++) {                     \
-                NK_T d_ = (NK_XGET((x) + j_) - (hi)) - (lo), g_ = NK_XGET((dy) + j_); \
-                sum_dy[j_] += g_;                                                 \
-                sum_dy_xhat[j_] += g_ * (d_ * (r));                               \
-                wgs_[l_] = (w) ? (w)[j_] * g_ : g_;                               \
-                ds_[l_] = d_;                                                     \
-            }                                                                     \
+            for (int l_ = 0; l_ < NK_ROW_LANES; l_++, j_++)                       \
+                NK_ROW_SUMS_ELEMENT(x, dy, j_, hi, lo, r, w, wgs_[l_], ds_[l_]);  \
             s1 = s1 + wgs_;                                                       \
             s2 = s2 + wgs_ * ds_;                                                 \
         }                                                                         \
         for (; j_ < (n); j_++) {                                                  \
-            NK_T d_ = (NK_XGET((x) + j_) - (hi)) - (lo), g_ = NK_XGET((dy) + j_);    \
-            sum_dy[j_] += g_;                                                     \
-            sum_dy_xhat[j_] += g_ * (d_ * (r));                                   \
-            NK_T wg_ = (w) ? (w)[j_] * g_ : g_;                                   \
+            NK_T wg_, d_;                                                         \
+            NK_ROW_SUMS_ELEMENT(x, dy, j_, hi, lo, r, w, wg_, d_);                \
             t1 += (double)wg_;                                                    \
             t2 += (double)(wg_ * d_);                                             \
         }                                                                         \
@@ -804,6 +805,8 @@ static const NK_TABLE_TYPE NK_FN(table) = {
 #undef NK_ADD_STRIP
 #undef NK_LOAD_STRIP
 #undef NK_PEEL
+#undef NK_PEEL_TO
+#undef NK_ROW_SUMS_ELEMENT
 #undef NK_ROW_LANES
 #undef NK_RV
 #undef NK_ROW_LANE_SUM
