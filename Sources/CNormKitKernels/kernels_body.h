@@ -203,7 +203,7 @@ static nk_pair NK_FN(gradient_sums)(const NK_S *x, const NK_S *dy, long runs, lo
 // of b1 and b2, in order (8-lane vectors alternate, AVX-512 adds each 16-lane vector's halves).
 // So every set's loops give a row the same sums, to the bit (AVX2 and AVX-512; the baseline has
 // no fused multiply-add), and a call may run another set's loops than its 16-bit twin does
-// (rows_beyond_cache in CNormKitKernels.h) and still give it the same results; and the two
+// (beyond_cache in CNormKitKernels.h) and still give it the same results; and the two
 // accumulators keep two additions in flight.
 #define NK_ROW_LANES 8
 typedef NK_T NK_FN(nk_row_vector) __attribute__((ext_vector_type(NK_ROW_LANES)));

@@ -38,10 +38,10 @@
 #define NK_TABLE_TYPE nk_kernels_half
 #include "kernels_body.h"
 
-#ifdef NK_ROWS_BEYOND_CACHE_TABLE
-extern const nk_kernels NK_ROWS_BEYOND_CACHE_TABLE;
+#ifdef NK_BEYOND_CACHE_TABLE
+extern const nk_kernels NK_BEYOND_CACHE_TABLE;
 #else
-#define NK_ROWS_BEYOND_CACHE_TABLE NK_TABLE
+#define NK_BEYOND_CACHE_TABLE NK_TABLE
 #endif
 
 const nk_kernels NK_TABLE = {
@@ -52,6 +52,6 @@ const nk_kernels NK_TABLE = {
     .bf16 = table_bf16,
     .half = {.f16_to_f32 = to_float_f16, .f32_to_f16 = from_float_f16, .bf16_to_f32 = to_float_bf16,
              .f32_to_bf16 = from_float_bf16},
-    .rows_in_cache = {&NK_TABLE.f32, &NK_TABLE.f64, &NK_TABLE.f16, &NK_TABLE.bf16},
-    .rows_beyond_cache = {&NK_ROWS_BEYOND_CACHE_TABLE.f32, &NK_ROWS_BEYOND_CACHE_TABLE.f64, &NK_TABLE.f16, &NK_TABLE.bf16},
+    .in_cache = {&NK_TABLE.f32, &NK_TABLE.f64, &NK_TABLE.f16, &NK_TABLE.bf16},
+    .beyond_cache = {&NK_BEYOND_CACHE_TABLE.f32, &NK_BEYOND_CACHE_TABLE.f64, &NK_TABLE.f16, &NK_TABLE.bf16},
 };

@@ -16,7 +16,7 @@
 // rows, whose loads are half as wide (a bfloat16 LayerNorm 8192×1024 backward took 1.6× longer
 // with AVX2's). Every set's row sums gather in the same lanes (kernels_body.h), so a Float layer
 // on 16-bit input still gives the Float layer's results.
-#define NK_ROWS_BEYOND_CACHE_TABLE nk_kernels_avx2
+#define NK_BEYOND_CACHE_TABLE nk_kernels_avx2
 #include "kernels_isa.h"
 #pragma clang attribute pop
 #endif

@@ -14,21 +14,17 @@ import NormKitTestSupport
     @Test(arguments: [1, 15, 16, 17, 33, 1029, 2048])
     func theFusedSweepGivesTheTwoLoopsResults(_ length: Int) throws {
         try KernelSettings.inEveryInstructionSet {
-            try check(Float.self, length: length)
-            try check(Double.self, length: length)
-            try check(BFloat16.self, length: length)
+            for type in KernelSettings.loopTypes { try check(type, length: length) }
         }
     }
 
     /// Every instruction set's row sums gather in the same eight lanes (`NK_ROW_ACCUMULATE` in
-    /// kernels_body.h), so the loops a call runs (its own set's, or `rows_beyond_cache`) never
+    /// kernels_body.h), so the loops a call runs (its own set's, or `beyond_cache`) never
     /// change a result: the sums and column sums of one row, the same to the bit in AVX2 and
     /// AVX-512 (the baseline has no fused multiply-add, and rounds its products apart).
     @Test(arguments: [1, 7, 8, 9, 15, 16, 17, 24, 31, 1029])
     func everySetGivesARowTheSameSums(_ length: Int) throws {
-        try sameSumsInEverySet(Float.self, length: length)
-        try sameSumsInEverySet(Double.self, length: length)
-        try sameSumsInEverySet(BFloat16.self, length: length)
+        for type in KernelSettings.loopTypes { try sameSumsInEverySet(type, length: length) }
     }
 
     func sameSumsInEverySet<S: NormScalar>(_: S.Type, length n: Int) throws {
@@ -68,9 +64,7 @@ import NormKitTestSupport
     @Test(arguments: [17, 64, 1029])
     func streamedRowsWriteEveryElementOnceFromAnyOffset(_ length: Int) throws {
         try KernelSettings.inEveryInstructionSet {
-            try checkOffsets(Float.self, length: length)
-            try checkOffsets(Double.self, length: length)
-            try checkOffsets(BFloat16.self, length: length)
+            for type in KernelSettings.loopTypes { try checkOffsets(type, length: length) }
         }
     }
 

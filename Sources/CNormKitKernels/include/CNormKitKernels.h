@@ -126,14 +126,14 @@ typedef struct nk_conversions {
     void (*f32_to_bf16)(const float *in, unsigned short *out, long n);
 } nk_conversions;
 
-/// The tables whose row_gradient_sums, input_gradient_row and input_gradient_row_then_sums run a
-/// call's rows, per element type.
-typedef struct nk_row_loops {
+/// One table per element type: the loops a call runs, in cache or past the caches (`in_cache`,
+/// `beyond_cache` of nk_kernels).
+typedef struct nk_type_loops {
     const nk_kernels_f32 *f32;
     const nk_kernels_f64 *f64;
     const nk_kernels_half *f16;
     const nk_kernels_half *bf16;
-} nk_row_loops;
+} nk_type_loops;
 
 /// Every element type's loops, and the 16-bit conversions, compiled for one instruction set.
 typedef struct nk_kernels {
@@ -143,11 +143,12 @@ typedef struct nk_kernels {
     nk_kernels_half f16;
     nk_kernels_half bf16;
     nk_conversions half;
-    /// The row backward loops of a call in cache: this table's own.
-    nk_row_loops rows_in_cache;
-    /// The row backward loops of a call past the caches: this table's own, except for Float and
-    /// Double where this table is AVX-512's: AVX2's (see nk_isa_avx512.c).
-    nk_row_loops rows_beyond_cache;
+    /// The row backward loops (row_gradient_sums, input_gradient_row, input_gradient_row_then_sums)
+    /// and column_affine of a call in cache: this table's own.
+    nk_type_loops in_cache;
+    /// The same loops of a call past the caches: this table's own, except for Float and Double
+    /// where this table is AVX-512's: AVX2's (see nk_isa_avx512.c).
+    nk_type_loops beyond_cache;
 } nk_kernels;
 
 /// The table in use; selected on first use (see the top of this file).

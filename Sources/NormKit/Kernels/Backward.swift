@@ -267,7 +267,7 @@ extension Kernels {
                                                                             count: width))
             let hasNext = task + 1 < tasks.upperBound
             guard fuses && hasNext else {
-                inputGradientRow(xs, gs, ds, width, mean: split, k, weight: w, stream: rowStream, beyondCache: rowStream,
+                inputGradientRow(xs, gs, ds, width, mean: split, k, weight: w, stream: rowStream,
                                  next: nextGroups(xs, gs, distance: width, exists: hasNext, stream: stream, groupBytes: rowBytes))
                 carried = nil
                 continue

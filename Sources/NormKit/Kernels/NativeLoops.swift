@@ -107,21 +107,22 @@ enum NativeLoops {
     private static func tables() -> UnsafePointer<nk_kernels> { nk_kernels_active() }
 
     /// The row backward loops, and `column_affine`, of a call `beyondCache` (rows that stream past
-    /// the caches; wide columns past L2, ``Kernels/columnAffineBeyondCache(columns:bytes:streaming:_:)``): the
-    /// active table's `rows_beyond_cache` (for Float and Double on an AVX-512 machine AVX2's loops,
+    /// the caches; wide columns past L2, ``Kernels/columnAffineBeyondCache(columns:bytes:streaming:_:)``):
+    /// the active table's `beyond_cache` (for Float and Double on an AVX-512 machine AVX2's loops,
     /// whose loads do not split across cache lines as AVX-512's 64-byte loads do at a Swift
-    /// array's alignment; see nk_isa_avx512.c), else its `rows_in_cache`. Every set's row sums
-    /// gather in the same lanes (`NK_ROW_ACCUMULATE` in kernels_body.h), so the choice never
-    /// changes a result.
+    /// array's alignment; see nk_isa_avx512.c), else its `in_cache`. Every set's row sums gather
+    /// in the same lanes (`NK_ROW_ACCUMULATE` in kernels_body.h), so the choice never changes a
+    /// result.
     @inline(__always)
-    private static func rowLoops(beyondCache: Bool) -> nk_row_loops {
+    private static func loops(beyondCache: Bool) -> nk_type_loops {
         let t = tables()
-        return beyondCache ? t.pointee.rows_beyond_cache : t.pointee.rows_in_cache
+        return beyondCache ? t.pointee.beyond_cache : t.pointee.in_cache
     }
 
+    /// The 16-bit table of `loops` for `S`.
     @inline(__always)
-    private static func halfRowLoops<S: NormScalar>(_ rows: nk_row_loops, _: S.Type) -> nk_kernels_half {
-        S.self == BFloat16.self ? rows.bf16.pointee : rows.f16.pointee
+    private static func halfLoops<S: NormScalar>(_ loops: nk_type_loops, _: S.Type) -> nk_kernels_half {
+        S.self == BFloat16.self ? loops.bf16.pointee : loops.f16.pointee
     }
 
     /// Half-precision values widened to `Float` (exact).
@@ -174,7 +175,7 @@ enum NativeLoops {
     /// The table of a 16-bit type: binary16's or bfloat16's.
     @inline(__always)
     private static func halfTable<S: NormScalar>(_ t: UnsafePointer<nk_kernels>, _: S.Type) -> nk_kernels_half {
-        S.self == BFloat16.self ? t.pointee.bf16 : t.pointee.f16
+        halfLoops(t.pointee.in_cache, S.self)
     }
 
     static func shiftedSums<S: NormScalar>(
@@ -231,20 +232,20 @@ enum NativeLoops {
         return (sums.first, sums.second)
     }
 
-    /// `beyondCache`: whether the row is one of a call past the caches (``rowLoops(beyondCache:)``).
+    /// `beyondCache`: whether the row is one of a call past the caches (``loops(beyondCache:)``).
     static func rowGradientSums<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ count: Int, hi: S.ComputeScalar, lo: S.ComputeScalar,
         invstd r: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?,
         sumDy: UnsafeMutablePointer<S.ComputeScalar>, sumDyXhat: UnsafeMutablePointer<S.ComputeScalar>, beyondCache: Bool
     ) -> (Double, Double) {
-        let rows = rowLoops(beyondCache: beyondCache)
+        let rows = loops(beyondCache: beyondCache)
         let sums: nk_pair
         switch storage(S.self) {
         case .float: sums = rows.f32.pointee.row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
                                    sumDyXhat.as())
         case .double: sums = rows.f64.pointee.row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
                                    sumDyXhat.as())
-        case .half: sums = halfRowLoops(rows, S.self).row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
+        case .half: sums = halfLoops(rows, S.self).row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
                                    sumDyXhat.as())
         }
         return (sums.first, sums.second)
@@ -269,12 +270,12 @@ enum NativeLoops {
         _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?, stream: Bool, beyondCache: Bool,
         next: (x: UnsafePointer<S>, dy: UnsafePointer<S>)?
     ) {
-        let rows = rowLoops(beyondCache: beyondCache)
+        let rows = loops(beyondCache: beyondCache)
         let (nx, ndy) = (next?.x, next?.dy)
         switch storage(S.self) {
         case .float: rows.f32.pointee.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, nx?.as(), ndy?.as())
         case .double: rows.f64.pointee.input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, nx?.as(), ndy?.as())
-        case .half: halfRowLoops(rows, S.self).input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, nx?.as(), ndy?.as())
+        case .half: halfLoops(rows, S.self).input_gradient_row(x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, nx?.as(), ndy?.as())
         }
     }
 
@@ -285,7 +286,7 @@ enum NativeLoops {
         _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?, stream: Bool, beyondCache: Bool,
         next: NextRowSums<S>, after: (x: UnsafePointer<S>, dy: UnsafePointer<S>)?
     ) -> (Double, Double) {
-        let rows = rowLoops(beyondCache: beyondCache)
+        let rows = loops(beyondCache: beyondCache)
         let (ax, ady) = (after?.x, after?.dy)
         let (nhi, nlo, nr) = (next.row.mean.hi, next.row.mean.lo, next.row.invstd)
         let (sumDy, sumDyXhat) = (next.columns, next.columns + next.stride)
@@ -300,7 +301,7 @@ enum NativeLoops {
                 x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, next.x.as(),
                 next.dy.as(), nhi.as(), nlo.as(), nr.as(), next.weight?.as(), sumDy.as(), sumDyXhat.as(), ax?.as(), ady?.as())
         case .half:
-            sums = halfRowLoops(rows, S.self).input_gradient_row_then_sums(
+            sums = halfLoops(rows, S.self).input_gradient_row_then_sums(
                 x.as(), dy.as(), dx.as(), count, hi.as(), k.k1.as(), k.k2.as(), k.k3.as(), weight?.as(), stream.flag, next.x.as(),
                 next.dy.as(), nhi.as(), nlo.as(), nr.as(), next.weight?.as(), sumDy.as(), sumDyXhat.as(), ax?.as(), ady?.as())
         }
@@ -338,12 +339,12 @@ enum NativeLoops {
         a: UnsafePointer<S.ComputeScalar>, b: UnsafePointer<S.ComputeScalar>, stream: ColumnStreaming, beyondCache: Bool,
         next: UnsafePointer<S>?
     ) {
-        let loops = rowLoops(beyondCache: beyondCache)
+        let loops = loops(beyondCache: beyondCache)
         switch storage(S.self) {
         case .float: loops.f32.pointee.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags, next?.as())
         case .double: loops.f64.pointee.column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags, next?.as())
         case .half:
-            halfRowLoops(loops, S.self).column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags, next?.as())
+            halfLoops(loops, S.self).column_affine(x.as(), y.as(), rows, columns, hi.as(), a.as(), b.as(), stream.flags, next?.as())
         }
     }
 

@@ -305,16 +305,17 @@ extension Kernels {
     }
 
     /// dx_i = k1·w_i·dy_i − k2·((x_i − μ_hi) − μ_lo) + k3 over one row whose weight varies per
-    /// element. `stream` stores dx past the caches; `beyondCache`: as ``rowGradientSums(_:_:_:mean:invstd:weight:columns:stride:beyondCache:)``'s;
+    /// element. `stream` stores dx past the caches, in the loops for calls past them (as
+    /// ``rowGradientSums(_:_:_:mean:invstd:weight:columns:stride:beyondCache:)`` of a streamed row);
     /// `next`: the next row's x and dy, prefetched meanwhile.
     @inline(__always)
     static func inputGradientRow<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, _ count: Int,
         mean: SplitMean<S.ComputeScalar>, _ k: GradientCoefficients<S.ComputeScalar>, weight: UnsafePointer<S.ComputeScalar>?,
-        stream: Bool, beyondCache: Bool, next: (x: UnsafePointer<S>, dy: UnsafePointer<S>)?
+        stream: Bool, next: (x: UnsafePointer<S>, dy: UnsafePointer<S>)?
     ) {
         NativeLoops.inputGradientRow(x, dy, dx, count, hi: mean.hi, k.foldingLowPart(of: mean), weight: weight, stream: stream,
-                                     beyondCache: beyondCache, next: next)
+                                     beyondCache: stream, next: next)
     }
 }
 
@@ -493,7 +494,7 @@ extension Kernels {
 
     /// Whether a channels-last or `(N, C)` BatchNorm normalization over rows of `columns`, `bytes`
     /// of input in all, that does not stream (`streaming`), runs the loops for calls past the
-    /// caches (`rows_beyond_cache` in CNormKitKernels.h: AVX2's on an AVX-512 machine): rows of
+    /// caches (`beyond_cache` in CNormKitKernels.h: AVX2's on an AVX-512 machine): rows of
     /// 1 KiB or more, over at least four level-2 caches. Against AVX-512's loops, builds
     /// alternating, one thread: BatchNorm1d 4096×1024 eval 1.76× faster, training forward 1.29×;
     /// two threads: eval 1.38×. Left on AVX-512's: streamed rows (BatchNorm2d 32×256×28×28
