@@ -15,7 +15,10 @@
 // keep AVX-512's (LayerNorm 64×768 backward took 1.39× longer with AVX2's), and so do the 16-bit
 // rows, whose loads are half as wide (a bfloat16 LayerNorm 8192×1024 backward took 1.6× longer
 // with AVX2's). Every set's row sums gather in the same lanes (kernels_body.h), so a Float layer
-// on 16-bit input still gives the Float layer's results.
+// on 16-bit input still gives the Float layer's results. BatchNorm's wide column rows (channels-last
+// or (N, C), 1 KiB and more) past the caches run AVX2's column_affine and column_input_gradient
+// too, for the same reason (Kernels.columnAffineBeyondCache, columnInputGradientBeyondCache);
+// their sums' loops, which only load, keep AVX-512's (AVX2's measured 1.03–1.11× slower).
 #define NK_BEYOND_CACHE_TABLE nk_kernels_avx2
 #include "kernels_isa.h"
 #pragma clang attribute pop

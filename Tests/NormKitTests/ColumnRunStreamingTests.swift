@@ -14,7 +14,17 @@ import NormKitTestSupport
     @Test(arguments: [1, 2, 3, 4, 5, 7, 12])
     func streamedShortRowsGiveTheUnstreamedResults(_ vectors: Int) throws {
         try KernelSettings.inEveryInstructionSet {
-            for type in KernelSettings.loopTypes { try check(type, vectors: vectors) }
+            for type in KernelSettings.loopTypes { try check(type, columns: vectors * lanes) }
+        }
+    }
+
+    /// Rows of 1 KiB and more, of any width (the loops' scalar tails), in the loops for calls in
+    /// cache and past the caches (BatchNorm's wide rows: ``Kernels/columnAffineBeyondCache(columns:bytes:streaming:_:)``,
+    /// ``Kernels/columnInputGradientBeyondCache(columns:sweepBytes:_:)``).
+    @Test(arguments: [256, 259, 263, 269])
+    func wideRowsGiveTheSameResultsInEitherLoops(_ columns: Int) throws {
+        try KernelSettings.inEveryInstructionSet {
+            for type in KernelSettings.loopTypes { try check(type, columns: columns) }
         }
     }
 
@@ -31,11 +41,21 @@ import NormKitTestSupport
         }
     }
 
+    /// BatchNorm's input gradient runs the loops for calls past the caches on rows of 1 KiB and
+    /// more whose x, dy and dx outgrow the last-level cache, and only there.
+    @Test func onlyWideRowsPastTheCacheRunTheLoopsForCallsPastIt() {
+        let cache = NativeLoops.lastLevelCacheBytes
+        #expect(Kernels.columnInputGradientBeyondCache(columns: 256, sweepBytes: cache + 1, Float.self))
+        #expect(Kernels.columnInputGradientBeyondCache(columns: 128, sweepBytes: cache + 1, Double.self))
+        #expect(!Kernels.columnInputGradientBeyondCache(columns: 255, sweepBytes: 4 * cache, Float.self))
+        #expect(!Kernels.columnInputGradientBeyondCache(columns: 256, sweepBytes: cache, Float.self))
+    }
+
     /// The lanes of the active loops' vectors (`NK_LANES`, the same for every element type).
     var lanes: Int { InstructionSet.active == .avx512 ? 16 : 8 }
 
-    func check<S: NormScalar>(_: S.Type, vectors: Int) throws {
-        let columns = vectors * lanes, rows = 5, count = rows * columns
+    func check<S: NormScalar>(_: S.Type, columns: Int) throws {
+        let rows = 5, count = rows * columns
         var random = SeededGenerator(seed: UInt64(columns) &* 131)
         func values(_ count: Int, mean: Double = 0) -> [S] { (0..<count).map { _ in S(mean + random.normal()) } }
         func coefficients() -> [S.ComputeScalar] { (0..<columns).map { _ in S.ComputeScalar(random.normal()) } }
@@ -56,16 +76,21 @@ import NormKitTestSupport
                 }
                 #expect(firstBitDifference(affine[1], affine[0]) == nil, "column_affine: \(what)")
                 #expect(firstBitDifference(affine[2], affine[0]) == nil, "column_affine beyond the cache: \(what)")
-                let gradient = [false, true].map { stream in
+                // Unstreamed, streamed, and either in the loops for calls past the caches.
+                let gradient = [(false, false), (true, false), (false, true), (true, true)].map { stream, beyondCache in
                     run(inPlace ? dy : x, offset: offset, count: count) { input, output in
                         dy.withUnsafeBufferPointer { dy in
                             NativeLoops.columnInputGradient(inPlace ? UnsafePointer(output) : input, dy.baseAddress! + offset, output,
                                                             rows: rows, columns: columns, hi: hi, k1: a, k2: b, k3: c,
-                                                            stream: ColumnStreaming(wideRows: stream, shortRows: stream))
+                                                            stream: ColumnStreaming(wideRows: stream, shortRows: stream),
+                                                            beyondCache: beyondCache)
                         }
                     }
                 }
                 #expect(firstBitDifference(gradient[1], gradient[0]) == nil, "column_input_gradient: \(what)")
+                #expect(firstBitDifference(gradient[2], gradient[0]) == nil, "column_input_gradient beyond the cache: \(what)")
+                #expect(firstBitDifference(gradient[3], gradient[0]) == nil,
+                        "column_input_gradient streamed beyond the cache: \(what)")
             }
         }
     }

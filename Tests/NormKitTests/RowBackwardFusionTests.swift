@@ -32,7 +32,7 @@ import NormKitTestSupport
         let x = (0..<n).map { _ in S(20 + random.normal()) }, dy = (0..<n).map { _ in S(random.normal()) }
         let weight: [S.ComputeScalar] = (0..<n).map { _ in S.ComputeScalar(0.5 + Double.random(in: 0..<1, using: &random)) }
         var results: [(set: String, sums: (Double, Double), columns: [S.ComputeScalar])] = []
-        try KernelSettings.inEveryInstructionSet {
+        KernelSettings.inEveryInstructionSet {
             guard InstructionSet.active != .baseline else { return }
             for beyondCache in [false, true] {
                 var columns = [S.ComputeScalar](repeating: 0.25, count: 2 * n)

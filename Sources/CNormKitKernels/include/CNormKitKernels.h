@@ -143,8 +143,8 @@ typedef struct nk_kernels {
     nk_kernels_half f16;
     nk_kernels_half bf16;
     nk_conversions half;
-    /// The row backward loops (row_gradient_sums, input_gradient_row, input_gradient_row_then_sums)
-    /// and column_affine of a call in cache: this table's own.
+    /// The row backward loops (row_gradient_sums, input_gradient_row, input_gradient_row_then_sums),
+    /// column_affine and column_input_gradient of a call in cache: this table's own.
     nk_type_loops in_cache;
     /// The same loops of a call past the caches: this table's own, except for Float and Double
     /// where this table is AVX-512's: AVX2's (see nk_isa_avx512.c).

@@ -95,6 +95,7 @@ extension Kernels {
             let rows = g.outer * g.inner
             let sweepBytes = 3 * g.elementCount * MemoryLayout<S>.stride
             let streaming = ColumnStreaming(wideRows: false, shortRows: ColumnStreaming(stream, bytes: sweepBytes).shortRows)  // (below)
+            let beyondCache = columnInputGradientBeyondCache(columns: g.channels, sweepBytes: sweepBytes, S.self)
             Parallelism.forEachChunk(taskCount: rows, elements: 2 * g.elementCount) { chunk in
                 let offset = chunk.lowerBound * g.channels
                 // Rows of 1 KiB or more are not streamed: BatchNorm1d 4096×1024 backward measured
@@ -106,7 +107,7 @@ extension Kernels {
                 // chunk outgrows the level-2 cache, and this machine's L3 kept too little of the
                 // first sweep to pay for the broken prefetch streams.
                 columnInputGradient(x + offset, dy + offset, dx + offset, rows: chunk.count, columns: g.channels, k,
-                                    stream: streaming, lastRowsFirst: false)
+                                    stream: streaming, lastRowsFirst: false, beyondCache: beyondCache)
             }
             partials = [sums]
         case .perSample where g.layout == .channelsFirst || g.inner == 1:

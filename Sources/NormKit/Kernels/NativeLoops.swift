@@ -58,7 +58,7 @@ enum NativeLoops {
     private static let threshold = ProcessSetting(lastLevelCacheBytes)
 
     /// The size of the last-level cache one core can fill (sysfs on Linux).
-    static var lastLevelCacheBytes: Int { nk_last_level_cache_bytes() }
+    static let lastLevelCacheBytes: Int = nk_last_level_cache_bytes()
 
     /// The size of one core's level-1 data cache (sysfs on Linux; 32 KiB where unknown).
     static let levelOneDataCacheBytes: Int = nk_level1_data_cache_bytes()
@@ -106,8 +106,10 @@ enum NativeLoops {
     @inline(__always)
     private static func tables() -> UnsafePointer<nk_kernels> { nk_kernels_active() }
 
-    /// The row backward loops, and `column_affine`, of a call `beyondCache` (rows that stream past
-    /// the caches; wide columns past L2, ``Kernels/columnAffineBeyondCache(columns:bytes:streaming:_:)``):
+    /// The row backward loops, `column_affine` and `column_input_gradient`, of a call `beyondCache`
+    /// (rows that stream past the caches; wide columns past L2 or L3,
+    /// ``Kernels/columnAffineBeyondCache(columns:bytes:streaming:_:)``,
+    /// ``Kernels/columnInputGradientBeyondCache(columns:sweepBytes:_:)``):
     /// the active table's `beyond_cache` (for Float and Double on an AVX-512 machine AVX2's loops,
     /// whose loads do not split across cache lines as AVX-512's 64-byte loads do at a Swift
     /// array's alignment; see nk_isa_avx512.c), else its `in_cache`. Every set's row sums gather
@@ -363,17 +365,19 @@ enum NativeLoops {
     static func columnInputGradient<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, rows: Int, columns: Int,
         hi: UnsafePointer<S.ComputeScalar>, k1: UnsafePointer<S.ComputeScalar>, k2: UnsafePointer<S.ComputeScalar>,
-        k3: UnsafePointer<S.ComputeScalar>, stream: ColumnStreaming
+        k3: UnsafePointer<S.ComputeScalar>, stream: ColumnStreaming, beyondCache: Bool
     ) {
-        let t = tables()
+        let loops = loops(beyondCache: beyondCache)
         switch storage(S.self) {
         case .float:
-            t.pointee.f32.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as(), stream.flags)
+            loops.f32.pointee.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as(),
+                                                    stream.flags)
         case .double:
-            t.pointee.f64.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as(), stream.flags)
+            loops.f64.pointee.column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as(),
+                                                    stream.flags)
         case .half:
-            halfTable(t, S.self).column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(), k3.as(),
-                                                       stream.flags)
+            halfLoops(loops, S.self).column_input_gradient(x.as(), dy.as(), dx.as(), rows, columns, hi.as(), k1.as(), k2.as(),
+                                                           k3.as(), stream.flags)
         }
     }
 }

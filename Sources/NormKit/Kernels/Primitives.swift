@@ -505,6 +505,20 @@ extension Kernels {
         !streaming.wideRows && columns * MemoryLayout<S>.stride >= 1 << 10 && bytes >= 4 * NativeLoops.levelTwoCacheBytes
     }
 
+    /// Whether the input gradient of a channels-last or `(N, C)` BatchNorm backward over rows of
+    /// `columns`, whose x, dy and dx come to `sweepBytes`, runs the loops for calls past the caches
+    /// (as ``columnAffineBeyondCache(columns:bytes:streaming:_:)``): rows of 1 KiB or more, with
+    /// x, dy and dx past the last-level cache. Against AVX-512's loops, builds alternating, one
+    /// thread and two: BatchNorm1d 4096×1024 1.03–1.06× and 1.06–1.17× faster, 16384×1024 1.08×
+    /// and 1.03×, 8192×512 1.27× and 1.07×, Double 4096×1024 1.08× (one thread); channels-last
+    /// BatchNorm2d 32×256×28×28 1.23× and 1.05×. Calls that fit the last-level cache keep
+    /// AVX-512's: with AVX2's (and their sums' loops) BatchNorm1d 1024×1024 took 1.07× longer,
+    /// 2048×1024 on two threads 1.06×, channels-last BatchNorm2d 16×256×16×16 1.17×. The sums'
+    /// loops, which only load, stay on AVX-512's past the caches too: AVX2's took 1.03–1.11× longer.
+    static func columnInputGradientBeyondCache<S: NormScalar>(columns: Int, sweepBytes: Int, _: S.Type) -> Bool {
+        columns * MemoryLayout<S>.stride >= 1 << 10 && sweepBytes > NativeLoops.lastLevelCacheBytes
+    }
+
     /// Calls `body(firstRow, rowCount)` on blocks of rows that together cover `0..<rows` once:
     /// one block in order, or, when `lastFirst`, blocks of about a quarter of the level-2 cache
     /// from the last to the first. A second sweep that starts where the first ended finds the
@@ -552,12 +566,12 @@ extension Kernels {
     /// `stream` and `lastRowsFirst` as in ``columnAffine(_:_:rows:columns:_:stream:lastRowsFirst:next:)``.
     static func columnInputGradient<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, rows: Int, columns: Int,
-        _ k: ColumnCoefficients<S.ComputeScalar>, stream: ColumnStreaming, lastRowsFirst: Bool
+        _ k: ColumnCoefficients<S.ComputeScalar>, stream: ColumnStreaming, lastRowsFirst: Bool, beyondCache: Bool = false
     ) {
         forEachRowBlock(rows: rows, rowBytes: columns * MemoryLayout<S>.stride, lastFirst: lastRowsFirst) { first, count in
             let offset = first * columns
             NativeLoops.columnInputGradient(x + offset, dy + offset, dx + offset, rows: count, columns: columns, hi: k.hi,
-                                            k1: k.a, k2: k.b, k3: k.c, stream: stream)
+                                            k1: k.a, k2: k.b, k3: k.c, stream: stream, beyondCache: beyondCache)
         }
     }
 }
