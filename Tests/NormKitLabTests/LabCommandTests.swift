@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import NormKitLab
 @testable import normkit
+import NormKitTestSupport
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -60,6 +61,8 @@ import FoundationXML
     /// The same seed gives the same numbers (everything but the timings), whatever the number of
     /// runs at a time.
     @Test func sameSeedSameNumbers() throws {
+        KernelSettings.lock.lock()  // two runs compared bit for bit: no test may switch the loops meanwhile
+        defer { KernelSettings.lock.unlock() }
         let a = temporaryFolder(), b = temporaryFolder()
         defer {
             try? FileManager.default.removeItem(at: a)

@@ -37,6 +37,8 @@ func syncLeafClasses<S: NormScalar>(_ module: any Module<S>, prefix: String = ""
     }
 
     @Test func sequentialChainsForwardAndBackward() throws {
+        KernelSettings.lock.lock()  // two runs compared bit for bit: no test may switch the loops meanwhile
+        defer { KernelSettings.lock.unlock() }
         var rng = SeededRandom(seed: 21)
         let model = syncNestedModel()
         let twin = syncNestedModel()

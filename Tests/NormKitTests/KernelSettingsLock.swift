@@ -1,14 +1,6 @@
 import Foundation
 @testable import NormKit
-
-/// The kernels' settings (instruction set, thread count, parallel threshold, streaming threshold)
-/// are process-wide: a test that changes one changes it for every test running meanwhile. Tests
-/// that change a setting, and tests that compare two runs bit for bit (a different thread split
-/// merges partial sums in another order), take turns under this lock; the other tests see a valid
-/// setting either way.
-enum KernelSettings {
-    static let lock = NSLock()
-}
+import NormKitTestSupport
 
 extension KernelSettings {
     /// The element types whose loops each table holds its own of: `Float`, `Double`, and a 16-bit

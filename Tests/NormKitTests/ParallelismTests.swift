@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NormKit
+import NormKitTestSupport
 
 /// The kernels' threads: chunking covers every task once, results do not depend on how many
 /// callers run at once, and concurrent callers neither deadlock nor multiply the threads.
