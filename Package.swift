@@ -69,12 +69,16 @@ let package = Package(
             dependencies: ["NormKit"],
             resources: [.copy("Resources/digits.nkimg")]
         ),
+        // `normkit bench --bare-pass`: the least work that moves a case's bytes, in C for its
+        // streamed stores; the CLI's alone, not the library's.
+        .target(name: "CBarePass"),
         // The CLI, a thin shell over the libraries. `normkit lab --backend mpi` needs the `MPI` trait.
         .executableTarget(
             name: "normkit",
             dependencies: [
                 "NormKit",
                 "NormKitLab",
+                "CBarePass",
                 .target(name: "NormKitMPI", condition: .when(traits: ["MPI"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

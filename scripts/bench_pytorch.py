@@ -21,7 +21,13 @@ Usage (torch is never installed in CI; run this by hand):
 Options: --normkit PATH (default .build/release/normkit), --threads N (default: all cores),
 --case STRING (repeatable, or several joined by ';'), --min-time SECONDS (default 0.3, per case
 and library, split over the turns), --rounds N (default 2), --sweep size|threads, --markdown
-FILE, --torch-default-malloc.
+FILE, --torch-default-malloc, --bare-pass.
+
+Bare pass (--bare-pass, the suite and --case runs): normkit also times each case's bare pass,
+its floor bytes moved with nothing computed (a copy of x into y, or dx = x XOR dy), on the same
+threads and reused buffers (see Sources/normkit/BarePass.swift). The table then shows each
+library's time as a share of it, and the ceiling: PyTorch's time over the bare pass, the most
+any kernel that reads and writes those bytes could gain on PyTorch on this machine.
 
 Turns: the memory bandwidth a process gets on a shared machine drifts by 20–40% over minutes.
 Each library's time is the median of its turns on the case, taken seconds apart, so that the
@@ -246,13 +252,15 @@ def tune_malloc_like_normkit():
 
 # --- normkit and PyTorch --------------------------------------------------------------------------
 
-def normkit_case(binary, case_string, threads, min_time, bandwidth=None):
+def normkit_case(binary, case_string, threads, min_time, bandwidth=None, bare_pass=False):
     """normkit's JSON record of one case, with the share of the CPUs other work took meanwhile.
-    `bandwidth` (GB/s) skips normkit's copy-bandwidth measurement. Its progress line goes to
-    stderr."""
+    `bandwidth` (GB/s) skips normkit's copy-bandwidth measurement; `bare_pass` times the case's
+    bare pass too. Its progress line goes to stderr."""
     command = [binary, "bench", "--json", "--threads", str(threads), "--min-time", str(min_time), "--case", case_string]
     if bandwidth is not None:
         command += ["--bandwidth", repr(bandwidth)]
+    if bare_pass:
+        command += ["--bare-pass"]
     watch = CpuWatch()
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         watch.child = process.pid
@@ -269,7 +277,7 @@ def default_suite(binary):
     return [line for line in listed.stdout.splitlines() if line.strip()]
 
 
-def side_by_side(binary, case_strings, threads, min_time, rounds):
+def side_by_side(binary, case_strings, threads, min_time, rounds, bare_pass=False):
     """For each case: normkit's record, PyTorch's median (None for distributed cases), and the
     larger share of the CPUs that other work took while either library ran it.
 
@@ -277,7 +285,7 @@ def side_by_side(binary, case_strings, threads, min_time, rounds):
     each turn with min_time / rounds of timed calls, and each library's time is the median of its
     turns: the memory bandwidth this shared machine gives a process drifts by 20–40% over
     minutes, and timing one library's whole suite before the other's put that drift between
-    them."""
+    them. With `bare_pass`, normkit's first turn on each case also times its bare pass."""
     turn_time = min_time / rounds
     bandwidth = None
     results = []
@@ -286,7 +294,7 @@ def side_by_side(binary, case_strings, threads, min_time, rounds):
         records, torch_times, shares = [], [], []
         for turn in range(rounds):
             progress(f"[{index + 1}/{len(case_strings)}] {label}, turn {turn + 1} of {rounds}…")
-            record, share = normkit_case(binary, case_string, threads, turn_time, bandwidth)
+            record, share = normkit_case(binary, case_string, threads, turn_time, bandwidth, bare_pass and turn == 0)
             bandwidth, label = record["bandwidth_gbps"], record["label"]
             records.append(record)
             shares.append(share)
@@ -300,6 +308,8 @@ def side_by_side(binary, case_strings, threads, min_time, rounds):
         if floor:
             record["gbps"] = floor / record["median_s"] / 1e9
             record["roofline_pct"] = 100 * (floor / (record["bandwidth_gbps"] * 1e9)) / record["median_s"]
+        if record.get("bare_pass_s") is not None:
+            record["bare_pass_pct"] = 100 * record["bare_pass_s"] / record["median_s"]
         if record.get("baseline_s") is not None:
             record["baseline_s"] = median([r["baseline_s"] for r in records])
             record["extra_s"] = record["median_s"] - record["baseline_s"]
@@ -382,16 +392,29 @@ def disturbance_note(results):
             f"Rerun them with --case on a quiet machine.")
 
 
-def suite_report(results):
+def suite_report(results, bare_pass=False):
+    """The side-by-side table and the geometric-mean speedup. With `bare_pass`, four more columns:
+    the bare pass's time, each library's share of it (bare pass time / its time), and the
+    ceiling, PyTorch's time over the bare pass: no kernel that moves the case's floor bytes can be
+    faster than PyTorch by more."""
     rows = []
     for result in results:
         record = result["record"]
         name = case_name(result)
         if record.get("extra_s") is not None:
             name += f" (BatchNorm2d alone {duration(record['baseline_s'])}, sync adds {duration(record['extra_s'])})"
-        rows.append([name, duration(record["median_s"]), duration(result["torch"]), ratio_text(speedup(result)),
-                     percent(record.get("roofline_pct"))])
-    table = markdown_table(["case", "NormKit", "PyTorch", "speedup", "NormKit % roofline"], rows)
+        row = [name, duration(record["median_s"]), duration(result["torch"]), ratio_text(speedup(result)),
+               percent(record.get("roofline_pct"))]
+        if bare_pass:
+            bare = record.get("bare_pass_s")
+            row += [duration(bare), percent(record.get("bare_pass_pct")),
+                    percent(100 * bare / result["torch"] if bare and result["torch"] else None),
+                    ratio_text(result["torch"] / bare if bare and result["torch"] else None)]
+        rows.append(row)
+    header = ["case", "NormKit", "PyTorch", "speedup", "NormKit % roofline"]
+    if bare_pass:
+        header += ["bare pass", "NormKit % bare", "PyTorch % bare", "ceiling"]
+    table = markdown_table(header, rows)
     speedups = [speedup(result) for result in results if speedup(result)]
     summary = (f"Geometric-mean speedup (PyTorch time / NormKit time) over {len(speedups)} cases: "
                f"{geometric_mean(speedups):.2f}×")
@@ -469,6 +492,9 @@ def main():
                         help="turns each library takes on a case, alternating (the time is the median of the turns)")
     parser.add_argument("--sweep", choices=["size", "threads"], help="time vs tensor size, or vs thread count")
     parser.add_argument("--markdown", metavar="FILE", help="also write the report to FILE")
+    parser.add_argument("--bare-pass", action="store_true",
+                        help="also time each case's bare pass (normkit bench --bare-pass) and show both libraries' "
+                             "share of it, and the ceiling on any kernel's speedup over PyTorch")
     parser.add_argument("--torch-default-malloc", action="store_true",
                         help="leave PyTorch's allocations as they are out of the box: glibc's malloc thresholds "
                              "(NormKit tunes its own; see tune_malloc_like_normkit), and 4 KiB pages "
@@ -492,8 +518,9 @@ def main():
                   + threads_sweep_report(by_threads))
     else:
         cases = explicit or default_suite(args.normkit)
-        results = side_by_side(args.normkit, cases, args.threads, args.min_time, args.rounds)
-        report = preamble(results, f"{args.threads} threads", malloc_tuned, args.rounds) + "\n\n" + suite_report(results)
+        results = side_by_side(args.normkit, cases, args.threads, args.min_time, args.rounds, args.bare_pass)
+        report = (preamble(results, f"{args.threads} threads", malloc_tuned, args.rounds) + "\n\n"
+                  + suite_report(results, args.bare_pass))
 
     print(report)
     if args.markdown:

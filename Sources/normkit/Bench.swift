@@ -8,8 +8,9 @@ import NormKit
 /// It measures the copy bandwidth first (see ``CopyBandwidth``), then runs the default suite
 /// (``BenchSuite``) or the `--case` strings, and prints one table row (or with `--json`, one JSON
 /// line) per case: the median time, the floor bytes moved per second, the floor bytes, and the
-/// roofline time (floor bytes ÷ copy bandwidth) as a percentage of the median. Build it in
-/// release: `swift run -c release normkit bench`.
+/// roofline time (floor bytes ÷ copy bandwidth) as a percentage of the median; with
+/// `--bare-pass`, also the time of the case's bare pass (``BarePass``) and its percentage of the
+/// median. Build it in release: `swift run -c release normkit bench`.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time the layers against the memory roofline (build with -c release).",
@@ -66,6 +67,14 @@ struct Bench: ParsableCommand {
             """))
     var interleave = false
 
+    @Flag(name: .customLong("bare-pass"), help: ArgumentHelp(
+        "Also time each case's bare pass: its floor bytes moved with nothing computed (see BarePass).",
+        discussion: """
+            Prints its time and its share of the case's median: how near the case is to the fastest \
+            any kernel could move its bytes here. Takes about four times --min-time more per case.
+            """))
+    var barePass = false
+
     mutating func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
@@ -74,6 +83,7 @@ struct Bench: ParsableCommand {
         let cases: [BenchCase]
         do { cases = try BenchCase.parseList(caseStrings) } catch { throw ValidationError(error.description) }
         if interleave {
+            if barePass { throw ValidationError("--bare-pass times each case alone; drop --interleave") }
             guard cases.count >= 2 else { throw ValidationError("--interleave needs at least two --case strings") }
             if let distributed = cases.first(where: { $0.layer.isDistributed }) {
                 throw ValidationError("--interleave runs single-process layers; \(distributed.canonical) runs on thread ranks")
@@ -133,7 +143,8 @@ struct Bench: ParsableCommand {
                 ? try DistributedBench.measure(benchCase, policy: policy, inputs: inputs)
                 : (try LayerBench.measure(benchCase, policy: policy, inputs: inputs), nil)
             return BenchResult(benchCase: benchCase, medianSeconds: sampler.median, sampleCount: sampler.samples.count,
-                               threads: threads, bandwidthGBps: bandwidth, baselineSeconds: baseline?.median)
+                               threads: threads, bandwidthGBps: bandwidth, baselineSeconds: baseline?.median,
+                               barePassSeconds: barePass ? BarePass.measure(benchCase, policy: policy, threads: threads) : nil)
         } catch {
             throw BenchFailure(caseString: benchCase.canonical, error: error)
         }

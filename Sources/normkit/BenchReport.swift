@@ -16,6 +16,8 @@ struct BenchResult {
     let baselineSeconds: Double?
     /// With `--interleave`: the median over rounds of this case's time over the first case's.
     var pairedRatio: Double? = nil
+    /// With `--bare-pass`: the time of the case's bare pass (``BarePass``), in seconds.
+    var barePassSeconds: Double? = nil
 
     /// Floor bytes per second of median time, in GB/s.
     var achievedGBps: Double? { benchCase.floorBytes.map { Double($0) / medianSeconds / 1e9 } }
@@ -25,6 +27,9 @@ struct BenchResult {
         benchCase.floorBytes.map { 100 * (Double($0) / (bandwidthGBps * 1e9)) / medianSeconds }
     }
 
+    /// The bare pass's time as a percentage of the median: 100% is as fast as the bytes move.
+    var barePassPercent: Double? { barePassSeconds.map { 100 * $0 / medianSeconds } }
+
     /// What synchronizing costs per call over the single-rank baseline, in seconds.
     var extraSeconds: Double? { baselineSeconds.map { medianSeconds - $0 } }
 }
@@ -33,13 +38,14 @@ struct BenchResult {
 /// string), `label`, `median_s`, `samples`, `threads`, `simd` (the instruction set of the loops),
 /// `huge_pages` (``HugePages/isEnabled``), `bandwidth_gbps`, and `gbps`,
 /// `floor_bytes`, `roofline_pct` (null for the distributed cases), `baseline_s` and `extra_s`
-/// (syncbatchnorm2d only, else null), and `paired_ratio` (with `--interleave`, else null).
+/// (syncbatchnorm2d only, else null), `paired_ratio` (with `--interleave`, else null), and
+/// `bare_pass_s`, `bare_pass_pct` (with `--bare-pass`, else null).
 struct BenchRecord: Encodable {
     let result: BenchResult
 
     enum CodingKeys: String, CodingKey {
         case `case`, label, median_s, samples, threads, simd, huge_pages, bandwidth_gbps, gbps, floor_bytes, roofline_pct, baseline_s, extra_s,
-             paired_ratio
+             paired_ratio, bare_pass_s, bare_pass_pct
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -59,6 +65,8 @@ struct BenchRecord: Encodable {
         try container.encode(result.baselineSeconds, forKey: .baseline_s)
         try container.encode(result.extraSeconds, forKey: .extra_s)
         try container.encode(result.pairedRatio, forKey: .paired_ratio)
+        try container.encode(result.barePassSeconds, forKey: .bare_pass_s)
+        try container.encode(result.barePassPercent, forKey: .bare_pass_pct)
     }
 
     /// The record as one line of JSON, keys sorted.
@@ -72,6 +80,8 @@ struct BenchRecord: Encodable {
 /// The human-readable report: a header with the copy bandwidth, then one table row per case.
 enum BenchTable {
     static let columns = ["case", "median", "GB/s", "floor", "roofline", "note"]
+    /// With `--bare-pass`, before the note.
+    static let barePassColumns = ["bare pass", "% bare"]
 
     static func header(bandwidthGBps: Double, threads: Int) -> String {
         "copy bandwidth \(String(format: "%.1f", bandwidthGBps)) GB/s (read + write, "
@@ -80,26 +90,33 @@ enum BenchTable {
             + "roofline = floor bytes ÷ copy bandwidth, % = roofline time ÷ median"
     }
 
-    static func row(_ result: BenchResult) -> [String] {
+    /// A result's cells; `barePass`: with the bare pass's two (dashes where it has none).
+    static func row(_ result: BenchResult, barePass: Bool = false) -> [String] {
         let note = result.baselineSeconds.map { baseline in
             "BatchNorm2d alone \(duration(baseline)); synchronizing adds \(duration(result.medianSeconds - baseline))"
         } ?? result.pairedRatio.map { String(format: "×%.3f the first case's time, paired", $0) }
+        let barePassCells = barePass
+            ? [result.barePassSeconds.map(duration) ?? "—", result.barePassPercent.map { String(format: "%.0f%%", $0) } ?? "—"]
+            : []
         return [result.benchCase.label,
                 duration(result.medianSeconds),
                 result.achievedGBps.map { String(format: "%.1f", $0) } ?? "—",
                 result.benchCase.floorBytes.map(bytes) ?? "—",
-                result.rooflinePercent.map { String(format: "%.0f%%", $0) } ?? "—",
-                note ?? ""]
+                result.rooflinePercent.map { String(format: "%.0f%%", $0) } ?? "—"]
+            + barePassCells + [note ?? ""]
     }
 
-    /// Rows aligned under `columns`, numbers right-aligned.
+    /// Rows aligned under `columns` (and the bare pass's, when a result has one), numbers
+    /// right-aligned.
     static func render(_ results: [BenchResult]) -> String {
-        let rows = [columns] + results.map(row)
-        let widths = columns.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        let barePass = results.contains { $0.barePassSeconds != nil }
+        let header = Array(columns.dropLast()) + (barePass ? barePassColumns : []) + [columns.last!]
+        let rows = [header] + results.map { row($0, barePass: barePass) }
+        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { cells in
             cells.enumerated().map { column, cell in
                 let padding = String(repeating: " ", count: widths[column] - cell.count)
-                return (1...4).contains(column) ? padding + cell : cell + padding
+                return (1..<header.count - 1).contains(column) ? padding + cell : cell + padding
             }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
         }.joined(separator: "\n")
     }

@@ -119,6 +119,64 @@ import NormKit
         #expect(abs(roofline - 100 * gbps / 10) <= 1e-9 * roofline)
         #expect(record["baseline_s"] is NSNull)
         #expect(record["paired_ratio"] is NSNull)
+        #expect(record["bare_pass_s"] is NSNull)
+        #expect(record["bare_pass_pct"] is NSNull)
+    }
+
+    /// `--bare-pass`: each case's bare pass is timed, and its share of the case's median given;
+    /// the distributed cases have none. The table gets the two columns.
+    @Test func timesEachCasesBarePass() throws {
+        let cases = "layer=batchnorm2d,shape=2x3x4x4,mode=backward;layer=rmsnorm,shape=4x8,dtype=bfloat16;layer=collective"
+        let records = try runJSONLines(["--case", cases, "--iterations", "2", "--bandwidth", "10", "--bare-pass"])
+        try #require(records.count == 3)
+        for record in records.prefix(2) {
+            let median = try #require(record["median_s"] as? Double), bare = try #require(record["bare_pass_s"] as? Double)
+            #expect(bare > 0)
+            let percent = try #require(record["bare_pass_pct"] as? Double)
+            #expect(abs(percent - 100 * bare / median) <= 1e-9 * percent)
+        }
+        #expect(records[2]["bare_pass_s"] is NSNull)
+        var table: [String] = []
+        try Bench.parse(["--case", cases, "--iterations", "1", "--bandwidth", "10", "--bare-pass"]).execute { table.append($0) }
+        let rows = try #require(table.last).split(separator: "\n")
+        #expect(rows.first?.contains("roofline  bare pass  % bare  note") == true, "\(rows.first ?? "")")
+        #expect(rows.last?.split(separator: " ").suffix(5).allSatisfy { $0 == "—" } == true, "\(rows.last ?? "")")
+        #expect(throws: (any Error).self) { try Bench.parse(["--interleave", "--bare-pass", "--case", cases]) }
+    }
+
+    /// The bare pass moves every byte, in every vector width this CPU runs, streamed or not, on
+    /// one thread or three, at every alignment and length about a few vectors: the copy gives
+    /// the input, the combination the inputs' XOR.
+    @Test func barePassMovesEveryByte() {
+        var random = SeededGenerator(seed: 7)
+        let capacity = 1024
+        let buffers = (0..<3).map { _ in UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64) }
+        defer { buffers.forEach { $0.deallocate() } }
+        for index in 0..<2 {
+            for byte in 0..<capacity { buffers[index].storeBytes(of: UInt8.random(in: 0...255, using: &random), toByteOffset: byte, as: UInt8.self) }
+        }
+        func bytes(_ buffer: UnsafeMutableRawPointer, _ offset: Int, _ count: Int) -> [UInt8] {
+            Array(UnsafeRawBufferPointer(start: buffer + offset, count: count))
+        }
+        for set in InstructionSet.allCases where set <= InstructionSet.supported {
+            for (offset, length) in [(0, 0), (0, 1), (3, 63), (16, 200), (48, 129), (5, 700), (64, 960)] {
+                for streamed in [false, true] {
+                    for threads in [1, 3] {
+                        let what = "\(set) offset \(offset) length \(length) streamed \(streamed) threads \(threads)"
+                        let addresses = buffers.map { UInt(bitPattern: $0) + UInt(offset) }
+                        buffers[2].initializeMemory(as: UInt8.self, repeating: 0xA5, count: capacity)
+                        BarePass.run([addresses[0], addresses[2]], bytes: length, vectorsOf: set, streamed: streamed, threads: threads)
+                        #expect(bytes(buffers[2], offset, length) == bytes(buffers[0], offset, length), "copy \(what)")
+                        buffers[2].initializeMemory(as: UInt8.self, repeating: 0xA5, count: capacity)
+                        BarePass.run(addresses, bytes: length, vectorsOf: set, streamed: streamed, threads: threads)
+                        let xor = zip(bytes(buffers[0], offset, length), bytes(buffers[1], offset, length)).map { $0 ^ $1 }
+                        #expect(bytes(buffers[2], offset, length) == xor, "combine \(what)")
+                        let untouched = bytes(buffers[2], 0, offset) + bytes(buffers[2], offset + length, capacity - offset - length)
+                        #expect(untouched.allSatisfy { $0 == 0xA5 }, "wrote outside the range: \(what)")
+                    }
+                }
+            }
+        }
     }
 
     @Test func runsTheDistributedCasesEndToEnd() throws {

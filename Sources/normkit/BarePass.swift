@@ -1,0 +1,70 @@
+import CBarePass
+import Dispatch
+import NormKit
+
+/// `normkit bench --bare-pass`: how long the least possible work takes to move a case's floor
+/// bytes on this machine, timed beside the case.
+///
+/// The bare pass copies x into y (forward, eval, memory-format conversion), or writes
+/// dx = x XOR dy (backward): every byte of the inputs read once and every byte of the output
+/// written once, with nothing computed. It runs in the vectors of NormKit's loops
+/// (``InstructionSet/active``), on buffers of the case's sizes that it reuses call after call,
+/// as the case's calls reuse their input and their freed output: the same share of the bytes
+/// stays in the caches between calls. Four ways are timed and the fastest counts: stores
+/// streamed past the caches or not, on the benchmark's threads or on one (a small tensor's pass
+/// takes less than waking threads).
+///
+/// No kernel moves those bytes in less time, so a library's time over the bare pass bounds what
+/// any kernel could gain on it here: where PyTorch takes 1.4 times the bare pass, no
+/// normalization can run 2× faster than PyTorch without reading or writing less.
+enum BarePass {
+    /// The fastest median of the four ways, in seconds; `nil` for the distributed cases.
+    static func measure(_ benchCase: BenchCase, policy: TimingPolicy, threads: Int) -> Double? {
+        guard let floorBytes = benchCase.floorBytes else { return nil }
+        let inputCount = benchCase.mode == .backward ? 2 : 1
+        let bytes = floorBytes / (inputCount + 1)
+        // Inputs, then the output; each page touched first, so that no pass pays for faults.
+        let buffers = (0...inputCount).map { index in
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+            buffer.initializeMemory(as: UInt8.self, repeating: UInt8(index + 1), count: bytes)
+            return buffer
+        }
+        defer { buffers.forEach { $0.deallocate() } }
+        // Addresses cross into the Dispatch workers as integers, as in ``CopyBandwidth``.
+        let addresses = buffers.map { UInt(bitPattern: $0) }
+        var fastest = Double.infinity
+        for threadCount in Set([1, max(1, threads)]).sorted() {
+            for streamed in [false, true] {
+                let sampler = Sampler.measure(policy) {
+                    run(addresses, bytes: bytes, vectorsOf: InstructionSet.active, streamed: streamed, threads: threadCount)
+                }
+                fastest = min(fastest, sampler.median)
+            }
+        }
+        return fastest
+    }
+
+    /// One pass over `bytes` of each buffer at `addresses` (an input and the output, or two
+    /// inputs and the output), in the vectors of `set`, split into `threads` ranges of whole
+    /// cache lines.
+    static func run(_ addresses: [UInt], bytes: Int, vectorsOf set: InstructionSet, streamed: Bool, threads: Int) {
+        let width: bare_pass_width = switch set {
+        case .avx512: BARE_PASS_64
+        case .avx2: BARE_PASS_32
+        case .baseline: BARE_PASS_16
+        }
+        let lines = (bytes + 63) / 64
+        @Sendable func pass(_ part: Int) {
+            let start = min(bytes, part * lines / threads * 64), end = min(bytes, (part + 1) * lines / threads * 64)
+            guard end > start else { return }
+            let pointers = addresses.map { UnsafeMutableRawPointer(bitPattern: $0 + UInt(start))! }
+            if pointers.count == 2 {
+                bare_pass_copy(width, pointers[0], pointers[1], end - start, streamed ? 1 : 0)
+            } else {
+                bare_pass_combine(width, pointers[0], pointers[1], pointers[2], end - start, streamed ? 1 : 0)
+            }
+            bare_pass_fence()
+        }
+        if threads == 1 { pass(0) } else { DispatchQueue.concurrentPerform(iterations: threads, execute: pass) }
+    }
+}
