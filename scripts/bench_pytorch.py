@@ -285,7 +285,8 @@ def side_by_side(binary, case_strings, threads, min_time, rounds, bare_pass=Fals
     each turn with min_time / rounds of timed calls, and each library's time is the median of its
     turns: the memory bandwidth this shared machine gives a process drifts by 20–40% over
     minutes, and timing one library's whole suite before the other's put that drift between
-    them. With `bare_pass`, normkit's first turn on each case also times its bare pass."""
+    them. With `bare_pass`, each normkit turn also times the case's bare pass, and its time is the
+    median of the turns' too."""
     turn_time = min_time / rounds
     bandwidth = None
     results = []
@@ -294,7 +295,7 @@ def side_by_side(binary, case_strings, threads, min_time, rounds, bare_pass=Fals
         records, torch_times, shares = [], [], []
         for turn in range(rounds):
             progress(f"[{index + 1}/{len(case_strings)}] {label}, turn {turn + 1} of {rounds}…")
-            record, share = normkit_case(binary, case_string, threads, turn_time, bandwidth, bare_pass and turn == 0)
+            record, share = normkit_case(binary, case_string, threads, turn_time, bandwidth, bare_pass)
             bandwidth, label = record["bandwidth_gbps"], record["label"]
             records.append(record)
             shares.append(share)
@@ -309,6 +310,7 @@ def side_by_side(binary, case_strings, threads, min_time, rounds, bare_pass=Fals
             record["gbps"] = floor / record["median_s"] / 1e9
             record["roofline_pct"] = 100 * (floor / (record["bandwidth_gbps"] * 1e9)) / record["median_s"]
         if record.get("bare_pass_s") is not None:
+            record["bare_pass_s"] = median([r["bare_pass_s"] for r in records])
             record["bare_pass_pct"] = 100 * record["bare_pass_s"] / record["median_s"]
         if record.get("baseline_s") is not None:
             record["baseline_s"] = median([r["baseline_s"] for r in records])
