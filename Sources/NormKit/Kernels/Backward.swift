@@ -103,13 +103,20 @@ extension Kernels {
             }
             let rows = g.outer * g.inner
             let sweepBytes = 3 * g.elementCount * MemoryLayout<S>.stride
-            let streaming = ColumnStreaming(wideRows: false, shortRows: ColumnStreaming(stream, bytes: sweepBytes).shortRows)  // (below)
             let beyondCache = columnInputGradientBeyondCache(columns: g.channels, sweepBytes: sweepBytes, S.self)
+            let streaming = ColumnStreaming(wideRows: stream && beyondCache && MemoryLayout<S>.stride >= 4,
+                                            shortRows: ColumnStreaming(stream, bytes: sweepBytes).shortRows)  // (below)
             Parallelism.forEachChunk(taskCount: rows, elements: 2 * g.elementCount) { chunk in
                 let offset = chunk.lowerBound * g.channels
-                // Rows of 1 KiB or more are not streamed: BatchNorm1d 4096×1024 backward measured
-                // 0.85× streamed (BatchNorm2d 32×256×28×28 channels-last 1.08×), where channels-last
-                // samples gain (below). Short rows are (ColumnStreaming): channels-last BatchNorm2d
+                // Rows of 1 KiB or more stream in the loops for calls past the caches (AVX2's on
+                // an AVX-512 machine). Against the same loops unstreamed, builds alternating:
+                // BatchNorm1d 4096×1024 1.11–1.40× on two threads, 1.19–1.20× on one; 16384×1024
+                // 1.12×; 8192×512 1.06×; Double 4096×1024 1.05×; channels-last BatchNorm2d
+                // 32×256×28×28 0.97–1.11×, 16×256×56×56 1.15×. AVX-512's loops streamed them 0.71–1.00× as fast
+                // (BatchNorm1d 4096×1024 had measured 0.85× streamed before AVX2's loops ran
+                // it). 16-bit rows, whose vectors fill half a line, stay unstreamed (bfloat16
+                // BatchNorm1d 8192×1024 0.97×, float16 channels-last BatchNorm2d 32×256×28×28
+                // 0.98× streamed). Short rows stream too (ColumnStreaming): channels-last BatchNorm2d
                 // 32×64×56×56 1.27×, 16×64×64×64 1.18×, BatchNorm3d 8×64×16×32×32 1.21×. In order:
                 // last rows first measured slower (32×64×56×56 channels-last 0.85–0.87× with blocks
                 // of 32 KiB and 256 KiB, 0.88–0.93× on one thread; BatchNorm1d 4096×1024 0.99×): a
