@@ -53,15 +53,17 @@ enum BarePass {
         case .avx2: BARE_PASS_32
         case .baseline: BARE_PASS_16
         }
-        let lines = (bytes + 63) / 64
+        let lines = (bytes + 63) / 64, flag: Int32 = streamed ? 1 : 0
+        let (input, output) = (addresses[0], addresses[addresses.count - 1])
+        let secondInput = addresses.count == 3 ? addresses[1] : nil
         @Sendable func pass(_ part: Int) {
             let start = min(bytes, part * lines / threads * 64), end = min(bytes, (part + 1) * lines / threads * 64)
             guard end > start else { return }
-            let pointers = addresses.map { UnsafeMutableRawPointer(bitPattern: $0 + UInt(start))! }
-            if pointers.count == 2 {
-                bare_pass_copy(width, pointers[0], pointers[1], end - start, streamed ? 1 : 0)
+            func at(_ address: UInt) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: address + UInt(start))! }
+            if let secondInput {
+                bare_pass_combine(width, at(input), at(secondInput), at(output), end - start, flag)
             } else {
-                bare_pass_combine(width, pointers[0], pointers[1], pointers[2], end - start, streamed ? 1 : 0)
+                bare_pass_copy(width, at(input), at(output), end - start, flag)
             }
             bare_pass_fence()
         }
