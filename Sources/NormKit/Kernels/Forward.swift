@@ -166,7 +166,7 @@ extension Kernels {
     /// whose affine parameters vary per element. `tasksAfter`: how many of the caller's next
     /// tasks are the groups that follow this one (the next `elementsPerStatistic` elements and
     /// on), to prefetch. `centered`: whether the statistics are (short rows stream only then,
-    /// ``streamsForwardRows(_:rowBytes:centered:elementBytes:)``). `previousRow`: the caller's
+    /// ``streamsRowOutput(_:rowBytes:centered:elementBytes:)``). `previousRow`: the caller's
     /// previous row in this chunk (nil before its first), updated to this one.
     @inline(__always)
     static func normalizeGroup<S: NormScalar>(
@@ -178,7 +178,7 @@ extension Kernels {
         let groupBytes = count * MemoryLayout<S>.stride, hasNext = tasksAfter > 0
         if g.inner == 1 {
             let row = RowAffine(mean: split, invstd: S.ComputeScalar(invstd))
-            let streamed = streamsForwardRows(stream, rowBytes: groupBytes, centered: centered, elementBytes: MemoryLayout<S>.stride)
+            let streamed = streamsRowOutput(stream, rowBytes: groupBytes, centered: centered, elementBytes: MemoryLayout<S>.stride)
             // The row fetched is `ahead` rows on: its distance, not one row's size, decides
             // whether fetching is worth it (nextGroup's bounds).
             let ahead = streamed ? forwardRowsAhead(rowBytes: groupBytes) : 1

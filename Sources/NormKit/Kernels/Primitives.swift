@@ -241,10 +241,17 @@ extension Kernels {
             && 7 * rowBytes <= NativeLoops.levelOneDataCacheBytes
     }
 
-    /// The shortest forward rows that stream when their statistics are centered (LayerNorm):
-    /// rows of 2–4 KiB stream too, each fetching the row at least a page ahead
-    /// (``forwardRowsAhead(rowBytes:)``). Against unstreamed, unprefetched rows, LayerNorm beyond
-    /// L3, builds alternating: 8192×768 1.17–1.65×, 43690×768 1.14–1.63×, 65536×512 0.96–1.39×.
+    /// The shortest rows that stream when their statistics are centered (LayerNorm): rows of
+    /// 2–4 KiB stream too, forward and backward. Forward, each row fetches the row at least a page
+    /// ahead (``forwardRowsAhead(rowBytes:)``); against unstreamed, unprefetched rows, LayerNorm
+    /// beyond L3, builds alternating: 8192×768 1.17–1.65×, 43690×768 1.14–1.63×, 65536×512
+    /// 0.96–1.39×. Backward, in the loops for calls past the caches (AVX2's on an AVX-512
+    /// machine) and not fused with the next row's sums (``fusesRowBackward(_:rowBytes:_:)``),
+    /// against unstreamed rows in AVX-512's loops, alternating: LayerNorm 8192×768 1.22–1.49× on
+    /// two threads, 1.43× on one; 16384×768 1.24×; 43690×768 1.19×; 16384×512 1.20–1.24×; Double
+    /// 16384×384 1.34×; GroupNorm on (N, C) with one group of 768 1.09× (fused, 8192×768 measured
+    /// 1.07× on two threads and 0.98× on one; RMSNorm's rows 0.97–0.99×, which is why they are
+    /// left as they were).
     /// These stay as they were: shorter rows, which gained in some runs and lost in others
     /// (87381×384 0.91–1.59×, 131072×256 0.88–1.67×: the old code's own time there moves by 1.5×
     /// with what ran before it in the process); and two kinds of rows that measured faster at
@@ -254,10 +261,10 @@ extension Kernels {
     /// a cache line per streamed store.
     static let minimumStreamedCenteredRowBytes = 2 << 10
 
-    /// Whether a forward row (inner size 1) stores past the caches: ``streamsRows(_:rowBytes:)``,
-    /// or, for `centered` statistics on elements of 4 bytes or more, rows of
-    /// ``minimumStreamedCenteredRowBytes`` or more.
-    static func streamsForwardRows(_ stream: Bool, rowBytes: Int, centered: Bool, elementBytes: Int) -> Bool {
+    /// Whether a row (inner size 1) of a forward or backward pass stores its output past the
+    /// caches: ``streamsRows(_:rowBytes:)``, or, for `centered` statistics on elements of 4 bytes
+    /// or more, rows of ``minimumStreamedCenteredRowBytes`` or more.
+    static func streamsRowOutput(_ stream: Bool, rowBytes: Int, centered: Bool, elementBytes: Int) -> Bool {
         streamsRows(stream, rowBytes: rowBytes)
             || (stream && centered && elementBytes >= 4 && rowBytes >= minimumStreamedCenteredRowBytes)
     }
