@@ -112,12 +112,12 @@ extension Kernels {
                 // an AVX-512 machine). Against the same loops unstreamed, builds alternating:
                 // BatchNorm1d 4096×1024 1.11–1.40× on two threads, 1.19–1.20× on one; 16384×1024
                 // 1.12×; 8192×512 1.06×; Double 4096×1024 1.05×; channels-last BatchNorm2d
-                // 32×256×28×28 0.97–1.11×, 16×256×56×56 1.15×. AVX-512's loops streamed them 0.71–1.00× as fast
-                // (BatchNorm1d 4096×1024 had measured 0.85× streamed before AVX2's loops ran
-                // it). 16-bit rows, whose vectors fill half a line, stay unstreamed (bfloat16
-                // BatchNorm1d 8192×1024 0.97×, float16 channels-last BatchNorm2d 32×256×28×28
-                // 0.98× streamed). Short rows stream too (ColumnStreaming): channels-last BatchNorm2d
-                // 32×64×56×56 1.27×, 16×64×64×64 1.18×, BatchNorm3d 8×64×16×32×32 1.21×. In order:
+                // 32×256×28×28 0.97–1.11×, 16×256×56×56 1.15×. AVX-512's loops streamed them
+                // 0.71–1.00× as fast (BatchNorm1d 4096×1024 had measured 0.85× streamed before
+                // AVX2's loops ran it). 16-bit rows, whose vectors fill half a line, stay
+                // unstreamed (bfloat16 BatchNorm1d 8192×1024 0.97×, float16 channels-last
+                // BatchNorm2d 32×256×28×28 0.98× streamed). Short rows stream too
+                // (ColumnStreaming): channels-last BatchNorm2d 32×64×56×56 1.27×, 16×64×64×64 1.18×, BatchNorm3d 8×64×16×32×32 1.21×. In order:
                 // last rows first measured slower (32×64×56×56 channels-last 0.85–0.87× with blocks
                 // of 32 KiB and 256 KiB, 0.88–0.93× on one thread; BatchNorm1d 4096×1024 0.99×): a
                 // chunk outgrows the level-2 cache, and this machine's L3 kept too little of the
