@@ -246,9 +246,6 @@ typedef NK_T NK_FN(nk_row_vector) __attribute__((ext_vector_type(NK_ROW_LANES)))
         NK_STORE(sum_dy_xhat + (j), NK_LOAD(sum_dy_xhat + (j)) + g_ * (d_ * (rv)));          \
         NK_ROW_ACCUMULATE(j, (w) ? NK_LOAD((w) + (j)) * g_ : g_, d_);                        \
     })
-// Its elements from `from` (where the vectors ended) on, then the lanes join them, into t1 and
-// t2: first, with 16-lane vectors, eight more elements into s1 and s2 when eight are left (as an
-// 8-lane vector there would add them), then the rest one by one.
 // One element j of the row at a time: adds it to the column sums, and sets wg_ and d_.
 #define NK_ROW_SUMS_ELEMENT(x, dy, j, hi, lo, r, w, wg_, d_)                     \
     ({                                                                           \
@@ -258,6 +255,9 @@ typedef NK_T NK_FN(nk_row_vector) __attribute__((ext_vector_type(NK_ROW_LANES)))
         sum_dy_xhat[j] += g_ * (d_ * (r));                                       \
         wg_ = (w) ? (w)[j] * g_ : g_;                                            \
     })
+// Its elements from `from` (where the vectors ended) on, then the lanes join them, into t1 and
+// t2: first, with 16-lane vectors, eight more elements into s1 and s2 when eight are left (as an
+// 8-lane vector there would add them), then the rest one by one.
 #define NK_ROW_SUMS_TAIL(x, dy, from, n, hi, lo, r, w)                            \
     ({                                                                            \
         long j_ = (from);                                                         \

@@ -91,7 +91,7 @@ enum BenchTable {
     }
 
     /// A result's cells; `barePass`: with the bare pass's two (dashes where it has none).
-    static func row(_ result: BenchResult, barePass: Bool = false) -> [String] {
+    static func row(_ result: BenchResult, barePass: Bool) -> [String] {
         let note = result.baselineSeconds.map { baseline in
             "BatchNorm2d alone \(duration(baseline)); synchronizing adds \(duration(result.medianSeconds - baseline))"
         } ?? result.pairedRatio.map { String(format: "×%.3f the first case's time, paired", $0) }

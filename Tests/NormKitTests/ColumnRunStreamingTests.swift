@@ -20,7 +20,7 @@ import NormKitTestSupport
 
     /// Rows of 1 KiB and more, of any width (the loops' scalar tails), in the loops for calls in
     /// cache and past the caches (BatchNorm's wide rows: ``Kernels/columnAffineBeyondCache(columns:bytes:streaming:_:)``,
-    /// ``Kernels/columnInputGradientBeyondCache(columns:sweepBytes:_:)``).
+    /// ``Kernels/columnInputGradientBeyondCache(columns:stream:_:)``).
     @Test(arguments: [256, 259, 263, 269])
     func wideRowsGiveTheSameResultsInEitherLoops(_ columns: Int) throws {
         try KernelSettings.inEveryInstructionSet {
@@ -42,13 +42,12 @@ import NormKitTestSupport
     }
 
     /// BatchNorm's input gradient runs the loops for calls past the caches on rows of 1 KiB and
-    /// more whose x, dy and dx outgrow the last-level cache, and only there.
+    /// more in calls that stream, and only there.
     @Test func onlyWideRowsPastTheCacheRunTheLoopsForCallsPastIt() {
-        let cache = NativeLoops.lastLevelCacheBytes
-        #expect(Kernels.columnInputGradientBeyondCache(columns: 256, sweepBytes: cache + 1, Float.self))
-        #expect(Kernels.columnInputGradientBeyondCache(columns: 128, sweepBytes: cache + 1, Double.self))
-        #expect(!Kernels.columnInputGradientBeyondCache(columns: 255, sweepBytes: 4 * cache, Float.self))
-        #expect(!Kernels.columnInputGradientBeyondCache(columns: 256, sweepBytes: cache, Float.self))
+        #expect(Kernels.columnInputGradientBeyondCache(columns: 256, stream: true, Float.self))
+        #expect(Kernels.columnInputGradientBeyondCache(columns: 128, stream: true, Double.self))
+        #expect(!Kernels.columnInputGradientBeyondCache(columns: 255, stream: true, Float.self))
+        #expect(!Kernels.columnInputGradientBeyondCache(columns: 256, stream: false, Float.self))
     }
 
     /// The lanes of the active loops' vectors (`NK_LANES`, the same for every element type).

@@ -116,7 +116,11 @@ import NormKitTestSupport
     /// than the last-level cache are; on one thread and split over two, where rows of 4 KiB or
     /// more (LayerNorm [3, 2050], RMSNorm [70, 1030]), and LayerNorm's of 2 KiB or more (Float
     /// [21, 600], Double [37, 300] and [9, 263], which fetch rows a page ahead), hand their last,
-    /// unaligned elements to the next row of their chunk (``RowTail``).
+    /// unaligned elements to the next row of their chunk (``RowTail``). The backward passes take
+    /// the paths of calls past the caches too: those rows' input gradients streamed in the loops
+    /// for calls past them, BatchNorm's wide rows ([5, 300], [9, 521], [2, 520, 3, 1]) likewise
+    /// (``Kernels/columnInputGradientBeyondCache(columns:stream:_:)``), and NCHW channels' runs
+    /// last first.
     @Test(arguments: cases)
     func streamedOutputsMatchTheReference(_ testCase: Case) throws {
         try KernelSettings.lock.withLock {

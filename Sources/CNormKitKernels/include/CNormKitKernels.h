@@ -37,9 +37,9 @@ typedef enum nk_isa {
 // (shifts, coefficients, weights, column sums) in the compute type T. Notation: a *range* is
 // `runs` runs of `length` contiguous elements, `stride` elements apart (one run when the data is
 // contiguous; a negative stride visits them from the last); *columns* are `rows` rows of
-// `columns` contiguous values with one coefficient per column. The writers take `stream`: nonzero stores the output past the caches, for outputs too
-// large to stay cached (runs of 64 elements or more, 2,048 for 16-bit data; column rows of 1 KiB
-// or more; rows the caller streams). Streamed stores are weakly ordered, and the loops do not
+// `columns` contiguous values with one coefficient per column. The writers take `stream`: nonzero
+// stores the output past the caches, for outputs too large to stay cached (runs of 64 elements or
+// more, 2,048 for 16-bit data; column rows of 1 KiB or more; rows the caller streams). Streamed stores are weakly ordered, and the loops do not
 // fence them: whoever runs a loop fences when its chunk ends (nk_store_fence; nk_parallel_for
 // does for its chunks).
 //

@@ -103,8 +103,8 @@ extension Kernels {
             }
             let rows = g.outer * g.inner
             let sweepBytes = 3 * g.elementCount * MemoryLayout<S>.stride
-            let beyondCache = columnInputGradientBeyondCache(columns: g.channels, sweepBytes: sweepBytes, S.self)
-            let streaming = ColumnStreaming(wideRows: stream && beyondCache && MemoryLayout<S>.stride >= 4,
+            let beyondCache = columnInputGradientBeyondCache(columns: g.channels, stream: stream, S.self)
+            let streaming = ColumnStreaming(wideRows: beyondCache && MemoryLayout<S>.stride >= 4,
                                             shortRows: ColumnStreaming(stream, bytes: sweepBytes).shortRows)  // (below)
             Parallelism.forEachChunk(taskCount: rows, elements: 2 * g.elementCount) { chunk in
                 let offset = chunk.lowerBound * g.channels
@@ -117,11 +117,12 @@ extension Kernels {
                 // AVX2's loops ran it). 16-bit rows, whose vectors fill half a line, stay
                 // unstreamed (bfloat16 BatchNorm1d 8192×1024 0.97×, float16 channels-last
                 // BatchNorm2d 32×256×28×28 0.98× streamed). Short rows stream too
-                // (ColumnStreaming): channels-last BatchNorm2d 32×64×56×56 1.27×, 16×64×64×64 1.18×, BatchNorm3d 8×64×16×32×32 1.21×. In order:
-                // last rows first measured slower (32×64×56×56 channels-last 0.85–0.87× with blocks
-                // of 32 KiB and 256 KiB, 0.88–0.93× on one thread; BatchNorm1d 4096×1024 0.99×): a
-                // chunk outgrows the level-2 cache, and this machine's L3 kept too little of the
-                // first sweep to pay for the broken prefetch streams.
+                // (ColumnStreaming): channels-last BatchNorm2d 32×64×56×56 1.27×, 16×64×64×64
+                // 1.18×, BatchNorm3d 8×64×16×32×32 1.21×. In order: last rows first measured
+                // slower (32×64×56×56 channels-last 0.85–0.87× with blocks of 32 KiB and 256 KiB,
+                // 0.88–0.93× on one thread; BatchNorm1d 4096×1024 0.99×): a chunk outgrows the
+                // level-2 cache, and this machine's L3 kept too little of the first sweep to pay
+                // for the broken prefetch streams.
                 columnInputGradient(x + offset, dy + offset, dx + offset, rows: chunk.count, columns: g.channels, k,
                                     stream: streaming, lastRowsFirst: false, beyondCache: beyondCache)
             }

@@ -109,7 +109,7 @@ enum NativeLoops {
     /// The row backward loops, `column_affine` and `column_input_gradient`, of a call `beyondCache`
     /// (rows that stream past the caches; wide columns past L2 or L3,
     /// ``Kernels/columnAffineBeyondCache(columns:bytes:streaming:_:)``,
-    /// ``Kernels/columnInputGradientBeyondCache(columns:sweepBytes:_:)``):
+    /// ``Kernels/columnInputGradientBeyondCache(columns:stream:_:)``):
     /// the active table's `beyond_cache` (for Float and Double on an AVX-512 machine AVX2's loops,
     /// whose loads do not split across cache lines as AVX-512's 64-byte loads do at a Swift
     /// array's alignment; see nk_isa_avx512.c), else its `in_cache`. Every set's row sums gather

@@ -152,7 +152,7 @@ extension Kernels {
     /// Σ w_i·dy_i and Σ w_i·dy_i·(x_i − μ) over `count` ≤ ``blockLength`` elements of one row, and,
     /// when `columns` is given, adds dy_i to `columns[i]` and dy_i·x̂_i to `columns[stride + i]`
     /// (the per-column sums of LayerNorm's weight and bias gradients). `beyondCache`: whether the
-    /// row is one of a call whose rows stream past the caches (``streamsRows(_:rowBytes:)``),
+    /// row is one of a call whose rows stream past the caches (``streamsRowOutput(_:rowBytes:centered:elementBytes:)``),
     /// which run their own loops (``NativeLoops/rowGradientSums(_:_:_:hi:lo:invstd:weight:sumDy:sumDyXhat:beyondCache:)``).
     @inline(__always)
     static func rowGradientSums<S: NormScalar>(
@@ -513,17 +513,18 @@ extension Kernels {
     }
 
     /// Whether the input gradient of a channels-last or `(N, C)` BatchNorm backward over rows of
-    /// `columns`, whose x, dy and dx come to `sweepBytes`, runs the loops for calls past the caches
-    /// (as ``columnAffineBeyondCache(columns:bytes:streaming:_:)``): rows of 1 KiB or more, with
-    /// x, dy and dx past the last-level cache. Against AVX-512's loops, builds alternating, one
-    /// thread and two: BatchNorm1d 4096×1024 1.03–1.06× and 1.06–1.17× faster, 16384×1024 1.08×
-    /// and 1.03×, 8192×512 1.27× and 1.07×, Double 4096×1024 1.08× (one thread); channels-last
-    /// BatchNorm2d 32×256×28×28 1.23× and 1.05×. Calls that fit the last-level cache keep
-    /// AVX-512's: with AVX2's (and their sums' loops) BatchNorm1d 1024×1024 took 1.07× longer,
-    /// 2048×1024 on two threads 1.06×, channels-last BatchNorm2d 16×256×16×16 1.17×. The sums'
-    /// loops, which only load, stay on AVX-512's past the caches too: AVX2's took 1.03–1.11× longer.
-    static func columnInputGradientBeyondCache<S: NormScalar>(columns: Int, sweepBytes: Int, _: S.Type) -> Bool {
-        columns * MemoryLayout<S>.stride >= 1 << 10 && sweepBytes > NativeLoops.lastLevelCacheBytes
+    /// `columns`, in a call that streams (`stream`: x, dy and dx past the last-level cache,
+    /// ``NativeLoops/streams(bytes:)``), runs the loops for calls past the caches (as
+    /// ``columnAffineBeyondCache(columns:bytes:streaming:_:)``): rows of 1 KiB or more. Against
+    /// AVX-512's loops, builds alternating, one thread and two: BatchNorm1d 4096×1024 1.03–1.06×
+    /// and 1.06–1.17× faster, 16384×1024 1.08× and 1.03×, 8192×512 1.27× and 1.07×, Double
+    /// 4096×1024 1.08× (one thread); channels-last BatchNorm2d 32×256×28×28 1.23× and 1.05×.
+    /// Calls that fit the last-level cache keep AVX-512's: with AVX2's (and their sums' loops)
+    /// BatchNorm1d 1024×1024 took 1.07× longer, 2048×1024 on two threads 1.06×, channels-last
+    /// BatchNorm2d 16×256×16×16 1.17×. The sums' loops, which only load, stay on AVX-512's past
+    /// the caches too: AVX2's took 1.03–1.11× longer.
+    static func columnInputGradientBeyondCache<S: NormScalar>(columns: Int, stream: Bool, _: S.Type) -> Bool {
+        stream && columns * MemoryLayout<S>.stride >= 1 << 10
     }
 
     /// Calls `body(firstRow, rowCount)` on blocks of rows that together cover `0..<rows` once:
