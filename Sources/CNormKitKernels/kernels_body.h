@@ -500,6 +500,62 @@ static void NK_FN(column_shifted_sums)(const NK_S *x, long rows, long columns, c
     }
 }
 
+// Rows summed per block by column_moments: at most 128 values a lane in the compute type, as
+// the Swift side's blocks of runs (Kernels.accumulateRuns).
+#define NK_MOMENT_BLOCK_ROWS 128
+
+// Chan's merge of a block of n values into moments of `count` values, for every column at once:
+// the block's mean and M2 from its sums s1, s2 shifted by k[c]. `moments` holds (count, mean, m2)
+// triples, one a column.
+static void NK_FN(merge_column_block)(const NK_T *k, const NK_T *s1, const NK_T *s2, long columns, double count,
+                                      long n, double *moments) {
+    const double total = count + (double)n, reciprocal = 1.0 / (double)n;
+    const double block_weight = (double)n / total, cross_weight = count * (double)n / total;
+    for (long c = 0; c < columns; c++) {
+        double *m = moments + 3 * c;
+        const double t1 = s1[c], t2 = s2[c];
+        const double block_mean = (double)k[c] + t1 * reciprocal;
+        double block_m2 = t2 - t1 * t1 * reciprocal;
+        block_m2 = block_m2 < 0 ? 0 : block_m2;  // NaN passes through
+        if (count == 0) {
+            m[1] = block_mean;
+            m[2] = block_m2;
+        } else {
+            const double delta = block_mean - m[1];
+            m[1] += delta * block_weight;
+            m[2] += block_m2 + delta * delta * cross_weight;
+        }
+        m[0] = total;
+    }
+}
+
+static void NK_FN(column_moments)(const NK_S *x, long rows, long columns, NK_T *scratch, double *moments) {
+    NK_T *k = scratch, *s1 = scratch + columns, *s2 = scratch + 2 * columns;
+    for (long start = 0; start < rows; start += NK_MOMENT_BLOCK_ROWS) {
+        const long n = NK_MIN(NK_MOMENT_BLOCK_ROWS, rows - start);
+        const NK_S *block = x + start * columns;
+        const double count = moments[0];
+        for (long c = 0; c < columns; c++) k[c] = count > 0 ? (NK_T)moments[3 * c + 1] : NK_XGET(block + c);
+        for (int pass = 0; pass < 2; pass++) {
+            for (long c = 0; c < columns; c++) s1[c] = s2[c] = 0;
+            NK_FN(column_shifted_sums)(block, n, columns, k, s1, s2);
+            if (pass == 1) break;
+            // A column whose shift was too far from its mean to keep the digits, (Σd)² > n·Σd²/2,
+            // or whose sums overflowed, is summed again from its block's mean.
+            int cancelled = 0;
+            for (long c = 0; c < columns; c++) {
+                const double t1 = s1[c], square = t1 * t1;
+                if (!__builtin_isfinite(square) || square > 0.5 * (double)n * (double)s2[c]) {
+                    k[c] = (NK_T)((double)k[c] + t1 / (double)n);
+                    cancelled = 1;
+                }
+            }
+            if (!cancelled) break;
+        }
+        NK_FN(merge_column_block)(k, s1, s2, columns, count, n, moments);
+    }
+}
+
 static void NK_FN(column_affine)(const NK_S *x, NK_S *y, long rows, long columns, const NK_T *hi, const NK_T *a,
                                  const NK_T *b, int stream, const NK_S *next) {
     if (NK_RUN_OF_ROWS(columns, stream)) {
@@ -788,6 +844,7 @@ static const NK_TABLE_TYPE NK_FN(table) = {
     .input_gradient_row = NK_FN(input_gradient_row),
     .input_gradient_row_then_sums = NK_FN(input_gradient_row_then_sums),
     .column_shifted_sums = NK_FN(column_shifted_sums),
+    .column_moments = NK_FN(column_moments),
     .column_affine = NK_FN(column_affine),
     .column_gradient_sums = NK_FN(column_gradient_sums),
     .column_input_gradient = NK_FN(column_input_gradient),

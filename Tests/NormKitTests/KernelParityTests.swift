@@ -446,6 +446,55 @@ import NormKitTestSupport
     }
 }
 
+extension BlockedStatisticsTests {
+    /// One statistic a column (BatchNorm's rows, channels-last InstanceNorm's samples), summed
+    /// in C: a first-row outlier, a mean that jumps inside the second block, a large mean and a
+    /// constant column, over blocks of 128 rows and a tail, 21 columns (a vector tail), on every
+    /// instruction set; against Double sums of the same Float values.
+    @Test func columnsKeepTheirDigitsOnEveryInstructionSet() {
+        let rows = 300, columns = 21
+        var random = SeededGenerator(seed: 11)
+        var values = [Float](repeating: 0, count: rows * columns)
+        for r in 0..<rows {
+            for c in 0..<columns {
+                let noise = Float(random.normal())
+                values[r * columns + c] = switch c % 4 {
+                case 0: r == 0 ? 3e4 : noise
+                case 1: (r < 200 ? 0 : 1e4) + 0.01 * noise
+                case 2: 1e4 + 0.1 * noise
+                default: c == 3 ? 7 : noise
+                }
+            }
+        }
+        let geometry = NormalizationGeometry(outer: 1, channels: columns, inner: rows, grouping: .perChannel)
+        let transposed = (0..<rows * columns).map { i in Double(values[(i % rows) * columns + i / rows]) }
+        let reference = ReferenceKernels.moments(transposed, geometry: geometry, centered: true)
+        for set in InstructionSet.allCases where set <= InstructionSet.supported {
+            KernelSettings.lock.withLock {
+                NativeLoops.withInstructionSet(set) {
+                    var moments = [GroupMoments](repeating: GroupMoments(), count: columns)
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 3 * columns)
+                    defer { scratch.deallocate() }
+                    values.withUnsafeBufferPointer { x in
+                        moments.withUnsafeMutableBufferPointer { m in
+                            Kernels.accumulateColumns(x.baseAddress!, rows: rows, columns: columns, into: m.baseAddress!,
+                                                      scratch: scratch)
+                        }
+                    }
+                    #expect(moments.map(\.count) == [Double](repeating: Double(rows), count: columns), "\(set)")
+                    for c in 0..<columns {
+                        let std = (reference.m2[c] / Double(rows)).squareRoot()
+                        assertClose([moments[c].mean], [reference.mean[c]], Tolerance(absolute: 1e-7 * std, relative: 1e-7),
+                                    "\(set) mean of column \(c)")
+                        assertClose([moments[c].m2], [reference.m2[c]], Tolerance(absolute: 0, relative: 1e-6),
+                                    "\(set) M2 of column \(c)")
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Values whose squares overflow: the variance is infinite, and the output 0 as in PyTorch.
 @Suite struct OverflowingValuesTests {
     @Test func hugeAlternatingValuesNormalizeToZero() throws {

@@ -336,6 +336,20 @@ enum NativeLoops {
         }
     }
 
+    /// Per-column moments in C (see the table's `column_moments`): `moments` are (count, mean,
+    /// m2) triples of `Double`, as ``GroupMoments`` lays them out.
+    static func columnMoments<S: NormScalar>(
+        _ x: UnsafePointer<S>, rows: Int, columns: Int, into moments: UnsafeMutablePointer<GroupMoments>,
+        scratch: UnsafeMutablePointer<S.ComputeScalar>
+    ) {
+        let t = tables(), m = UnsafeMutableRawPointer(moments).assumingMemoryBound(to: Double.self)
+        switch storage(S.self) {
+        case .float: t.pointee.f32.column_moments(x.as(), rows, columns, scratch.as(), m)
+        case .double: t.pointee.f64.column_moments(x.as(), rows, columns, scratch.as(), m)
+        case .half: halfTable(t, S.self).column_moments(x.as(), rows, columns, scratch.as(), m)
+        }
+    }
+
     static func columnAffine<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, columns: Int, hi: UnsafePointer<S.ComputeScalar>,
         a: UnsafePointer<S.ComputeScalar>, b: UnsafePointer<S.ComputeScalar>, stream: ColumnStreaming, beyondCache: Bool,
