@@ -504,38 +504,35 @@ static void NK_FN(column_shifted_sums)(const NK_S *x, long rows, long columns, c
 // the Swift side's blocks of runs (Kernels.accumulateRuns).
 #define NK_MOMENT_BLOCK_ROWS 128
 
-// Chan's merge of a block of n values into moments of `count` values, for every column at once:
-// the block's mean and M2 from its sums s1, s2 shifted by k[c]. `moments` holds (count, mean, m2)
-// triples, one a column.
-static void NK_FN(merge_column_block)(const NK_T *k, const NK_T *s1, const NK_T *s2, long columns, double count,
-                                      long n, double *moments) {
-    const double total = count + (double)n, reciprocal = 1.0 / (double)n;
-    const double block_weight = (double)n / total, cross_weight = count * (double)n / total;
+// Chan's merge of a block of n values into the moments of `count` values, every column at once:
+// the block's mean and M2 from its sums s1, s2 shifted by k[c].
+static void NK_FN(merge_column_block)(const NK_T *k, const NK_T *s1, const NK_T *s2, long columns, long count,
+                                      long n, double *mean, double *m2) {
+    const double total = (double)(count + n), reciprocal = 1.0 / (double)n;
+    const double block_weight = (double)n / total, cross_weight = (double)count * (double)n / total;
     for (long c = 0; c < columns; c++) {
-        double *m = moments + 3 * c;
         const double t1 = s1[c], t2 = s2[c];
         const double block_mean = (double)k[c] + t1 * reciprocal;
         double block_m2 = t2 - t1 * t1 * reciprocal;
         block_m2 = block_m2 < 0 ? 0 : block_m2;  // NaN passes through
         if (count == 0) {
-            m[1] = block_mean;
-            m[2] = block_m2;
+            mean[c] = block_mean;
+            m2[c] = block_m2;
         } else {
-            const double delta = block_mean - m[1];
-            m[1] += delta * block_weight;
-            m[2] += block_m2 + delta * delta * cross_weight;
+            const double delta = block_mean - mean[c];
+            mean[c] += delta * block_weight;
+            m2[c] += block_m2 + delta * delta * cross_weight;
         }
-        m[0] = total;
     }
 }
 
-static void NK_FN(column_moments)(const NK_S *x, long rows, long columns, NK_T *scratch, double *moments) {
+static void NK_FN(column_moments)(const NK_S *x, long rows, long columns, NK_T *scratch, double *mean,
+                                  double *m2) {
     NK_T *k = scratch, *s1 = scratch + columns, *s2 = scratch + 2 * columns;
-    for (long start = 0; start < rows; start += NK_MOMENT_BLOCK_ROWS) {
-        const long n = NK_MIN(NK_MOMENT_BLOCK_ROWS, rows - start);
-        const NK_S *block = x + start * columns;
-        const double count = moments[0];
-        for (long c = 0; c < columns; c++) k[c] = count > 0 ? (NK_T)moments[3 * c + 1] : NK_XGET(block + c);
+    for (long count = 0; count < rows; count += NK_MOMENT_BLOCK_ROWS) {
+        const long n = NK_MIN(NK_MOMENT_BLOCK_ROWS, rows - count);
+        const NK_S *block = x + count * columns;
+        for (long c = 0; c < columns; c++) k[c] = count > 0 ? (NK_T)mean[c] : NK_XGET(block + c);
         for (int pass = 0; pass < 2; pass++) {
             for (long c = 0; c < columns; c++) s1[c] = s2[c] = 0;
             NK_FN(column_shifted_sums)(block, n, columns, k, s1, s2);
@@ -543,16 +540,16 @@ static void NK_FN(column_moments)(const NK_S *x, long rows, long columns, NK_T *
             // A column whose shift was too far from its mean to keep the digits, (Σd)² > n·Σd²/2,
             // or whose sums overflowed, is summed again from its block's mean.
             int cancelled = 0;
+            const double half_n = 0.5 * (double)n;
             for (long c = 0; c < columns; c++) {
                 const double t1 = s1[c], square = t1 * t1;
-                if (!__builtin_isfinite(square) || square > 0.5 * (double)n * (double)s2[c]) {
-                    k[c] = (NK_T)((double)k[c] + t1 / (double)n);
-                    cancelled = 1;
-                }
+                const int shift_again = !(__builtin_fabs(square) < __builtin_inf()) | (square > half_n * (double)s2[c]);
+                k[c] = shift_again ? (NK_T)((double)k[c] + t1 / (double)n) : k[c];
+                cancelled |= shift_again;
             }
             if (!cancelled) break;
         }
-        NK_FN(merge_column_block)(k, s1, s2, columns, count, n, moments);
+        NK_FN(merge_column_block)(k, s1, s2, columns, count, n, mean, m2);
     }
 }
 

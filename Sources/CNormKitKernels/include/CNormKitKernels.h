@@ -96,10 +96,10 @@ typedef enum nk_isa {
                                                 T *sum_dy_xhat, const S *after, const S *after_dy);        \
         /* s1[c] += Σ_r (x[r,c] − k[c]), s2[c] += Σ_r (x[r,c] − k[c])². */                               \
         void (*column_shifted_sums)(const S *x, long rows, long columns, const T *k, T *s1, T *s2);      \
-        /* Adds a rows × columns matrix to `moments`, (count, mean, m2) triples of one count, one a      \
-           column: in blocks of 128 rows summed from a shift near each column's mean, merged with        \
-           Chan's formula (Kernels.accumulateColumns); `scratch` holds 3·columns values. */              \
-        void (*column_moments)(const S *x, long rows, long columns, T *scratch, double *moments);        \
+        /* mean[c] and m2[c] (Σ(x − mean)²) of column c of a rows × columns matrix: in blocks of 128     \
+           rows summed from a shift near each column's mean, merged with Chan's formula;                 \
+           `scratch` holds 3·columns values. */                                                          \
+        void (*column_moments)(const S *x, long rows, long columns, T *scratch, double *mean, double *m2); \
         /* y[r,c] = (x[r,c] − hi[c])·a[c] + b[c]; `next`, when not NULL, is fetched into L2 row by row \
            (rows that do not go as one run: see kernels_body.h). */                                      \
         void (*column_affine)(const S *x, S *y, long rows, long columns, const T *hi, const T *a,        \

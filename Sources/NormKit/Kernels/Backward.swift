@@ -360,7 +360,7 @@ extension Kernels {
         let base = n * g.inner * columns
         let k = scratch.coefficients
         for c in 0..<columns { k.setMean(c, mean[n * groups + c / width]) }
-        let sumDy = scratch.gradientSums, sumDyD = scratch.gradientSums + columns
+        let sumDy = scratch.doubles, sumDyD = scratch.doubles + columns
         sumDy.update(repeating: 0, count: 2 * columns)
         if mode.usesBatchStatistics || sums != nil {
             accumulateColumnGradientSums(x + base, dy + base, rows: g.inner, columns: columns, k, sumDy: sumDy, sumDyD: sumDyD,

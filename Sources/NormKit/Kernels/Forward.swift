@@ -128,31 +128,34 @@ extension Kernels {
     }
 
     /// Per-channel moments of data stored as rows of `channels` values (channels-last, or inner
-    /// size 1): each chunk of rows accumulates its own moments, merged in chunk order.
+    /// size 1): each chunk of rows sums its own in C (``NativeLoops/columnMoments(_:rows:columns:scratch:mean:m2:)``),
+    /// merged in chunk order.
     static func columnMoments<S: NormScalar>(_ x: UnsafePointer<S>, geometry g: NormalizationGeometry) -> Moments {
         let rows = g.outer * g.inner, columns = g.channels
-        let partials = Parallelism.mapChunks(taskCount: rows, elements: g.elementCount) { chunk -> [GroupMoments] in
-            var moments = [GroupMoments](repeating: GroupMoments(), count: columns)
+        let empty = Moments(count: 0, mean: [Double](repeating: 0, count: columns), m2: [Double](repeating: 0, count: columns))
+        let partials = Parallelism.mapChunks(taskCount: rows, elements: g.elementCount) { chunk -> Moments in
+            var partial = empty
+            partial.count = chunk.count
             let scratch = UnsafeMutablePointer<S.ComputeScalar>.allocate(capacity: 3 * columns)
             defer { scratch.deallocate() }
-            moments.withUnsafeMutableBufferPointer { moments in
-                accumulateColumns(x + chunk.lowerBound * columns, rows: chunk.count, columns: columns,
-                                  into: moments.baseAddress!, scratch: scratch)
-            }
-            return moments
+            NativeLoops.columnMoments(x + chunk.lowerBound * columns, rows: chunk.count, columns: columns, scratch: scratch,
+                                      mean: &partial.mean, m2: &partial.m2)
+            return partial
         }
-        var total = partials.first ?? [GroupMoments](repeating: GroupMoments(), count: columns)
-        for partial in partials.dropFirst() {
-            for c in 0..<columns { total[c].merge(partial[c]) }
-        }
-        return Moments(count: rows, mean: total.map(\.mean), m2: total.map(\.m2))
+        return partials.reduce(empty, Moments.merged)
     }
 
     /// Moments of each group of one channels-last sample (`inner` rows of `channels` values): a
-    /// group's channels are adjacent columns, summed from one shift per group.
+    /// group's channels are adjacent columns, summed from one shift per group; one channel a
+    /// group (InstanceNorm) sums in C, as ``columnMoments(_:geometry:)``.
     static func channelsLastSampleMoments<S: NormScalar>(
         _ x: UnsafePointer<S>, geometry g: NormalizationGeometry, scratch: SampleScratch<S.ComputeScalar>
     ) -> [GroupMoments] {
+        if g.channelsPerGroup == 1 {
+            let mean = scratch.doubles, m2 = scratch.doubles + g.channels
+            NativeLoops.columnMoments(x, rows: g.inner, columns: g.channels, scratch: scratch.sums, mean: mean, m2: m2)
+            return (0..<g.channels).map { GroupMoments(count: Double(g.inner), mean: mean[$0], m2: m2[$0]) }
+        }
         var moments = [GroupMoments](repeating: GroupMoments(), count: g.groupsPerSample)
         moments.withUnsafeMutableBufferPointer { moments in
             accumulateColumns(x, rows: g.inner, columns: g.channels, width: g.channelsPerGroup, into: moments.baseAddress!,
@@ -270,18 +273,19 @@ extension Kernels {
 struct SampleScratch<S: NormScalar> {
     let sums: UnsafeMutablePointer<S>
     let coefficients: ColumnCoefficients<S>
-    /// Per-channel Σdy and Σdy·(x − μ) of the backward pass, in `Double`.
-    let gradientSums: UnsafeMutablePointer<Double>
+    /// 2·channels `Double`s: the backward pass's per-channel Σdy and Σdy·(x − μ), or the forward
+    /// pass's per-channel mean and M2 when each channel is a statistic.
+    let doubles: UnsafeMutablePointer<Double>
 
     init(channels: Int) {
         sums = .allocate(capacity: max(3 * channels, 1))
-        gradientSums = .allocate(capacity: max(2 * channels, 1))
+        doubles = .allocate(capacity: max(2 * channels, 1))
         coefficients = ColumnCoefficients(columns: channels)
     }
 
     func deallocate() {
         sums.deallocate()
-        gradientSums.deallocate()
+        doubles.deallocate()
         coefficients.deallocate()
     }
 

@@ -336,17 +336,16 @@ enum NativeLoops {
         }
     }
 
-    /// Per-column moments in C (see the table's `column_moments`): `moments` are (count, mean,
-    /// m2) triples of `Double`, as ``GroupMoments`` lays them out.
+    /// The mean and M2 of each column of `rows` rows (see the table's `column_moments`).
     static func columnMoments<S: NormScalar>(
-        _ x: UnsafePointer<S>, rows: Int, columns: Int, into moments: UnsafeMutablePointer<GroupMoments>,
-        scratch: UnsafeMutablePointer<S.ComputeScalar>
+        _ x: UnsafePointer<S>, rows: Int, columns: Int, scratch: UnsafeMutablePointer<S.ComputeScalar>,
+        mean: UnsafeMutablePointer<Double>, m2: UnsafeMutablePointer<Double>
     ) {
-        let t = tables(), m = UnsafeMutableRawPointer(moments).assumingMemoryBound(to: Double.self)
+        let t = tables()
         switch storage(S.self) {
-        case .float: t.pointee.f32.column_moments(x.as(), rows, columns, scratch.as(), m)
-        case .double: t.pointee.f64.column_moments(x.as(), rows, columns, scratch.as(), m)
-        case .half: halfTable(t, S.self).column_moments(x.as(), rows, columns, scratch.as(), m)
+        case .float: t.pointee.f32.column_moments(x.as(), rows, columns, scratch.as(), mean, m2)
+        case .double: t.pointee.f64.column_moments(x.as(), rows, columns, scratch.as(), mean, m2)
+        case .half: halfTable(t, S.self).column_moments(x.as(), rows, columns, scratch.as(), mean, m2)
         }
     }
 

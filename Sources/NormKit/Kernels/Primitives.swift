@@ -428,20 +428,15 @@ extension GradientCoefficients {
 // MARK: Columns
 extension Kernels {
     /// Adds `rows` rows of `columns` values to `moments`, one statistic per run of `width`
-    /// adjacent columns (1: per column, as BatchNorm; a group's channels, as channels-last
-    /// GroupNorm), in blocks of rows summed from a per-statistic shift near its mean, as
-    /// ``accumulateRuns(_:runs:length:stride:into:)`` does for runs. Every statistic of `moments`
-    /// holds the same count on entry (both callers pass them empty). `scratch` holds 3·columns
+    /// adjacent columns (a group's channels, as channels-last GroupNorm; one statistic a column
+    /// runs in C, ``NativeLoops/columnMoments(_:rows:columns:scratch:mean:m2:)``), in blocks of
+    /// rows summed from a per-statistic shift near its mean, as
+    /// ``accumulateRuns(_:runs:length:stride:into:)`` does for runs. `scratch` holds 3·columns
     /// scalars.
     static func accumulateColumns<S: NormScalar>(
-        _ x: UnsafePointer<S>, rows: Int, columns: Int, width: Int = 1, into moments: UnsafeMutablePointer<GroupMoments>,
+        _ x: UnsafePointer<S>, rows: Int, columns: Int, width: Int, into moments: UnsafeMutablePointer<GroupMoments>,
         scratch: UnsafeMutablePointer<S.ComputeScalar>
     ) {
-        // One statistic a column runs in C, whose per-block merge costs a few instructions a
-        // column: in Swift it took 10–14% of BatchNorm1d 4096×1024's forward pass.
-        guard width > 1 else {
-            return NativeLoops.columnMoments(x, rows: rows, columns: columns, into: moments, scratch: scratch)
-        }
         let shift = scratch, s1 = scratch + columns, s2 = scratch + 2 * columns
         let statistics = columns / width
         // Σ and Σ² of statistic `index` over its columns, in Double.
