@@ -26,6 +26,13 @@ typedef struct nk_pair {
     double second;
 } nk_pair;
 
+/// The moments of one statistic group: how many values, their mean, and M2 = Σ(x − mean)².
+typedef struct nk_moments {
+    double count;
+    double mean;
+    double m2;
+} nk_moments;
+
 /// The instruction sets a table can be compiled for, in increasing order.
 typedef enum nk_isa {
     NK_ISA_BASELINE = 0,
@@ -68,6 +75,15 @@ typedef enum nk_isa {
            (the next group's runs, read while this one is written). */                                   \
         void (*affine_range)(const S *x, S *y, long runs, long length, long stride, T hi, T a, T b,      \
                              int stream, const S *next);                                                 \
+        /* Adds `runs` runs of `length` values, `stride` apart, to `moments`, in blocks of at most       \
+           2,048 values (Kernels.forEachBlock), each summed from a shift near its mean and merged        \
+           with Chan's formula (Kernels.accumulateRuns). */                                              \
+        void (*runs_moments)(const S *x, long runs, long length, long stride, nk_moments *moments);      \
+        /* LayerNorm's (`centered`) or RMSNorm's forward pass over `rows` contiguous rows of n values,   \
+           one statistic a row, output in cache: each row's moments (runs_moments, or Σx² when not       \
+           centered) and r = 1/√(M2/n + eps) into mean, m2 and invstd, then its affine_row. */           \
+        void (*rows_forward)(const S *x, S *y, long rows, long n, const T *w, const T *b, double eps,    \
+                             int centered, double *mean, double *m2, double *invstd);                    \
         /* y_i = ((x_i − hi) − lo)·r·w_i + b_i over one row; w and b may be NULL (1 and 0); stream,     \
            tails (with the previous row's hi, lo and r) and next as above and as affine_range's. */      \
         void (*affine_row)(const S *x, S *y, long n, T hi, T lo, T r, const T *w, const T *b,           \

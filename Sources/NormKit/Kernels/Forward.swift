@@ -50,6 +50,18 @@ extension Kernels {
                                                             groupBytes: groupBytes))
                             }
                         }
+                    case (.perSample, _) where g.inner == 1 && g.groupsPerSample == 1
+                        && !rowsStreamOrPrefetch(stream, rowBytes: groupBytes, centered: centered, elementBytes: MemoryLayout<S>.stride):
+                        // LayerNorm's and RMSNorm's rows in cache, row after row in C. Against the
+                        // rows in Swift, builds alternating: 64×768 1.22× (RMSNorm 1.20×), bfloat16
+                        // 8192×1024 1.20× on two threads and 1.35× on one (RMSNorm 1.17×).
+                        Parallelism.forEachChunk(taskCount: g.outer, elements: g.elementCount) { rows in
+                            let first = rows.lowerBound
+                            NativeLoops.rowsForward(x + first * count, y + first * count, rows: rows.count, length: count,
+                                                    weight: weight, bias: bias, eps: eps, centered: centered,
+                                                    mean: out.value.0.baseAddress! + first, m2: out.value.1.baseAddress! + first,
+                                                    invstd: out.value.2.baseAddress! + first)
+                        }
                     case (.perSample, _) where g.layout == .channelsFirst || g.inner == 1:
                         let groups = g.groupsPerSample, width = g.channelsPerGroup
                         Parallelism.forEachChunk(taskCount: g.outer * groups, elements: g.elementCount) { tasks in

@@ -180,6 +180,36 @@ enum NativeLoops {
         halfLoops(t.pointee.in_cache, S.self)
     }
 
+    static func runsMoments<S: NormScalar>(
+        _ x: UnsafePointer<S>, runs: Int, length: Int, stride: Int, into moments: inout GroupMoments
+    ) {
+        let t = tables()
+        var m = nk_moments(count: moments.count, mean: moments.mean, m2: moments.m2)
+        switch storage(S.self) {
+        case .float: t.pointee.f32.runs_moments(x.as(), runs, length, stride, &m)
+        case .double: t.pointee.f64.runs_moments(x.as(), runs, length, stride, &m)
+        case .half: halfTable(t, S.self).runs_moments(x.as(), runs, length, stride, &m)
+        }
+        moments = GroupMoments(count: m.count, mean: m.mean, m2: m.m2)
+    }
+
+    /// LayerNorm's or RMSNorm's forward pass over `rows` contiguous rows of `length` values, each
+    /// its own statistic, written in cache (the table's `rows_forward`); each row's mean, M2 and
+    /// 1/√(M2/length + eps) go to `mean`, `m2` and `invstd`.
+    static func rowsForward<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, length: Int, weight: UnsafePointer<S.ComputeScalar>?,
+        bias: UnsafePointer<S.ComputeScalar>?, eps: Double, centered: Bool, mean: UnsafeMutablePointer<Double>,
+        m2: UnsafeMutablePointer<Double>, invstd: UnsafeMutablePointer<Double>
+    ) {
+        let t = tables(), c: Int32 = centered ? 1 : 0
+        switch storage(S.self) {
+        case .float: t.pointee.f32.rows_forward(x.as(), y.as(), rows, length, weight?.as(), bias?.as(), eps, c, mean, m2, invstd)
+        case .double: t.pointee.f64.rows_forward(x.as(), y.as(), rows, length, weight?.as(), bias?.as(), eps, c, mean, m2, invstd)
+        case .half:
+            halfTable(t, S.self).rows_forward(x.as(), y.as(), rows, length, weight?.as(), bias?.as(), eps, c, mean, m2, invstd)
+        }
+    }
+
     static func shiftedSums<S: NormScalar>(
         _ x: UnsafePointer<S>, runs: Int, length: Int, stride: Int, shift k: S.ComputeScalar
     ) -> (Double, Double) {

@@ -55,23 +55,16 @@ extension Kernels {
     }
 
     /// Adds `runs` runs of `length` contiguous elements, `stride` apart (one BatchNorm channel in
-    /// NCHW), to `moments`, block by block: each block's deviations are summed from a shift near
-    /// the mean (the mean so far, or that of the block's first 16 elements), and the block is
-    /// summed again from its own mean when the shift was too far off to keep the digits; then
-    /// the block is merged with Chan's formula.
+    /// NCHW), to `moments`, block by block (``forEachBlock(runs:length:stride:_:)``): each block's
+    /// deviations are summed from a shift near the mean (the mean so far, or that of the block's
+    /// first 16 elements), and the block is summed again from its own mean when the shift was too
+    /// far off to keep the digits (``needsNewShift(_:_:count:)``); then the block is merged with
+    /// Chan's formula. In C (the table's `runs_moments`), which LayerNorm's rows in cache also
+    /// call from their own loop (``NativeLoops/rowsForward(_:_:rows:length:weight:bias:eps:centered:mean:m2:invstd:)``).
     static func accumulateRuns<S: NormScalar>(
         _ x: UnsafePointer<S>, runs: Int, length: Int, stride: Int, into moments: inout GroupMoments
     ) {
-        forEachBlock(runs: runs, length: length, stride: stride) { offset, runs, length in
-            let block = x + offset, n = runs * length
-            var shift = moments.count > 0 ? S.ComputeScalar(moments.mean) : roughMean(block, length)
-            var (s1, s2) = NativeLoops.shiftedSums(block, runs: runs, length: length, stride: stride, shift: shift)
-            if needsNewShift(s1, s2, count: n) {
-                shift = S.ComputeScalar(Double(shift) + s1 / Double(n))
-                (s1, s2) = NativeLoops.shiftedSums(block, runs: runs, length: length, stride: stride, shift: shift)
-            }
-            moments.merge(count: Double(n), mean: Double(shift) + s1 / Double(n), m2: blockM2(s1, s2, count: n))
-        }
+        NativeLoops.runsMoments(x, runs: runs, length: length, stride: stride, into: &moments)
     }
 
     /// Whether a block's shifted sums lost more than one bit to cancellation (Σd)² ≈ n·Σd², or
@@ -88,16 +81,6 @@ extension Kernels {
     static func blockM2(_ s1: Double, _ s2: Double, count n: Int) -> Double {
         let m2 = s2 - s1 * s1 / Double(n)
         return m2 < 0 ? 0 : m2
-    }
-
-    /// The mean of the first few elements: the first block's shift, close enough to its mean
-    /// that the block is rarely summed twice.
-    @inline(__always)
-    static func roughMean<S: NormScalar>(_ x: UnsafePointer<S>, _ count: Int) -> S.ComputeScalar {
-        let n = min(count, 16)
-        var sum: S.ComputeScalar = 0
-        for i in 0..<n { sum += widened(x[i]) }
-        return sum / S.ComputeScalar(n)
     }
 
     /// One stored element in the type the loops compute in, from its bits. A plain
@@ -213,8 +196,14 @@ extension Kernels {
     static func nextGroup<S>(
         _ current: UnsafePointer<S>, distance: Int, exists: Bool, stream: Bool, groupBytes: Int, inputs: Int = 1
     ) -> UnsafePointer<S>? {
-        let worthIt = groupBytes >= minimumPrefetchedGroupBytes && inputs * groupBytes <= maximumPrefetchedGroupBytes
-        return exists && stream && worthIt ? current + distance : nil
+        exists && prefetchesNextGroup(stream, groupBytes: groupBytes, inputs: inputs) ? current + distance : nil
+    }
+
+    /// Whether ``nextGroup(_:distance:exists:stream:groupBytes:inputs:)`` gives a next group
+    /// where there is one.
+    @inline(__always)
+    static func prefetchesNextGroup(_ stream: Bool, groupBytes: Int, inputs: Int = 1) -> Bool {
+        stream && groupBytes >= minimumPrefetchedGroupBytes && inputs * groupBytes <= maximumPrefetchedGroupBytes
     }
 
     /// Whether the rows of a kernel with inner size 1 (LayerNorm, RMSNorm) store their output past
@@ -267,6 +256,15 @@ extension Kernels {
     static func streamsRowOutput(_ stream: Bool, rowBytes: Int, centered: Bool, elementBytes: Int) -> Bool {
         streamsRows(stream, rowBytes: rowBytes)
             || (stream && centered && elementBytes >= 4 && rowBytes >= minimumStreamedCenteredRowBytes)
+    }
+
+    /// Whether the rows (inner size 1) of a forward pass stream their output
+    /// (``streamsRowOutput(_:rowBytes:centered:elementBytes:)``) or fetch the next row
+    /// (``prefetchesNextGroup(_:groupBytes:inputs:)``); rows that do neither run in
+    /// C from row to row (``NativeLoops/rowsForward(_:_:rows:length:weight:bias:eps:centered:mean:m2:invstd:)``).
+    static func rowsStreamOrPrefetch(_ stream: Bool, rowBytes: Int, centered: Bool, elementBytes: Int) -> Bool {
+        streamsRowOutput(stream, rowBytes: rowBytes, centered: centered, elementBytes: elementBytes)
+            || prefetchesNextGroup(stream, groupBytes: rowBytes)
     }
 
     /// How many rows ahead a streamed forward row fetches: the first row at least a page
