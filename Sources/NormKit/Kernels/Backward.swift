@@ -412,9 +412,14 @@ final class GroupScratch<S: NormScalar> {
 
     func flush(into sums: inout BackwardSums) {
         guard pendingTasks > 0 else { return }
-        for c in 0..<channels {
-            sums.sumGradOutput[c] += Double(columns[c])
-            sums.sumGradOutputTimesNormalized[c] += Double(columns[channels + c])
+        // Through buffer pointers, so that the loops vectorize (indexing the arrays, they took 4%
+        // of a bfloat16 LayerNorm 8192×1024 backward pass).
+        let (columns, channels) = (columns, channels)
+        sums.sumGradOutput.withUnsafeMutableBufferPointer { total in
+            for c in 0..<channels { total[c] += Double(columns[c]) }
+        }
+        sums.sumGradOutputTimesNormalized.withUnsafeMutableBufferPointer { total in
+            for c in 0..<channels { total[c] += Double(columns[channels + c]) }
         }
         columns.update(repeating: 0, count: 2 * channels)
         pendingTasks = 0
