@@ -120,6 +120,15 @@ static void NK_FN(affine_range)(const NK_S *x, NK_S *y, long runs, long length, 
     }
 }
 
+static void NK_FN(channel_runs_affine)(const NK_S *x, NK_S *y, long first, long runs, long channels, long length,
+                                       const NK_T *hi, const NK_T *a, const NK_T *b, int stream) {
+    long c = first % channels;
+    for (long r = 0; r < runs; r++) {
+        NK_FN(affine_range)(x + r * length, y + r * length, 1, length, length, hi[c], a[c], b[c], stream, NULL);
+        if (++c == channels) c = 0;
+    }
+}
+
 // One element of affine_row, with its w and b (NULL: 1 and 0).
 #define NK_AFFINE_ELEMENT(xp, yp, j, hi, lo, r) \
     NK_XSET((yp) + (j), ((NK_XGET((xp) + (j)) - (hi)) - (lo)) * (r) * (w ? w[j] : 1) + (b ? b[j] : 0))
@@ -942,6 +951,7 @@ static const NK_TABLE_TYPE NK_FN(table) = {
     .input_gradient_row_then_sums = NK_FN(input_gradient_row_then_sums),
     .runs_moments = NK_FN(runs_moments),
     .rows_forward = NK_FN(rows_forward),
+    .channel_runs_affine = NK_FN(channel_runs_affine),
     .column_shifted_sums = NK_FN(column_shifted_sums),
     .column_moments = NK_FN(column_moments),
     .column_affine = NK_FN(column_affine),

@@ -75,6 +75,11 @@ typedef enum nk_isa {
            (the next group's runs, read while this one is written). */                                   \
         void (*affine_range)(const S *x, S *y, long runs, long length, long stride, T hi, T a, T b,      \
                              int stream, const S *next);                                                 \
+        /* affine_range over `runs` consecutive runs of `length` values, each its channel's: run r       \
+           takes hi[c], a[c] and b[c] of c = (first + r) mod `channels` (an NCHW tensor's runs from      \
+           run `first` on, normalized with given statistics). */                                         \
+        void (*channel_runs_affine)(const S *x, S *y, long first, long runs, long channels, long length, \
+                                    const T *hi, const T *a, const T *b, int stream);                    \
         /* Adds `runs` runs of `length` values, `stride` apart, to `moments`, in blocks of at most       \
            2,048 values (Kernels.forEachBlock), each summed from a shift near its mean and merged        \
            with Chan's formula (Kernels.accumulateRuns). */                                              \

@@ -235,6 +235,22 @@ enum NativeLoops {
         }
     }
 
+    static func channelRunsAffine<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, first: Int, runs: Int, channels: Int, length: Int,
+        _ k: ColumnCoefficients<S.ComputeScalar>, stream: Bool
+    ) {
+        let t = tables()
+        switch storage(S.self) {
+        case .float:
+            t.pointee.f32.channel_runs_affine(x.as(), y.as(), first, runs, channels, length, k.hi.as(), k.a.as(), k.b.as(), stream.flag)
+        case .double:
+            t.pointee.f64.channel_runs_affine(x.as(), y.as(), first, runs, channels, length, k.hi.as(), k.a.as(), k.b.as(), stream.flag)
+        case .half:
+            halfTable(t, S.self).channel_runs_affine(x.as(), y.as(), first, runs, channels, length, k.hi.as(), k.a.as(), k.b.as(),
+                                                     stream.flag)
+        }
+    }
+
     static func affineRow<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ count: Int, hi: S.ComputeScalar, lo: S.ComputeScalar,
         invstd r: S.ComputeScalar, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?,

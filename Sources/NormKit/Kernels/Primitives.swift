@@ -621,6 +621,16 @@ struct ColumnCoefficients<S: NormScalar> {
         b[column] = S(offset - Double(lo[column]) * scale)
     }
 
+    /// y = ((x − hi) − lo)·scale + offset for column `column`, folded in the scalar type as
+    /// ``Kernels/affineRuns(_:_:runs:length:stride:mean:scale:offset:stream:next:)`` folds it:
+    /// b = offset − lo·scale.
+    @inline(__always)
+    func setRunAffine(_ column: Int, mean: Double, scale: S, offset: S) {
+        setMean(column, mean)
+        a[column] = scale
+        b[column] = offset - lo[column] * scale
+    }
+
     /// dx = k1·dy − k2·(x − μ) + k3 for column `column`.
     @inline(__always)
     func setGradient(_ column: Int, mean: Double, _ k: (Double, Double, Double)) {
