@@ -588,6 +588,24 @@ static nk_moments NK_FN(row_moments)(const NK_S *row, long n, int centered) {
     return m;
 }
 
+// A statistic group's r = 1/√(M2/n + eps) and split mean, recorded in mean, m2 and invstd at
+// `index` (the record closure of Kernels.normalizeWithBatchStatistics).
+typedef struct NK_FN(nk_group_affine) {
+    NK_T hi, lo;
+    double r;
+} NK_FN(nk_group_affine);
+
+static NK_FN(nk_group_affine) NK_FN(record_group)(nk_moments m, long n, double eps, long index, double *mean,
+                                                  double *m2, double *invstd) {
+#pragma clang fp contract(off)
+    const double variance = n > 0 ? m.m2 / (double)n : 0, r = 1 / __builtin_sqrt(variance + eps);
+    const NK_T hi = (NK_T)m.mean;
+    mean[index] = m.mean;
+    m2[index] = m.m2;
+    invstd[index] = r;
+    return (NK_FN(nk_group_affine)){hi, (NK_T)(m.mean - (double)hi), r};
+}
+
 // The per-row work of Kernels.normalizeWithBatchStatistics for rows in cache, without a return to
 // Swift between rows, and with each row's moments taken before the previous row's output, so
 // that the division and square root that end them overlap that output's loop instead of
@@ -595,17 +613,37 @@ static nk_moments NK_FN(row_moments)(const NK_S *row, long n, int centered) {
 // 8192×1024 forward pass and 20% of a Float 64×768 one.
 static void NK_FN(rows_forward)(const NK_S *x, NK_S *y, long rows, long n, const NK_T *w, const NK_T *b, double eps,
                                 int centered, double *mean, double *m2, double *invstd) {
-#pragma clang fp contract(off)
     if (rows <= 0) return;
     nk_moments m = NK_FN(row_moments)(x, n, centered);
     for (long r = 0; r < rows; r++) {
-        const double variance = n > 0 ? m.m2 / (double)n : 0, rstd = 1 / __builtin_sqrt(variance + eps);
-        const NK_T hi = (NK_T)m.mean, lo = (NK_T)(m.mean - (double)hi);
-        mean[r] = m.mean;
-        m2[r] = m.m2;
-        invstd[r] = rstd;
+        const NK_FN(nk_group_affine) g = NK_FN(record_group)(m, n, eps, r, mean, m2, invstd);
         if (r + 1 < rows) m = NK_FN(row_moments)(x + (r + 1) * n, n, centered);
-        NK_FN(affine_row)(x + r * n, y + r * n, n, hi, lo, (NK_T)rstd, w, b, 0, 0, 0, 0, 0, NULL);
+        NK_FN(affine_row)(x + r * n, y + r * n, n, g.hi, g.lo, (NK_T)g.r, w, b, 0, 0, 0, 0, 0, NULL);
+    }
+}
+
+// As rows_forward, for NCHW groups of channels: each channel's runs take the group's statistics
+// and its own weight and bias, folded as Kernels.affineRuns folds them.
+static void NK_FN(groups_forward)(const NK_S *x, NK_S *y, long first, long groups, long groups_per_sample, long width,
+                                  long inner, const NK_T *w, const NK_T *b, double eps, int stream, double *mean,
+                                  double *m2, double *invstd) {
+#pragma clang fp contract(off)
+    if (groups <= 0) return;
+    const long n = width * inner;
+    nk_moments m = {0, 0, 0};
+    NK_FN(runs_moments)(x, 1, n, n, &m);
+    for (long t = 0; t < groups; t++) {
+        const NK_FN(nk_group_affine) g = NK_FN(record_group)(m, n, eps, t, mean, m2, invstd);
+        if (t + 1 < groups) {
+            m = (nk_moments){0, 0, 0};
+            NK_FN(runs_moments)(x + (t + 1) * n, 1, n, n, &m);
+        }
+        const long channel = ((first + t) % groups_per_sample) * width;
+        for (long i = 0; i < width; i++) {
+            const NK_T scale = (NK_T)(g.r * (w ? (double)w[channel + i] : 1.0)), offset = b ? b[channel + i] : 0;
+            const long at = t * n + i * inner;
+            NK_FN(affine_range)(x + at, y + at, 1, inner, inner, g.hi, scale, offset - g.lo * scale, stream, NULL);
+        }
     }
 }
 
@@ -951,6 +989,7 @@ static const NK_TABLE_TYPE NK_FN(table) = {
     .input_gradient_row_then_sums = NK_FN(input_gradient_row_then_sums),
     .runs_moments = NK_FN(runs_moments),
     .rows_forward = NK_FN(rows_forward),
+    .groups_forward = NK_FN(groups_forward),
     .channel_runs_affine = NK_FN(channel_runs_affine),
     .column_shifted_sums = NK_FN(column_shifted_sums),
     .column_moments = NK_FN(column_moments),

@@ -89,6 +89,13 @@ typedef enum nk_isa {
            centered) and r = 1/√(M2/n + eps) into mean, m2 and invstd, then its affine_row. */           \
         void (*rows_forward)(const S *x, S *y, long rows, long n, const T *w, const T *b, double eps,    \
                              int centered, double *mean, double *m2, double *invstd);                    \
+        /* GroupNorm's and InstanceNorm's forward pass over `groups` consecutive NCHW groups from        \
+           group `first` (`groups_per_sample` a sample; a group is `width` channels of `inner` values),  \
+           output unprefetched: each group's moments (runs_moments) and r into mean, m2 and invstd,      \
+           then each channel's affine_range with scale r·w[c] and offset b[c], streamed as `stream`. */  \
+        void (*groups_forward)(const S *x, S *y, long first, long groups, long groups_per_sample,        \
+                               long width, long inner, const T *w, const T *b, double eps, int stream,   \
+                               double *mean, double *m2, double *invstd);                                \
         /* y_i = ((x_i − hi) − lo)·r·w_i + b_i over one row; w and b may be NULL (1 and 0); stream,     \
            tails (with the previous row's hi, lo and r) and next as above and as affine_range's. */      \
         void (*affine_row)(const S *x, S *y, long n, T hi, T lo, T r, const T *w, const T *b,           \

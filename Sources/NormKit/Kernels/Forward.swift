@@ -62,6 +62,19 @@ extension Kernels {
                                                     mean: out.value.0.baseAddress! + first, m2: out.value.1.baseAddress! + first,
                                                     invstd: out.value.2.baseAddress! + first)
                         }
+                    case (.perSample, .channelsFirst) where g.inner > 1 && centered
+                        && !prefetchesNextGroup(stream, groupBytes: groupBytes):
+                        // GroupNorm's and InstanceNorm's groups, unprefetched, group after group
+                        // in C, as LayerNorm's rows above: InstanceNorm2d 32×16×8×8 forward 1.43×,
+                        // GroupNorm(4) 32×16×8×8 1.54×, GroupNorm(32) 4×64×16×16 1.32×.
+                        Parallelism.forEachChunk(taskCount: g.outer * g.groupsPerSample, elements: g.elementCount) { tasks in
+                            let first = tasks.lowerBound, offset = first * count
+                            NativeLoops.groupsForward(x + offset, y + offset, first: first, groups: tasks.count,
+                                                      groupsPerSample: g.groupsPerSample, width: g.channelsPerGroup, inner: g.inner,
+                                                      weight: weight, bias: bias, eps: eps, stream: stream,
+                                                      mean: out.value.0.baseAddress! + first, m2: out.value.1.baseAddress! + first,
+                                                      invstd: out.value.2.baseAddress! + first)
+                        }
                     case (.perSample, _) where g.layout == .channelsFirst || g.inner == 1:
                         let groups = g.groupsPerSample, width = g.channelsPerGroup
                         Parallelism.forEachChunk(taskCount: g.outer * groups, elements: g.elementCount) { tasks in

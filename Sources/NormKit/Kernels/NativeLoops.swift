@@ -210,6 +210,28 @@ enum NativeLoops {
         }
     }
 
+    /// GroupNorm's and InstanceNorm's forward pass over `groups` consecutive NCHW groups from
+    /// group `first` (the table's `groups_forward`); each group's mean, M2 and 1/√(M2/n + eps) go
+    /// to `mean`, `m2` and `invstd`.
+    static func groupsForward<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, first: Int, groups: Int, groupsPerSample: Int, width: Int,
+        inner: Int, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?, eps: Double, stream: Bool,
+        mean: UnsafeMutablePointer<Double>, m2: UnsafeMutablePointer<Double>, invstd: UnsafeMutablePointer<Double>
+    ) {
+        let t = tables()
+        switch storage(S.self) {
+        case .float:
+            t.pointee.f32.groups_forward(x.as(), y.as(), first, groups, groupsPerSample, width, inner, weight?.as(), bias?.as(), eps,
+                                         stream.flag, mean, m2, invstd)
+        case .double:
+            t.pointee.f64.groups_forward(x.as(), y.as(), first, groups, groupsPerSample, width, inner, weight?.as(), bias?.as(), eps,
+                                         stream.flag, mean, m2, invstd)
+        case .half:
+            halfTable(t, S.self).groups_forward(x.as(), y.as(), first, groups, groupsPerSample, width, inner, weight?.as(),
+                                                bias?.as(), eps, stream.flag, mean, m2, invstd)
+        }
+    }
+
     static func shiftedSums<S: NormScalar>(
         _ x: UnsafePointer<S>, runs: Int, length: Int, stride: Int, shift k: S.ComputeScalar
     ) -> (Double, Double) {
