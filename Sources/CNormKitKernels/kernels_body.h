@@ -647,6 +647,49 @@ static void NK_FN(groups_forward)(const NK_S *x, NK_S *y, long first, long group
     }
 }
 
+// Σdy and Σdy·(x − μ) of one run of `length` values, in blocks of at most NK_BLOCK_LENGTH
+// (Kernels.gradientSumsOfRuns).
+static nk_pair NK_FN(run_gradient_sums)(const NK_S *x, const NK_S *dy, long length, NK_T hi, NK_T lo) {
+#pragma clang fp contract(off)
+    double t1 = 0, t2 = 0;
+    for (long start = 0; start < length; start += NK_BLOCK_LENGTH) {
+        const nk_pair s = NK_FN(gradient_sums)(x + start, dy + start, 1, NK_MIN(NK_BLOCK_LENGTH, length - start), 0, hi, NULL);
+        t1 += s.first;
+        t2 += s.second;
+    }
+    return (nk_pair){t1, t2 - (double)lo * t1};
+}
+
+static void NK_FN(groups_backward)(const NK_S *x, const NK_S *dy, NK_S *dx, long first, long groups, long groups_per_sample,
+                                   long width, long inner, const NK_T *w, const double *mean, const double *invstd,
+                                   int stream, double *sum_dy, double *sum_dy_xhat) {
+#pragma clang fp contract(off)
+    const long n = width * inner;
+    for (long t = 0; t < groups; t++) {
+        const long channel = ((first + t) % groups_per_sample) * width, at = t * n;
+        const double r = invstd[t];
+        const NK_T hi = (NK_T)mean[t], lo = (NK_T)(mean[t] - (double)hi);
+        double sum_g = 0, sum_gd = 0;
+        for (long i = 0; i < width; i++) {
+            const nk_pair s = NK_FN(run_gradient_sums)(x + at + i * inner, dy + at + i * inner, inner, hi, lo);
+            const double gamma = w ? (double)w[channel + i] : 1;
+            sum_g += gamma * s.first;
+            sum_gd += gamma * s.second;
+            if (sum_dy) {
+                sum_dy[channel + i] += s.first;
+                sum_dy_xhat[channel + i] += r * s.second;
+            }
+        }
+        const double m = (double)n, sum_g_xhat = r * sum_gd;
+        for (long i = 0; i < width; i++) {
+            const double gamma = w ? (double)w[channel + i] : 1;
+            const NK_T k1 = (NK_T)(r * gamma), k2 = (NK_T)(r * r * sum_g_xhat / m), k3 = (NK_T)(-r * sum_g / m);
+            const long run = at + i * inner;
+            NK_FN(input_gradient_range)(x + run, dy + run, dx + run, 1, inner, 0, hi, k1, k2, k3 + k2 * lo, stream, NULL, NULL);
+        }
+    }
+}
+
 // Rows summed per block by column_moments: at most 128 values a lane in the compute type, as
 // the Swift side's blocks of runs (Kernels.accumulateRuns).
 #define NK_MOMENT_BLOCK_ROWS 128
@@ -990,6 +1033,7 @@ static const NK_TABLE_TYPE NK_FN(table) = {
     .runs_moments = NK_FN(runs_moments),
     .rows_forward = NK_FN(rows_forward),
     .groups_forward = NK_FN(groups_forward),
+    .groups_backward = NK_FN(groups_backward),
     .channel_runs_affine = NK_FN(channel_runs_affine),
     .column_shifted_sums = NK_FN(column_shifted_sums),
     .column_moments = NK_FN(column_moments),

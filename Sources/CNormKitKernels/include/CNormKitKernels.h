@@ -96,6 +96,14 @@ typedef enum nk_isa {
         void (*groups_forward)(const S *x, S *y, long first, long groups, long groups_per_sample,        \
                                long width, long inner, const T *w, const T *b, double eps, int stream,   \
                                double *mean, double *m2, double *invstd);                                \
+        /* The backward pass of the groups of groups_forward, unprefetched, with batch statistics:       \
+           each channel's Σdy and Σdy·(x − μ), added to sum_dy[c] and, times r, to sum_dy_xhat[c]        \
+           when those are not NULL; then its input gradient, dx = k1·dy − k2·(x − μ) + k3, from the      \
+           group's sums, as GradientMode.coefficients. mean and invstd: the groups'. */                  \
+        void (*groups_backward)(const S *x, const S *dy, S *dx, long first, long groups,                 \
+                                long groups_per_sample, long width, long inner, const T *w,              \
+                                const double *mean, const double *invstd, int stream, double *sum_dy,    \
+                                double *sum_dy_xhat);                                                    \
         /* y_i = ((x_i − hi) − lo)·r·w_i + b_i over one row; w and b may be NULL (1 and 0); stream,     \
            tails (with the previous row's hi, lo and r) and next as above and as affine_range's. */      \
         void (*affine_row)(const S *x, S *y, long n, T hi, T lo, T r, const T *w, const T *b,           \

@@ -232,6 +232,29 @@ enum NativeLoops {
         }
     }
 
+    /// The backward pass, with batch statistics, of `groups` consecutive NCHW groups from group
+    /// `first` (the table's `groups_backward`); `sumDy` and `sumDyXhat`, when not nil, get each
+    /// channel's Σdy and Σdy·x̂ added.
+    static func groupsBackward<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, first: Int, groups: Int,
+        groupsPerSample: Int, width: Int, inner: Int, weight: UnsafePointer<S.ComputeScalar>?, mean: UnsafePointer<Double>,
+        invstd: UnsafePointer<Double>, stream: Bool, sumDy: UnsafeMutablePointer<Double>?,
+        sumDyXhat: UnsafeMutablePointer<Double>?
+    ) {
+        let t = tables()
+        switch storage(S.self) {
+        case .float:
+            t.pointee.f32.groups_backward(x.as(), dy.as(), dx.as(), first, groups, groupsPerSample, width, inner, weight?.as(), mean,
+                                          invstd, stream.flag, sumDy, sumDyXhat)
+        case .double:
+            t.pointee.f64.groups_backward(x.as(), dy.as(), dx.as(), first, groups, groupsPerSample, width, inner, weight?.as(), mean,
+                                          invstd, stream.flag, sumDy, sumDyXhat)
+        case .half:
+            halfTable(t, S.self).groups_backward(x.as(), dy.as(), dx.as(), first, groups, groupsPerSample, width, inner,
+                                                 weight?.as(), mean, invstd, stream.flag, sumDy, sumDyXhat)
+        }
+    }
+
     static func shiftedSums<S: NormScalar>(
         _ x: UnsafePointer<S>, runs: Int, length: Int, stride: Int, shift k: S.ComputeScalar
     ) -> (Double, Double) {
