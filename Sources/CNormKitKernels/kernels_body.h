@@ -514,8 +514,9 @@ static void NK_FN(column_shifted_sums)(const NK_S *x, long rows, long columns, c
 #define NK_BLOCK_LENGTH 2048
 
 // Chan's merge of one block of n values, with shifted sums s from shift k, into `m`. The scalar
-// arithmetic here and in rows_forward is not contracted into fused multiply-adds, so that it
-// rounds as Swift's GroupMoments.merge and the row loops of a call past the caches do.
+// arithmetic here and in the row and group loops below is not contracted into fused
+// multiply-adds, so that it rounds as the Swift code of the calls that stay in Swift (past the
+// caches) does: which path a call takes never changes its result.
 static void NK_FN(merge_block)(nk_moments *m, long n, NK_T k, nk_pair s) {
 #pragma clang fp contract(off)
     const double count = (double)n, block_mean = (double)k + s.first / count;
@@ -690,8 +691,8 @@ static void NK_FN(groups_backward)(const NK_S *x, const NK_S *dy, NK_S *dx, long
     }
 }
 
-// Rows summed per block by column_moments: at most 128 values a lane in the compute type, as
-// the Swift side's blocks of runs (Kernels.accumulateRuns).
+// Rows summed per block by column_moments: at most 128 values a lane in the compute type, as in
+// Kernels.accumulateColumns (channels-last GroupNorm's groups of columns).
 #define NK_MOMENT_BLOCK_ROWS 128
 
 // Chan's merge of a block of n values into the moments of `count` values, every column at once:
