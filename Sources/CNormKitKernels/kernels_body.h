@@ -555,23 +555,53 @@ static void NK_FN(add_runs_block)(const NK_S *x, long runs, long length, long st
     NK_FN(merge_block)(m, n, k, s);
 }
 
-// Blocks as Kernels.forEachBlock(runs:length:stride:): runs of half a block or more are cut
-// into blocks; shorter ones are grouped, as many as fill a block.
+// Runs `body` with `at` (the block's first element), `block_runs` and `block_length` for each block
+// of `runs` runs of `length` values, `stride` apart, in order: runs of half a block or more are
+// cut into blocks of at most NK_BLOCK_LENGTH; shorter ones are grouped, as many as fill a block
+// (a 7×7 feature map costs one block per 41 runs).
+#define NK_FOR_EACH_BLOCK(runs, length, stride, body)                                         \
+    do {                                                                                      \
+        if ((runs) <= 0 || (length) <= 0) break;                                              \
+        if ((length) >= NK_BLOCK_LENGTH / 2) {                                                \
+            for (long nk_r_ = 0; nk_r_ < (runs); nk_r_++) {                                   \
+                for (long nk_s_ = 0; nk_s_ < (length); nk_s_ += NK_BLOCK_LENGTH) {            \
+                    const long at = nk_r_ * (stride) + nk_s_, block_runs = 1;                 \
+                    const long block_length = NK_MIN(NK_BLOCK_LENGTH, (length) - nk_s_);      \
+                    body;                                                                     \
+                }                                                                             \
+            }                                                                                 \
+        } else {                                                                              \
+            const long nk_per_ = NK_BLOCK_LENGTH / (length);                                  \
+            for (long nk_f_ = 0; nk_f_ < (runs); nk_f_ += nk_per_) {                          \
+                const long at = nk_f_ * (stride), block_runs = NK_MIN(nk_per_, (runs) - nk_f_); \
+                const long block_length = (length);                                           \
+                body;                                                                         \
+            }                                                                                 \
+        }                                                                                     \
+    } while (0)
+
 static void NK_FN(runs_moments)(const NK_S *x, long runs, long length, long stride, nk_moments *moments) {
-    if (runs <= 0 || length <= 0) return;
-    if (length >= NK_BLOCK_LENGTH / 2) {
-        for (long run = 0; run < runs; run++) {
-            for (long start = 0; start < length; start += NK_BLOCK_LENGTH) {
-                const long n = NK_MIN(NK_BLOCK_LENGTH, length - start);
-                NK_FN(add_runs_block)(x + run * stride + start, 1, n, n, moments);
-            }
-        }
-        return;
-    }
-    const long runs_per_block = NK_BLOCK_LENGTH / length;
-    for (long first = 0; first < runs; first += runs_per_block) {
-        NK_FN(add_runs_block)(x + first * stride, NK_MIN(runs_per_block, runs - first), length, stride, moments);
-    }
+    NK_FOR_EACH_BLOCK(runs, length, stride, NK_FN(add_runs_block)(x + at, block_runs, block_length, stride, moments));
+}
+
+// Σdy and Σdy·(x − μ) over runs, block by block (Kernels.gradientSumsOfRuns), with μ = hi + lo.
+static nk_pair NK_FN(runs_gradient_sums)(const NK_S *x, const NK_S *dy, long runs, long length, long stride, NK_T hi,
+                                         NK_T lo) {
+#pragma clang fp contract(off)
+    double t1 = 0, t2 = 0;
+    NK_FOR_EACH_BLOCK(runs, length, stride, {
+        const nk_pair s = NK_FN(gradient_sums)(x + at, dy + at, block_runs, block_length, stride, hi, NULL);
+        t1 += s.first;
+        t2 += s.second;
+    });
+    return (nk_pair){t1, t2 - (double)lo * t1};  // Σdy·(x − μ) = Σdy·(x − hi) − lo·Σdy
+}
+
+// Σx² of `n` contiguous values, block by block (Kernels.sumOfSquares: RMSNorm's statistic).
+static double NK_FN(sum_of_squares)(const NK_S *x, long n) {
+    double total = 0;
+    NK_FOR_EACH_BLOCK(1, n, n, total += NK_FN(shifted_sums)(x + at, block_runs, block_length, n, 0).second);
+    return total;
 }
 
 // One row's moments for rows_forward: runs_moments when `centered`, else Σx² (Kernels.sumOfSquares).
@@ -582,10 +612,7 @@ static nk_moments NK_FN(row_moments)(const NK_S *row, long n, int centered) {
         return m;
     }
     m.count = (double)n;
-    for (long start = 0; start < n; start += NK_BLOCK_LENGTH) {
-        const long length = NK_MIN(NK_BLOCK_LENGTH, n - start);
-        m.m2 += NK_FN(shifted_sums)(row + start, 1, length, length, 0).second;
-    }
+    m.m2 = NK_FN(sum_of_squares)(row, n);
     return m;
 }
 
@@ -648,19 +675,6 @@ static void NK_FN(groups_forward)(const NK_S *x, NK_S *y, long first, long group
     }
 }
 
-// Σdy and Σdy·(x − μ) of one run of `length` values, in blocks of at most NK_BLOCK_LENGTH
-// (Kernels.gradientSumsOfRuns).
-static nk_pair NK_FN(run_gradient_sums)(const NK_S *x, const NK_S *dy, long length, NK_T hi, NK_T lo) {
-#pragma clang fp contract(off)
-    double t1 = 0, t2 = 0;
-    for (long start = 0; start < length; start += NK_BLOCK_LENGTH) {
-        const nk_pair s = NK_FN(gradient_sums)(x + start, dy + start, 1, NK_MIN(NK_BLOCK_LENGTH, length - start), 0, hi, NULL);
-        t1 += s.first;
-        t2 += s.second;
-    }
-    return (nk_pair){t1, t2 - (double)lo * t1};
-}
-
 static void NK_FN(groups_backward)(const NK_S *x, const NK_S *dy, NK_S *dx, long first, long groups, long groups_per_sample,
                                    long width, long inner, const NK_T *w, const double *mean, const double *invstd,
                                    int stream, double *sum_dy, double *sum_dy_xhat) {
@@ -672,7 +686,7 @@ static void NK_FN(groups_backward)(const NK_S *x, const NK_S *dy, NK_S *dx, long
         const NK_T hi = (NK_T)mean[t], lo = (NK_T)(mean[t] - (double)hi);
         double sum_g = 0, sum_gd = 0;
         for (long i = 0; i < width; i++) {
-            const nk_pair s = NK_FN(run_gradient_sums)(x + at + i * inner, dy + at + i * inner, inner, hi, lo);
+            const nk_pair s = NK_FN(runs_gradient_sums)(x + at + i * inner, dy + at + i * inner, 1, inner, inner, hi, lo);
             const double gamma = w ? (double)w[channel + i] : 1;
             sum_g += gamma * s.first;
             sum_gd += gamma * s.second;
@@ -1032,6 +1046,8 @@ static const NK_TABLE_TYPE NK_FN(table) = {
     .input_gradient_row = NK_FN(input_gradient_row),
     .input_gradient_row_then_sums = NK_FN(input_gradient_row_then_sums),
     .runs_moments = NK_FN(runs_moments),
+    .runs_gradient_sums = NK_FN(runs_gradient_sums),
+    .sum_of_squares = NK_FN(sum_of_squares),
     .rows_forward = NK_FN(rows_forward),
     .groups_forward = NK_FN(groups_forward),
     .groups_backward = NK_FN(groups_backward),
@@ -1087,6 +1103,7 @@ static const NK_TABLE_TYPE NK_FN(table) = {
 #undef NK_NARROW_F16
 #undef NK_WIDEN_BF16
 #undef NK_NARROW_BF16
+#undef NK_FOR_EACH_BLOCK
 #undef NK_T
 #undef NK_S
 #undef NK_STORAGE

@@ -81,9 +81,14 @@ typedef enum nk_isa {
         void (*channel_runs_affine)(const S *x, S *y, long first, long runs, long channels, long length, \
                                     const T *hi, const T *a, const T *b, int stream);                    \
         /* Adds `runs` runs of `length` values, `stride` apart, to `moments`, in blocks of at most       \
-           2,048 values (Kernels.forEachBlock), each summed from a shift near its mean and merged        \
+           2,048 values (NK_FOR_EACH_BLOCK), each summed from a shift near its mean and merged           \
            with Chan's formula (Kernels.accumulateRuns). */                                              \
         void (*runs_moments)(const S *x, long runs, long length, long stride, nk_moments *moments);      \
+        /* Σdy and Σdy·(x − μ) over runs, in runs_moments' blocks, with μ = hi + lo. */                  \
+        nk_pair (*runs_gradient_sums)(const S *x, const S *dy, long runs, long length, long stride, T hi, \
+                                      T lo);                                                             \
+        /* Σx² of n contiguous values, in runs_moments' blocks. */                                       \
+        double (*sum_of_squares)(const S *x, long n);                                                    \
         /* LayerNorm's (`centered`) or RMSNorm's forward pass over `rows` contiguous rows of n values,   \
            one statistic a row, output in cache: each row's moments (runs_moments, or Σx² when not       \
            centered) and r = 1/√(M2/n + eps) into mean, m2 and invstd, then its affine_row. */           \

@@ -47,10 +47,6 @@ struct Moments: Sendable, Equatable {
 }
 
 /// The moments of one statistic group while it is being accumulated.
-///
-/// The C loops write these as (count, mean, m2) triples of `Double`
-/// (``NativeLoops/columnMoments(_:rows:columns:into:scratch:)``): keep the three stored
-/// properties, in this order.
 struct GroupMoments: Sendable, Equatable {
     var count: Double = 0
     var mean: Double = 0

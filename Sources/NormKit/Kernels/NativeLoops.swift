@@ -180,6 +180,29 @@ enum NativeLoops {
         halfLoops(t.pointee.in_cache, S.self)
     }
 
+    static func runsGradientSums<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, runs: Int, length: Int, stride: Int, hi: S.ComputeScalar,
+        lo: S.ComputeScalar
+    ) -> (Double, Double) {
+        let t = tables()
+        let sums = switch storage(S.self) {
+        case .float: t.pointee.f32.runs_gradient_sums(x.as(), dy.as(), runs, length, stride, hi.as(), lo.as())
+        case .double: t.pointee.f64.runs_gradient_sums(x.as(), dy.as(), runs, length, stride, hi.as(), lo.as())
+        case .half: halfTable(t, S.self).runs_gradient_sums(x.as(), dy.as(), runs, length, stride, hi.as(), lo.as())
+        }
+        return (sums.first, sums.second)
+    }
+
+    static func sumOfSquares<S: NormScalar>(_ x: UnsafePointer<S>, _ count: Int) -> Double {
+        let t = tables()
+        return switch storage(S.self) {
+        case .float: t.pointee.f32.sum_of_squares(x.as(), count)
+        case .double: t.pointee.f64.sum_of_squares(x.as(), count)
+        case .half: halfTable(t, S.self).sum_of_squares(x.as(), count)
+        }
+    }
+
+    /// Adds runs to `moments` (the table's `runs_moments`, ``Kernels/accumulateRuns(_:runs:length:stride:into:)``).
     static func runsMoments<S: NormScalar>(
         _ x: UnsafePointer<S>, runs: Int, length: Int, stride: Int, into moments: inout GroupMoments
     ) {

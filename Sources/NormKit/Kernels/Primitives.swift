@@ -28,34 +28,13 @@ extension Kernels {
         }
     }
 
-    /// Splits runs into blocks of at most ``blockLength`` elements and calls
-    /// `body(offset, runs, length)` for each: short runs are grouped (a 7×7 feature map costs one
-    /// call per 41 runs), a long run is cut into pieces.
-    @inline(__always)
-    static func forEachBlock(runs: Int, length: Int, stride: Int, _ body: (_ offset: Int, _ runs: Int, _ length: Int) -> Void) {
-        guard runs > 0, length > 0 else { return }
-        if length >= blockLength / 2 {
-            for run in 0..<runs {
-                forEachBlock(ofRow: length) { start, n in body(run * stride + start, 1, n) }
-            }
-            return
-        }
-        let runsPerBlock = blockLength / length
-        var first = 0
-        while first < runs {
-            let count = min(runsPerBlock, runs - first)
-            body(first * stride, count, length)
-            first += count
-        }
-    }
-
     /// Adds `count` contiguous elements to `moments` (see ``accumulateRuns(_:runs:length:stride:into:)``).
     static func accumulateRange<S: NormScalar>(_ x: UnsafePointer<S>, _ count: Int, into moments: inout GroupMoments) {
         accumulateRuns(x, runs: 1, length: count, stride: count, into: &moments)
     }
 
     /// Adds `runs` runs of `length` contiguous elements, `stride` apart (one BatchNorm channel in
-    /// NCHW), to `moments`, block by block (``forEachBlock(runs:length:stride:_:)``): each block's
+    /// NCHW), to `moments`, block by block (`NK_FOR_EACH_BLOCK` in kernels_body.h): each block's
     /// deviations are summed from a shift near the mean (the mean so far, or that of the block's
     /// first 16 elements), and the block is summed again from its own mean when the shift was too
     /// far off to keep the digits (``needsNewShift(_:_:count:)``); then the block is merged with
@@ -96,13 +75,10 @@ extension Kernels {
         return unsafeBitCast(float, to: S.ComputeScalar.self)
     }
 
-    /// Σ x² over `count` contiguous elements (the uncentered moment of RMSNorm).
+    /// Σ x² over `count` contiguous elements (the uncentered moment of RMSNorm), in blocks, in C
+    /// (the table's `sum_of_squares`).
     static func sumOfSquares<S: NormScalar>(_ x: UnsafePointer<S>, _ count: Int) -> Double {
-        var total = 0.0
-        forEachBlock(runs: 1, length: count, stride: count) { offset, _, length in
-            total += NativeLoops.shiftedSums(x + offset, runs: 1, length: length, stride: length, shift: 0).1
-        }
-        return total
+        NativeLoops.sumOfSquares(x, count)
     }
 
     /// y = ((x − μ_hi) − μ_lo)·a + b over runs (one run when `runs` is 1). `next` is the next
@@ -152,20 +128,13 @@ extension Kernels {
                                            sumDy: columns, sumDyXhat: columns + stride, beyondCache: beyondCache)
     }
 
-    /// Σ dy and Σ dy·(x − μ) over runs of any length, summed block by block.
+    /// Σ dy and Σ dy·(x − μ) over runs of any length, summed block by block, in C (the table's
+    /// `runs_gradient_sums`, which GroupNorm's groups in C call too).
     static func gradientSumsOfRuns<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, runs: Int = 1, length: Int, stride: Int = 0,
         mean: SplitMean<S.ComputeScalar>
     ) -> (Double, Double) {
-        var t1 = 0.0, t2 = 0.0
-        forEachBlock(runs: runs, length: length, stride: stride) { offset, runs, length in
-            let s = NativeLoops.gradientSums(x + offset, dy + offset, runs: runs, length: length, stride: stride, hi: mean.hi,
-                                             weight: nil)
-            t1 += s.0
-            t2 += s.1
-        }
-        // Σdy·(x − μ) = Σdy·(x − hi) − lo·Σdy.
-        return (t1, t2 - Double(mean.lo) * t1)
+        NativeLoops.runsGradientSums(x, dy, runs: runs, length: length, stride: stride, hi: mean.hi, lo: mean.lo)
     }
 
     /// The bytes of each of one statistic group's inputs (x, or x and dy) below which the loops
