@@ -8,7 +8,7 @@ import Testing
     @Test(arguments: [0, 1, 1000, 3 << 19])
     func arraysHoldWhatTheirBodyWrote(count: Int) {
         let values: [Float] = HugePages.withEnabled(true) {
-            HugePages.array(count: count) { buffer, initialized in
+            TensorArrays.make(count: count) { buffer, initialized in
                 for i in 0..<count { buffer[i] = Float(i % 977) }
                 initialized = count
             }

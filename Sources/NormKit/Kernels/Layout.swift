@@ -14,7 +14,7 @@ extension Kernels {
         // Row-major to channels-last transposes C × S; the way back transposes S × C.
         let (rows, columns) = toChannelsLast ? (channels, inner) : (inner, channels)
         let blocks = (rows + transposedRows - 1) / transposedRows  // tasks per sample
-        return HugePages.array(count: values.count) { out, initialized in
+        return TensorArrays.make(count: values.count) { out, initialized in
             values.withUnsafeBufferPointer { input in
                 let box = UncheckedSendable((input.baseAddress!, out.baseAddress!))
                 Parallelism.forEachChunk(taskCount: samples * blocks, elements: values.count) { chunk in

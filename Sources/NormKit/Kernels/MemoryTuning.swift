@@ -92,16 +92,4 @@ public enum HugePages {
         _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_HUGEPAGE)
         #endif
     }
-
-    /// A new array of `count` elements, written by `body` (which sets how many it initialized),
-    /// asking for huge pages when enabled and large enough.
-    @inline(__always)
-    static func array<Element>(
-        count: Int, _ body: (inout UnsafeMutableBufferPointer<Element>, inout Int) throws -> Void
-    ) rethrows -> [Element] {
-        try [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if let base = buffer.baseAddress { advise(base, bytes: count * MemoryLayout<Element>.stride) }
-            try body(&buffer, &initialized)
-        }
-    }
 }

@@ -131,7 +131,7 @@ enum NativeLoops {
     static func floats<Half: HalfPrecisionScalar>(_ values: [Half]) -> [Float] {
         let conversions = tables().pointee.half
         let convert = Half.self == BFloat16.self ? conversions.bf16_to_f32! : conversions.f16_to_f32!
-        return HugePages.array(count: values.count) { out, count in
+        return TensorArrays.make(count: values.count) { out, count in
             values.withUnsafeBufferPointer { input in
                 input.withMemoryRebound(to: UInt16.self) { bits in convertInChunks(bits, into: out) { convert($0, $1, $2) } }
             }
@@ -143,7 +143,7 @@ enum NativeLoops {
     static func halves<Half: HalfPrecisionScalar>(_ values: [Float], as _: Half.Type = Half.self) -> [Half] {
         let conversions = tables().pointee.half
         let convert = Half.self == BFloat16.self ? conversions.f32_to_bf16! : conversions.f32_to_f16!
-        return HugePages.array(count: values.count) { out, count in
+        return TensorArrays.make(count: values.count) { out, count in
             out.withMemoryRebound(to: UInt16.self) { bits in
                 values.withUnsafeBufferPointer { input in convertInChunks(input, into: bits) { convert($0, $1, $2) } }
             }

@@ -108,12 +108,12 @@ public struct KernelCall<Scalar: NormScalar> {
                 }
             })
         case let .toDoubles(values):
-            response = .doubles(HugePages.array(count: values.count) { out, count in
+            response = .doubles(TensorArrays.make(count: values.count) { out, count in
                 for i in values.indices { out[i] = Double(values[i]) }
                 count = values.count
             })
         case let .toFloats(values):
-            response = .floats(HugePages.array(count: values.count) { out, count in
+            response = .floats(TensorArrays.make(count: values.count) { out, count in
                 for i in values.indices { out[i] = Float(values[i]) }
                 count = values.count
             })
@@ -140,7 +140,7 @@ public struct KernelCall<Scalar: NormScalar> {
     /// empty array: with no elements they still compute their per-statistic results.
     @inline(__always)
     static func producing(count: Int, _ body: (UnsafeMutablePointer<Scalar>) -> Void) -> [Scalar] {
-        HugePages.array(count: max(count, 1)) { buffer, initialized in
+        TensorArrays.make(count: max(count, 1)) { buffer, initialized in
             body(buffer.baseAddress!)
             initialized = count
         }
