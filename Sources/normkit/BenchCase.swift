@@ -1,4 +1,5 @@
 import Foundation
+import NormKit
 
 /// One case of `normkit bench`: what to run (a layer on an input shape, or a collective), which
 /// phase to time, and in what memory layout and dtype.
@@ -236,9 +237,24 @@ extension BenchCase {
             throw fail("groups= applies only to groupnorm")
         }
 
+        // A layer case holds x, y, dy and dx at once; refuse what the memory cannot hold instead
+        // of aborting in an allocation.
+        let tensorBytes = shape.reduce(Optional(dtype.byteCount)) { bytes, size in
+            bytes.flatMap { let (next, overflow) = $0.multipliedReportingOverflow(by: size); return overflow ? nil : next }
+        }
+        let memory = ProcessInfo.processInfo.physicalMemory
+        guard let tensorBytes, UInt64(tensorBytes) <= memory / 4 else {
+            throw fail("shape=\(shapeText) needs four tensors of \(tensorBytes.map { "\($0) bytes" } ?? "more than Int.max bytes"); "
+                       + "this machine has \(memory) bytes of memory")
+        }
+
         var ranks: Int?
         if layer.isDistributed {
-            ranks = try positiveInteger("ranks", fields["ranks"] ?? "2")
+            let count = try positiveInteger("ranks", fields["ranks"] ?? "2")
+            guard count <= LocalProcessGroup.maximumSize else {
+                throw fail("ranks=\(count) is more than the \(LocalProcessGroup.maximumSize) ranks a LocalProcessGroup takes")
+            }
+            ranks = count
         } else if fields["ranks"] != nil {
             throw fail("ranks= applies only to syncbatchnorm2d and collective")
         }

@@ -55,6 +55,9 @@ import NormKit
         ("layer=syncbatchnorm2d,shape=8x16x4x4,mode=eval", "mode=eval does not apply to syncbatchnorm2d"),
         ("layer=memoryformat,shape=8x16x4", "memoryformat takes 4 to 5 dimensions"),
         ("layer=memoryformat,shape=8x16x4x4,mode=backward", "mode=backward does not apply to memoryformat"),
+        ("layer=batchnorm2d,shape=99999999999x99999999999x9x9", "more than Int.max bytes"),
+        ("layer=layernorm,shape=1048576x1048576", "needs four tensors of 4398046511104 bytes"),
+        ("layer=syncbatchnorm2d,shape=2x3x4x4,ranks=100000", "ranks=100000 is more than the 4096 ranks"),
     ])
     func rejectsABadCaseWithAClearMessage(text: String, problem: String) {
         do {

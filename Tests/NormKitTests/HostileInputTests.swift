@@ -103,6 +103,30 @@ func expectThrowsLeavingUnchanged<Scalar: NormScalar, T>(
         #expect(BatchNorm2d<Double>(numFeatures: 0).configurationError == nil)
     }
 
+    /// Sizes whose elements fit in `Int` but whose bytes do not are configuration errors too
+    /// (they trapped in the byte count of the parameters' allocation).
+    @Test func sizesWhoseBytesOverflowThrowOnUse() throws {
+        let bn = BatchNorm1d<Float>(numFeatures: Int.max)
+        let error = NormError.invalidArgument(
+            name: "num_features", expected: "at most \(Int.max / 4) (the bytes of more Float parameters overflow Int)",
+            actual: "\(Int.max)")
+        #expect(bn.configurationError == error)
+        expectThrowsLeavingUnchanged(bn, error) { try bn(.zeros(shape: [2, 1])) }
+        #expect(LayerNorm<Float>(normalizedShape: [1 << 61]).configurationError == .invalidShape([1 << 61]))
+        #expect(LayerNorm<Double>(normalizedShape: [1 << 60]).configurationError == .invalidShape([1 << 60]))
+        #expect(throws: NormError.invalidShape([1 << 62])) { try Tensor<Float>(shape: [1 << 62], scalars: []) }
+    }
+
+    /// An empty normalized shape normalizes nothing: PyTorch refuses it at the call, and so does
+    /// NormKit, naming the argument.
+    @Test func anEmptyNormalizedShapeIsRefusedAtTheCall() throws {
+        let error = NormError.invalidArgument(name: "normalized_shape", expected: "at least one dimension", actual: "[]")
+        let x = Tensor<Float>.ones(shape: [2, 3])
+        #expect(throws: error) { try LayerNorm<Float>(normalizedShape: [])(x) }
+        #expect(throws: error) { try RMSNorm<Float>(normalizedShape: [])(x) }
+        #expect(throws: error) { try Functional.layerNorm(x, normalizedShape: []) }
+    }
+
     // MARK: A.6 — empty tensors with huge sizes
 
     @Test func emptyTensorsWithHugeTrailingSizesGiveEmptyOutputs() throws {

@@ -158,7 +158,38 @@ import Testing
 
     @Test func invalidWorldArguments() {
         #expect(throws: NormError.self) { try LocalProcessGroup.world(size: 0) }
+        #expect(throws: NormError.invalidArgument(name: "size", expected: "1 to 4096", actual: "4097")) {
+            try LocalProcessGroup.world(size: LocalProcessGroup.maximumSize + 1)
+        }
         #expect(throws: NormError.self) { try LocalProcessGroup.world(size: 2, timeout: 0) }
+    }
+
+    /// A handle listed twice would be one rank on two threads: nothing runs, every rank is told.
+    @Test func aRankListedTwiceRunsNothing() throws {
+        let world = try LocalProcessGroup.world(size: 2, timeout: 5)
+        let outcomes = LocalProcessGroup.runCatching(ranks: [world[0], world[0]]) { group in try group.barrier() }
+        for outcome in outcomes {
+            #expect(throws: NormError.invalidArgument(name: "ranks", expected: "distinct rank handles", actual: "rank 0 listed twice")) {
+                try outcome.get()
+            }
+        }
+    }
+
+    /// One handle used by two threads at once (outside `run`) breaks the group at once instead
+    /// of crashing or waiting for the timeout: the second arrival throws, the first learns that
+    /// the group is broken.
+    @Test func oneHandleOnTwoThreadsBreaksTheGroup() throws {
+        let world = try LocalProcessGroup.world(size: 2, timeout: 20)
+        let start = Date()
+        let outcomes = LocalProcessGroup.onThreads(count: 2) { _ in try world[1].barrier() }
+        #expect(Date().timeIntervalSince(start) < 10)
+        let errors = outcomes.compactMap { outcome -> NormError? in
+            if case let .failure(error) = outcome { return error as? NormError } else { return nil }
+        }
+        #expect(errors.count == 2)
+        #expect(errors.contains(.invalidArgument(name: "rank", expected: "each rank's handle used by one thread at a time",
+                                                 actual: "rank 1 joined the same barrier twice")))
+        #expect(throws: NormError.self) { try world[0].barrier() }
     }
 
     /// Issue #7: timeouts of 1e10 s and more used to be accepted and then trapped in

@@ -110,6 +110,10 @@ import NormKitTestSupport
         // The element count fits in Int, its byte count does not.
         expectProblem(.sizeOverflow(key: "a", shape: [1 << 62]), SafeTensorsFixture.file("{\(entry(shape: "[4611686018427387904]"))}", dataCount: 8))
         expectProblem(.sizeOverflow(key: "a", shape: [Int.max, 2]), SafeTensorsFixture.file("{\(entry(shape: "[9223372036854775807,2]"))}", dataCount: 8))
+        // The product is taken in order, each step checked, as the format's reference reader
+        // does: a zero after an overflow does not save the shape.
+        expectProblem(.sizeOverflow(key: "a", shape: [1 << 32, 1 << 32, 0]),
+                      SafeTensorsFixture.file("{\(entry(shape: "[4294967296,4294967296,0]", offsets: "[0,0]"))}", dataCount: 0))
     }
 
     @Test func rangesMustTileTheBuffer() {

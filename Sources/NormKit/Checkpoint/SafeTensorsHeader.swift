@@ -84,7 +84,12 @@ struct SafeTensorsHeader {
         guard case let .array(offsets)? = fields["data_offsets"], offsets.count == 2, let range = integers(offsets) else {
             throw .invalidEntry(key: name, expected: "an object whose \"data_offsets\" are two non-negative integers", actual: value.jsonText)
         }
-        guard let count = Tensor<Double>.checkedElementCount(shape),
+        // The product in order, every step checked, as the safetensors format's reference reader
+        // takes it: a zero dimension after an overflow does not save the shape.
+        let inOrder = shape.reduce(Optional(1)) { product, size in
+            product.flatMap { let (next, overflow) = $0.multipliedReportingOverflow(by: size); return overflow ? nil : next }
+        }
+        guard inOrder != nil, let count = Tensor<Double>.checkedElementCount(shape),
               case let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.byteWidth), !overflow, bytes >= 0 else {
             throw .sizeOverflow(key: name, shape: shape)
         }

@@ -96,6 +96,16 @@ final class LocalCommunicator: @unchecked Sendable {
         defer { condition.unlock() }
         if let broken { throw NormError.processGroupBroken(cause: broken.description) }
         let myGeneration = generation
+        guard pending[rank] == nil else {
+            // One rank's handle on two threads at once: break the group, so that every rank
+            // throws now instead of waiting for a rank that already arrived.
+            let misuse = NormError.invalidArgument(
+                name: "rank", expected: "each rank's handle used by one thread at a time",
+                actual: "rank \(rank) joined the same \(operation.rawValue) twice")
+            broken = misuse
+            if parked > 0 { condition.broadcast() }
+            throw misuse
+        }
         pending[rank] = (operation, payload)
         arrivals += 1
         guard arrivals == size else { return (myGeneration, false) }

@@ -50,15 +50,22 @@ public final class LocalProcessGroup: ProcessGroup {
     /// The longest timeout ``world(size:timeout:)`` accepts: 10⁶ seconds, about 11.6 days.
     public static let maximumTimeout: Double = 1_000_000
 
+    /// The most ranks ``world(size:timeout:)`` accepts: 4,096, each a thread of its own under
+    /// ``run(ranks:_:)`` (with an 8 MiB stack), well under Linux's default thread limits.
+    public static let maximumSize = 4096
+
     /// One handle per rank of a new group of `size` ranks, `handles[r].rank == r`.
     /// - Parameters:
-    ///   - size: the number of ranks, at least 1.
+    ///   - size: the number of ranks, from 1 to ``maximumSize``.
     ///   - timeout: seconds a collective waits for the other ranks, in `0 < timeout ≤`
     ///     ``maximumTimeout``; default 30.
-    /// - Throws: ``NormError/invalidArgument(name:expected:actual:)`` for `size < 1` or a timeout
-    ///   that is not positive, or above ``maximumTimeout`` (NaN and infinity included).
+    /// - Throws: ``NormError/invalidArgument(name:expected:actual:)`` for a size outside
+    ///   `1...maximumSize`, or a timeout that is not positive, or above ``maximumTimeout`` (NaN and
+    ///   infinity included).
     public static func world(size: Int, timeout: Double = 30) throws -> [LocalProcessGroup] {
-        guard size >= 1 else { throw NormError.invalidArgument(name: "size", expected: "at least 1", actual: "\(size)") }
+        guard (1...maximumSize).contains(size) else {
+            throw NormError.invalidArgument(name: "size", expected: "1 to \(maximumSize)", actual: "\(size)")
+        }
         guard timeout > 0, timeout <= maximumTimeout else {
             throw NormError.invalidArgument(name: "timeout", expected: "a positive number of seconds, at most \(maximumTimeout)",
                                             actual: "\(timeout)")

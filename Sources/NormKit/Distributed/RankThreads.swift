@@ -38,11 +38,18 @@ extension LocalProcessGroup {
     }
 
     /// Like ``run(ranks:_:)``, but returns every rank's outcome, thrown errors included, so that a
-    /// caller can see what each rank threw.
+    /// caller can see what each rank threw. A handle listed twice (one rank on two threads) runs
+    /// nothing: every outcome is ``NormError/invalidArgument(name:expected:actual:)``.
     public static func runCatching<T: Sendable>(
         ranks: [LocalProcessGroup], _ body: @escaping @Sendable (LocalProcessGroup) throws -> T
     ) -> [Result<T, any Error>] {
-        onThreads(count: ranks.count) { index in try body(ranks[index]) }
+        var seen = Set<RankSeat>()
+        for group in ranks where !seen.insert(RankSeat(communicator: ObjectIdentifier(group.communicator), rank: group.rank)).inserted {
+            let listedTwice = NormError.invalidArgument(name: "ranks", expected: "distinct rank handles",
+                                                        actual: "rank \(group.rank) listed twice")
+            return ranks.map { _ in .failure(listedTwice) }
+        }
+        return onThreads(count: ranks.count) { index in try body(ranks[index]) }
     }
 
     /// Runs `body(i)` for i in `0..<count`, each on a `Thread` of its own, and returns the
@@ -62,6 +69,12 @@ extension LocalProcessGroup {
         }
         return results.waitForAll()
     }
+}
+
+/// One rank of one communicator: two handles with the same seat would be one rank on two threads.
+private struct RankSeat: Hashable {
+    let communicator: ObjectIdentifier
+    let rank: Int
 }
 
 /// The outcomes of the rank threads of ``LocalProcessGroup/runCatching(ranks:_:)``, written by

@@ -74,14 +74,18 @@ extension Functional {
     ///
     /// A normalized shape may contain zeros (the rows are then empty, as in PyTorch). An empty
     /// input is seen as zero rows, so that no per-row statistic is allocated for it.
-    /// - Throws: ``NormError/normalizedShapeMismatch(normalizedShape:inputShape:)``, and
-    ///   ``NormError/invalidShape(_:)`` for a normalized shape whose element count overflows `Int`
-    ///   (only an empty input can end in one).
+    /// - Throws: ``NormError/invalidArgument(name:expected:actual:)`` for an empty normalized shape
+    ///   (as PyTorch, at the call), ``NormError/normalizedShapeMismatch(normalizedShape:inputShape:)``,
+    ///   and ``NormError/invalidShape(_:)`` for a normalized shape whose element count overflows
+    ///   `Int` (only an empty input can end in one).
     static func trailingGeometry<Scalar: NormScalar>(
         of input: Tensor<Scalar>, normalizedShape: [Int]
     ) throws -> NormalizationGeometry {
         let k = normalizedShape.count
-        guard k > 0, normalizedShape.allSatisfy({ $0 >= 0 }), input.rank >= k,
+        guard k > 0 else {
+            throw NormError.invalidArgument(name: "normalized_shape", expected: "at least one dimension", actual: "[]")
+        }
+        guard normalizedShape.allSatisfy({ $0 >= 0 }), input.rank >= k,
               Array(input.shape.suffix(k)) == normalizedShape else {
             throw NormError.normalizedShapeMismatch(normalizedShape: normalizedShape, inputShape: input.shape)
         }

@@ -80,7 +80,11 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
         self.eps = eps
         guard Tensor<Scalar>.checkedElementCount(parameterShape) != nil else {
             configurationError = sizeName.map { name in
-                NormError.invalidArgument(name: name, expected: "a non-negative integer", actual: parameterShape.map(String.init).joined(separator: ", "))
+                NormError.invalidArgument(
+                    name: name,
+                    expected: parameterShape.contains { $0 < 0 } ? "a non-negative integer"
+                        : "at most \(Int.max / MemoryLayout<Scalar>.stride) (the bytes of more \(Scalar.self) parameters overflow Int)",
+                    actual: parameterShape.map(String.init).joined(separator: ", "))
             } ?? NormError.invalidShape(parameterShape)
             return
         }

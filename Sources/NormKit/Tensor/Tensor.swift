@@ -148,9 +148,10 @@ public struct Tensor<Scalar: NormScalar>: Sendable {
         return count
     }
 
-    /// The product of `dimensions`, or `nil` when one is negative or the product overflows `Int`.
-    /// A zero dimension makes the product 0 whatever the others are, in any order: every shape
-    /// product in NormKit goes through here (or through a tensor's own `count`).
+    /// The product of `dimensions`, or `nil` when one is negative, or when the product, or its
+    /// size in bytes (`Scalar`'s stride times the product), overflows `Int`. A zero dimension
+    /// makes the product 0 whatever the others are, in any order: every shape product in NormKit
+    /// goes through here (or through a tensor's own `count`).
     static func checkedElementCount<Dimensions: Sequence<Int>>(_ dimensions: Dimensions) -> Int? {
         var product = 1, overflowed = false, empty = false
         for size in dimensions {
@@ -160,7 +161,8 @@ public struct Tensor<Scalar: NormScalar>: Sendable {
             overflowed = overflowed || overflow
             product = next
         }
-        return empty ? 0 : (overflowed ? nil : product)
+        if empty { return 0 }
+        return overflowed || product > Int.max / MemoryLayout<Scalar>.stride ? nil : product
     }
 }
 
