@@ -56,7 +56,10 @@ enum TensorArrays {
                     var elements = UnsafeMutableBufferPointer(rebasing: buffer[..<count])
                     try body(&elements, &initialized)
                 }
-                if placed { return array }
+                if placed {
+                    withExtendedLifetime(passedOver) {}  // held until the last try is made
+                    return array
+                }
                 passedOver.append(array)
             }
         }
