@@ -11,10 +11,11 @@
 /// With glibc's heap (``MemoryTuning`` keeps outputs of up to 1 GiB there), a block whose
 /// elements would start off a line is held while the next is asked for, 16 bytes larger, so
 /// that it cannot be the same block; at most ``attempts`` tries, then an array wherever it falls.
-/// The blocks passed over are freed before this returns. Arrays under ``minimumBytes`` (in the
-/// caches, where a call's fixed costs dominate) or over ``maximumBytes``, and arrays made elsewhere (macOS, or glibc with
-/// `NORMKIT_MALLOC_TUNING=0`, whose large blocks are fresh pages, 16 bytes in) are not moved.
-/// Arrays a caller passes in (``Tensor/init(shape:scalars:)``) are used as they are.
+/// The blocks passed over are freed before this returns. Not moved: arrays under
+/// ``minimumBytes`` (in the caches, where a call's fixed costs dominate) or over
+/// ``maximumBytes``, and arrays made elsewhere (macOS, or glibc with `NORMKIT_MALLOC_TUNING=0`,
+/// whose large blocks are fresh pages, 16 bytes in). Arrays a caller passes in
+/// (``Tensor/init(shape:scalars:)``) are used as they are.
 enum TensorArrays {
     /// The alignment of the elements of the arrays made here: a cache line.
     static let lineBytes = 64
