@@ -186,16 +186,20 @@ extension Kernels {
 
     /// Whether the backward pass sweeps each streamed row's input gradient along with the next
     /// row's sums (``Kernels/rowsBackward(_:_:_:geometry:tasks:mean:invstd:weight:mode:sums:scratch:stream:)``):
-    /// for rows of `Float` elements whose fused working set, about seven rows' bytes (x and dy
-    /// of two rows, two column sums and the weight), fits the level-1 data cache (48 KiB here:
-    /// rows of up to 6.9 KiB). Against two sweeps a row, builds alternating, two threads:
-    /// LayerNorm 8192×1024 1.06–1.27×, 16384×1024 1.02–1.17×, 32768×1024 1.01× (memory-bound
-    /// either way), 6554×1280 1.24×, 5461×1536 1.07×, 4681×1792 (7 KiB rows) 1.02×; RMSNorm
-    /// 8192×1024 1.02–1.14×; one thread 1.05–1.25×. Left with two sweeps: rows whose working set
-    /// overflows L1 (4096×2048 0.88–0.94×), `Double` rows (8192×512, the same bytes as Float
-    /// 8192×1024, 0.79×; 8192×1024 0.69–0.73×; cause not found) and 16-bit rows (4096×2048 1.03×).
+    /// for rows of `Float` or `Double` elements whose fused working set, about seven rows' bytes
+    /// (x and dy of two rows, two column sums and the weight), fits the level-1 data cache
+    /// (48 KiB here: rows of up to 6.9 KiB). Against two sweeps a row, builds alternating, two
+    /// threads: LayerNorm 8192×1024 1.06–1.27×, 16384×1024 1.02–1.17×, 32768×1024 1.01×
+    /// (memory-bound either way), 6554×1280 1.24×, 5461×1536 1.07×, 4681×1792 (7 KiB rows) 1.02×;
+    /// RMSNorm 8192×1024 1.02–1.14×; one thread 1.05–1.25×. `Double` rows, once tensors started
+    /// on a cache line (``TensorArrays``; off a line they had measured 0.69–0.79× fused):
+    /// LayerNorm 8192×512 1.25× (one thread 1.34×), 16384×512 1.28×, 8192×768 1.17×, 4096×512
+    /// 1.14×; RMSNorm 8192×512 1.29×. Left with two sweeps: rows whose working set overflows L1
+    /// (4096×2048 0.88–0.94×) and 16-bit rows (`bfloat16` and `float16` LayerNorm 8192×1024
+    /// 0.99×, `bfloat16` 4096×2048 1.03–1.07×). Fused or not, the results are the same to the bit
+    /// (`RowBackwardFusionTests`).
     static func fusesRowBackward<S: NormScalar>(_ stream: Bool, rowBytes: Int, _: S.Type) -> Bool {
-        streamsRows(stream, rowBytes: rowBytes) && S.self == Float.self
+        streamsRows(stream, rowBytes: rowBytes) && (S.self == Float.self || S.self == Double.self)
             && 7 * rowBytes <= NativeLoops.levelOneDataCacheBytes
     }
 
