@@ -264,8 +264,7 @@ extension Kernels {
     ) {
         let groups = g.groupsPerSample, width = g.channelsPerGroup
         let rowBytes = width * MemoryLayout<S>.stride  // of x, and of dy
-        let centered = if case .batch(centered: false) = mode { false } else { true }
-        let rowStream = streamsRowOutput(stream, rowBytes: rowBytes, centered: centered, elementBytes: MemoryLayout<S>.stride)
+        let rowStream = streamsRowOutput(stream, rowBytes: rowBytes, elementBytes: MemoryLayout<S>.stride)
         let fuses = sums != nil && fusesRowBackward(stream, rowBytes: rowBytes, S.self)
         var carried: (Double, Double)?
         for task in tasks {

@@ -51,7 +51,7 @@ extension Kernels {
                             }
                         }
                     case (.perSample, _) where g.inner == 1 && g.groupsPerSample == 1
-                        && !rowsStreamOrPrefetch(stream, rowBytes: groupBytes, centered: centered, elementBytes: MemoryLayout<S>.stride):
+                        && !rowsStreamOrPrefetch(stream, rowBytes: groupBytes, elementBytes: MemoryLayout<S>.stride):
                         // LayerNorm's and RMSNorm's rows in cache, row after row in C. Against the
                         // rows in Swift, builds alternating: 64×768 1.22× (RMSNorm 1.20×), bfloat16
                         // 8192×1024 1.20× on two threads and 1.35× on one (RMSNorm 1.17×).
@@ -90,7 +90,7 @@ extension Kernels {
                                 }
                                 let (mu, r) = record(task, moments)
                                 normalizeGroup(x + base, y + base, geometry: g, firstChannel: first, mean: mu, invstd: r,
-                                               weight: weight, bias: bias, stream: stream, centered: centered,
+                                               weight: weight, bias: bias, stream: stream,
                                                tasksAfter: tasks.upperBound - task - 1, previousRow: &previous)
                             }
                         }
@@ -193,20 +193,19 @@ extension Kernels {
     /// runs of `inner` elements with a per-channel affine map, or, with inner size 1, one row
     /// whose affine parameters vary per element. `tasksAfter`: how many of the caller's next
     /// tasks are the groups that follow this one (the next `elementsPerStatistic` elements and
-    /// on), to prefetch. `centered`: whether the statistics are (short rows stream only then,
-    /// ``streamsRowOutput(_:rowBytes:centered:elementBytes:)``). `previousRow`: the caller's
-    /// previous row in this chunk (nil before its first), updated to this one.
+    /// on), to prefetch. `previousRow`: the caller's previous row in this chunk (nil before its
+    /// first), updated to this one.
     @inline(__always)
     static func normalizeGroup<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry, firstChannel: Int,
         mean: Double, invstd: Double, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?, stream: Bool,
-        centered: Bool, tasksAfter: Int, previousRow: inout RowAffine<S.ComputeScalar>?
+        tasksAfter: Int, previousRow: inout RowAffine<S.ComputeScalar>?
     ) {
         let split = SplitMean<S.ComputeScalar>(mean), width = g.channelsPerGroup, count = g.elementsPerStatistic
         let groupBytes = count * MemoryLayout<S>.stride, hasNext = tasksAfter > 0
         if g.inner == 1 {
             let row = RowAffine(mean: split, invstd: S.ComputeScalar(invstd))
-            let streamed = streamsRowOutput(stream, rowBytes: groupBytes, centered: centered, elementBytes: MemoryLayout<S>.stride)
+            let streamed = streamsRowOutput(stream, rowBytes: groupBytes, elementBytes: MemoryLayout<S>.stride)
             // The row fetched is `ahead` rows on: its distance, not one row's size, decides
             // whether fetching is worth it (nextGroup's bounds).
             let ahead = streamed ? forwardRowsAhead(rowBytes: groupBytes) : 1
@@ -276,7 +275,7 @@ extension Kernels {
                     let first = (task % groups) * width
                     let base = g.offset(sample: task / groups, channel: first, position: 0)
                     normalizeGroup(x + base, y + base, geometry: g, firstChannel: first, mean: mean[task],
-                                   invstd: invstd[task], weight: weight, bias: bias, stream: stream, centered: false,
+                                   invstd: invstd[task], weight: weight, bias: bias, stream: stream,
                                    tasksAfter: tasks.upperBound - task - 1, previousRow: &previous)
                 }
             }

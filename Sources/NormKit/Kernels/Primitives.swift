@@ -111,7 +111,7 @@ extension Kernels {
     /// Σ w_i·dy_i and Σ w_i·dy_i·(x_i − μ) over `count` ≤ ``blockLength`` elements of one row, and,
     /// when `columns` is given, adds dy_i to `columns[i]` and dy_i·x̂_i to `columns[stride + i]`
     /// (the per-column sums of LayerNorm's weight and bias gradients). `beyondCache`: whether the
-    /// row is one of a call whose rows stream past the caches (``streamsRowOutput(_:rowBytes:centered:elementBytes:)``),
+    /// row is one of a call whose rows stream past the caches (``streamsRowOutput(_:rowBytes:elementBytes:)``),
     /// which run their own loops (``NativeLoops/rowGradientSums(_:_:_:hi:lo:invstd:weight:sumDy:sumDyXhat:beyondCache:)``).
     @inline(__always)
     static func rowGradientSums<S: NormScalar>(
@@ -203,7 +203,7 @@ extension Kernels {
             && 7 * rowBytes <= NativeLoops.levelOneDataCacheBytes
     }
 
-    /// The shortest rows that stream when their statistics are centered (LayerNorm): rows of
+    /// The shortest rows of 4- and 8-byte elements that stream (LayerNorm, RMSNorm): rows of
     /// 2–4 KiB stream too, forward and backward. Forward, each row fetches the row at least a page
     /// ahead (``forwardRowsAhead(rowBytes:)``); against unstreamed, unprefetched rows, LayerNorm
     /// beyond L3, builds alternating: 8192×768 1.17–1.65×, 43690×768 1.14–1.63×, 65536×512
@@ -211,32 +211,31 @@ extension Kernels {
     /// machine) and not fused with the next row's sums (``fusesRowBackward(_:rowBytes:_:)``),
     /// against unstreamed rows in AVX-512's loops, alternating: LayerNorm 8192×768 1.22–1.49× on
     /// two threads, 1.43× on one; 16384×768 1.24×; 43690×768 1.19×; 16384×512 1.20–1.24×; Double
-    /// 16384×384 1.34×; GroupNorm on (N, C) with one group of 768 1.09× (fused, 8192×768 measured
-    /// 1.07× on two threads and 0.98× on one; RMSNorm's rows 0.97–0.99×, which is why they are
-    /// left as they were).
-    /// These stay as they were: shorter rows, which gained in some runs and lost in others
-    /// (87381×384 0.91–1.59×, 131072×256 0.88–1.67×: the old code's own time there moves by 1.5×
-    /// with what ran before it in the process); and two kinds of rows that measured faster at
-    /// some allocations of the output and slower at others, RMSNorm's (uncentered; 1.08–1.09×
-    /// faster, 1.1–2.5× slower) and rows of 16-bit elements (a `Float` LayerNorm on `Float16` or
-    /// `BFloat16` input, 8192×1024: 1.03–1.16× faster, 1.6–1.9× slower), whose vectors fill half
-    /// a cache line per streamed store.
-    static let minimumStreamedCenteredRowBytes = 2 << 10
+    /// 16384×384 1.34×; GroupNorm on (N, C) with one group of 768 1.09×. RMSNorm's rows, which
+    /// had measured faster at some allocations of the output and slower at others (1.08–1.09×
+    /// faster, 1.1–2.5× slower), stream since tensors start on a cache line (``TensorArrays``):
+    /// 8192×768 forward 1.40× on two threads and 1.27× on one, 43690×768 1.48×, 16384×512 1.03×;
+    /// backward 1.10–1.15×.
+    /// These stay as they were: shorter rows (on aligned tensors, LayerNorm 87381×384 and
+    /// 131072×256 streamed measured 1.16–1.34× on two threads but 0.84–0.90× on one; 512-byte
+    /// rows 0.76× forward), and rows of 16-bit elements (a `Float` LayerNorm on `Float16` or
+    /// `BFloat16` input, 8192×1024: forward 0.81–0.96× streamed on aligned tensors), whose vectors
+    /// fill half a cache line per streamed store.
+    static let minimumStreamedShortRowBytes = 2 << 10
 
     /// Whether a row (inner size 1) of a forward or backward pass stores its output past the
-    /// caches: ``streamsRows(_:rowBytes:)``, or, for `centered` statistics on elements of 4 bytes
-    /// or more, rows of ``minimumStreamedCenteredRowBytes`` or more.
-    static func streamsRowOutput(_ stream: Bool, rowBytes: Int, centered: Bool, elementBytes: Int) -> Bool {
-        streamsRows(stream, rowBytes: rowBytes)
-            || (stream && centered && elementBytes >= 4 && rowBytes >= minimumStreamedCenteredRowBytes)
+    /// caches: ``streamsRows(_:rowBytes:)``, or, for elements of 4 bytes or more, rows of
+    /// ``minimumStreamedShortRowBytes`` or more.
+    static func streamsRowOutput(_ stream: Bool, rowBytes: Int, elementBytes: Int) -> Bool {
+        streamsRows(stream, rowBytes: rowBytes) || (stream && elementBytes >= 4 && rowBytes >= minimumStreamedShortRowBytes)
     }
 
     /// Whether the rows (inner size 1) of a forward pass stream their output
-    /// (``streamsRowOutput(_:rowBytes:centered:elementBytes:)``) or fetch the next row
+    /// (``streamsRowOutput(_:rowBytes:elementBytes:)``) or fetch the next row
     /// (``prefetchesNextGroup(_:groupBytes:inputs:)``); rows that do neither run in
     /// C from row to row (``NativeLoops/rowsForward(_:_:rows:length:weight:bias:eps:centered:mean:m2:invstd:)``).
-    static func rowsStreamOrPrefetch(_ stream: Bool, rowBytes: Int, centered: Bool, elementBytes: Int) -> Bool {
-        streamsRowOutput(stream, rowBytes: rowBytes, centered: centered, elementBytes: elementBytes)
+    static func rowsStreamOrPrefetch(_ stream: Bool, rowBytes: Int, elementBytes: Int) -> Bool {
+        streamsRowOutput(stream, rowBytes: rowBytes, elementBytes: elementBytes)
             || prefetchesNextGroup(stream, groupBytes: rowBytes)
     }
 
