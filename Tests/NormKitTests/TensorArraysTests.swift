@@ -27,6 +27,24 @@ import Testing
         #expect(offLine <= 1)  // each try falls on a line about one time in three: 24 tries rarely all miss
     }
 
+    /// Large arrays get fewer tries, so that the blocks passed over never hold more than
+    /// 1 GiB of address space; small ones get one (taken wherever it falls), as do all where
+    /// arrays are not placed.
+    @Test func triesAreBoundedByTheBytesPassedOver() {
+        #expect(TensorArrays.tries(bytes: 100) == 1)
+        guard TensorArrays.placesArrays else {
+            #expect(TensorArrays.tries(bytes: 1 << 20) == 1)
+            return
+        }
+        #expect(TensorArrays.tries(bytes: 4 << 10) == TensorArrays.attempts)
+        #expect(TensorArrays.tries(bytes: 1 << 20) == TensorArrays.attempts)
+        #expect(TensorArrays.tries(bytes: 256 << 20) == 5)
+        #expect(TensorArrays.tries(bytes: (1 << 30) + 1) == 1)
+        for bytes in [4 << 10, 1 << 20, 100 << 20, 256 << 20, 1 << 30, 3 << 30] {
+            #expect((TensorArrays.tries(bytes: bytes) - 1) * bytes <= TensorArrays.maximumPassedOverBytes)
+        }
+    }
+
     /// The outputs of layers, forward and backward, in every scalar type, as a user gets them.
     @Test func layerOutputsStartOnACacheLine() throws {
         guard TensorArrays.placesArrays else { return }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The one place NormKit makes the arrays of the tensors it returns (layer outputs, gradients,
 /// conversions): elements on a cache line, and huge pages when ``HugePages/isEnabled``.
 ///
@@ -10,12 +12,12 @@
 ///
 /// With glibc's heap (``MemoryTuning`` keeps outputs of up to 1 GiB there), a block whose
 /// elements would start off a line is held while the next is asked for, 16 bytes larger, so
-/// that it cannot be the same block; at most ``attempts`` tries, then an array wherever it falls.
-/// The blocks passed over are freed before this returns. Not moved: arrays under
-/// ``minimumBytes`` (in the caches, where a call's fixed costs dominate) or over
-/// ``maximumBytes``, and arrays made elsewhere (macOS, or glibc with `NORMKIT_MALLOC_TUNING=0`,
-/// whose large blocks are fresh pages, 16 bytes in). Arrays a caller passes in
-/// (``Tensor/init(shape:scalars:)``) are used as they are.
+/// that it cannot be the same block; at most ``tries(bytes:)`` tries, the last taken wherever it
+/// falls. The blocks passed over are freed before this returns. Not moved: arrays under
+/// ``minimumBytes`` (in the caches, where a call's fixed costs dominate), and arrays made
+/// elsewhere (macOS, or glibc with `NORMKIT_MALLOC_TUNING=0`, whose large blocks are fresh
+/// pages, 16 bytes in). Arrays a caller passes in (``Tensor/init(shape:scalars:)``) are used as
+/// they are.
 enum TensorArrays {
     /// The alignment of the elements of the arrays made here: a cache line.
     static let lineBytes = 64
@@ -29,44 +31,57 @@ enum TensorArrays {
     /// arrays on several threads, up to 18 tries.
     static let attempts = 24
 
-    /// Arrays larger than this are made wherever `malloc` puts them: the blocks passed over are
-    /// address space held for a moment (not memory: only their first page is written).
-    static let maximumBytes = 256 << 20
+    /// The most bytes of blocks passed over for one array: address space held for a moment
+    /// (only each block's first page is written), which bounds the tries of large arrays: an
+    /// array of 256 MiB gets 5 tries, one of more than 1 GiB (beyond the heap, in fresh pages) one.
+    static let maximumPassedOverBytes = 1 << 30
 
     /// Whether large arrays come from glibc's heap, where a block passed over makes the next
-    /// one fall elsewhere.
-    static var placesArrays: Bool { MemoryTuning.applied }
+    /// one fall elsewhere, and the system does not count the blocks passed over against a
+    /// strict commit limit (`vm.overcommit_memory` = 2, where a held block could make an
+    /// allocation fail that would have fit).
+    static let placesArrays: Bool = {
+        guard MemoryTuning.applied else { return false }
+        #if os(Linux)
+        let mode = try? String(contentsOfFile: "/proc/sys/vm/overcommit_memory", encoding: .utf8)
+        return mode?.trimmingCharacters(in: .whitespacesAndNewlines) != "2"
+        #else
+        return true
+        #endif
+    }()
+
+    /// How many blocks ``make(count:_:)`` may ask for, for an array of `bytes`.
+    static func tries(bytes: Int) -> Int {
+        guard bytes >= minimumBytes, placesArrays else { return 1 }
+        return min(attempts, 1 + maximumPassedOverBytes / bytes)
+    }
 
     /// A new array of `count` elements, written by `body` (which sets how many it initialized),
     /// its elements on a cache line where ``placesArrays`` and the array is at least
-    /// ``minimumBytes``, backed by huge pages where ``HugePages/isEnabled``.
+    /// ``minimumBytes`` (with ``tries(bytes:)`` tries), backed by huge pages where
+    /// ``HugePages/isEnabled``. The last try is taken wherever it falls.
     @inline(__always)
     static func make<Element>(
         count: Int, _ body: (inout UnsafeMutableBufferPointer<Element>, inout Int) throws -> Void
     ) rethrows -> [Element] {
-        let bytes = count * MemoryLayout<Element>.stride
-        if bytes >= minimumBytes, bytes <= maximumBytes, placesArrays {
-            let step = max(1, 16 / MemoryLayout<Element>.stride)  // 16 bytes more each try
-            var passedOver: [[Element]] = []
-            for attempt in 0..<attempts {
-                var placed = false
-                let array = try [Element](unsafeUninitializedCapacity: count + attempt * step) { buffer, initialized in
-                    guard let base = buffer.baseAddress, Int(bitPattern: base) % lineBytes == 0 else { return }
-                    placed = true
-                    HugePages.advise(base, bytes: bytes)
-                    var elements = UnsafeMutableBufferPointer(rebasing: buffer[..<count])
-                    try body(&elements, &initialized)
-                }
-                if placed {
-                    withExtendedLifetime(passedOver) {}  // held until the last try is made
-                    return array
-                }
-                passedOver.append(array)
+        let bytes = count * MemoryLayout<Element>.stride, tries = tries(bytes: bytes)
+        let step = max(1, 16 / MemoryLayout<Element>.stride)  // 16 bytes more each try
+        var passedOver: [[Element]] = []
+        for attempt in 0..<tries {
+            var placed = false
+            let array = try [Element](unsafeUninitializedCapacity: count + attempt * step) { buffer, initialized in
+                if attempt < tries - 1, let base = buffer.baseAddress, Int(bitPattern: base) % lineBytes != 0 { return }
+                placed = true
+                if let base = buffer.baseAddress { HugePages.advise(base, bytes: bytes) }
+                var elements = UnsafeMutableBufferPointer(rebasing: buffer[..<count])
+                try body(&elements, &initialized)
             }
+            if placed {
+                withExtendedLifetime(passedOver) {}  // held until the last try is made
+                return array
+            }
+            passedOver.append(array)
         }
-        return try [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if let base = buffer.baseAddress { HugePages.advise(base, bytes: bytes) }
-            try body(&buffer, &initialized)
-        }
+        preconditionFailure("the last try is always taken")
     }
 }
