@@ -42,7 +42,6 @@ public enum RunningStatistics {
     private static func updated<Scalar: NormScalar>(
         _ running: Tensor<Scalar>, toward batch: [Double], factor: Double
     ) -> Tensor<Scalar> {
-        let values = zip(Kernels.doubles(running.storage), batch).map { r, s in (1 - factor) * r + factor * s }
-        return Tensor(uncheckedShape: running.shape, scalars: Kernels.scalars(values))
+        Tensor(uncheckedShape: running.shape, scalars: Kernels.movedToward(running.storage, batch: batch, factor: factor))
     }
 }

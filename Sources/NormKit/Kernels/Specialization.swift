@@ -29,6 +29,9 @@ public struct KernelCall<Scalar: NormScalar> {
         case fromFloats([Float])
         /// a + b, elementwise (gradient accumulation).
         case sum([Scalar], [Scalar])
+        /// (1 − m)·r + m·s in `Double` for each r of `running` and s of `batch`, rounded to
+        /// `Scalar` (the running statistics' update).
+        case movedToward([Scalar], batch: [Double], factor: Double)
         case repeating(Scalar, count: Int)
         case permute([Scalar], shape: [Int], toChannelsLast: Bool)
     }
@@ -131,6 +134,10 @@ public struct KernelCall<Scalar: NormScalar> {
             response = .scalars(Self.producing(count: a.count) { out in
                 for i in a.indices { out[i] = a[i] + b[i] }
             })
+        case let .movedToward(running, batch, m):
+            response = .scalars(Self.producing(count: running.count) { out in
+                for i in running.indices { out[i] = Scalar((1 - m) * Double(running[i]) + m * batch[i]) }
+            })
         case let .permute(values, shape, toChannelsLast):
             response = .scalars(Kernels.permuted(values, shape: shape, toChannelsLast: toChannelsLast))
         }
@@ -195,6 +202,14 @@ extension Kernels {
 
     static func sum<S: NormScalar>(_ a: [S], _ b: [S]) -> [S] {
         guard case let .scalars(result) = call(KernelCall<S>.Request.sum(a, b)) else { fatalError("kernel response") }
+        return result
+    }
+
+    /// (1 − m)·r + m·s for each r of `running` and s of `batch` (as many), computed in `Double`.
+    static func movedToward<S: NormScalar>(_ running: [S], batch: [Double], factor m: Double) -> [S] {
+        guard case let .scalars(result) = call(KernelCall<S>.Request.movedToward(running, batch: batch, factor: m)) else {
+            fatalError("kernel response")
+        }
         return result
     }
 
