@@ -15,6 +15,10 @@ import Foundation
 /// `NORMKIT_MALLOC_TUNING=0` to leave malloc's defaults alone. Elsewhere (macOS, or a C library
 /// without `mallopt`) nothing changes.
 enum MemoryTuning {
+    /// glibc's mmap and trim thresholds once ``applied``: allocations up to this size come from
+    /// the heap.
+    static let heapAllocationBytes = 1 << 30
+
     static let applied: Bool = {
         #if canImport(Glibc)
         guard ProcessInfo.processInfo.environment["NORMKIT_MALLOC_TUNING"] != "0",
@@ -22,8 +26,8 @@ enum MemoryTuning {
         typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
         let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
         let trimThreshold: Int32 = -1, mmapThreshold: Int32 = -3  // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD in <malloc.h>
-        let oneGiB: Int32 = 1 << 30
-        return mallopt(mmapThreshold, oneGiB) == 1 && mallopt(trimThreshold, oneGiB) == 1
+        let threshold = Int32(heapAllocationBytes)
+        return mallopt(mmapThreshold, threshold) == 1 && mallopt(trimThreshold, threshold) == 1
         #else
         return false
         #endif

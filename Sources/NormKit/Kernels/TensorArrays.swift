@@ -10,7 +10,7 @@ import Foundation
 /// 32×256×28×28 backward took 2.9 or 4.0 ms from process to process on one thread (see
 /// BENCHMARKS.md). PyTorch aligns its tensors to 64 bytes.
 ///
-/// With glibc's heap (``MemoryTuning`` keeps outputs of up to 1 GiB there), a block whose
+/// With glibc's heap (``MemoryTuning`` keeps arrays of up to 1 GiB there), a block whose
 /// elements would start off a line is held while the next is asked for, 16 bytes larger, so
 /// that it cannot be the same block; at most ``tries(bytes:)`` tries, the last taken wherever it
 /// falls. The blocks passed over are freed before this returns. Not moved: arrays under
@@ -33,8 +33,10 @@ enum TensorArrays {
 
     /// The most bytes of blocks passed over for one array: address space held for a moment
     /// (only each block's first page is written), which bounds the tries of large arrays: an
-    /// array of 256 MiB gets 5 tries, one of more than 1 GiB (beyond the heap, in fresh pages) one.
-    static let maximumPassedOverBytes = 1 << 30
+    /// array of 256 MiB gets 9 tries, one of 1 GiB 3; larger ones, beyond the heap (in fresh
+    /// pages, whose offset no try changes), get one. Fresh arrays of 17 to 256 MiB taken from the top of the heap fell on a line by
+    /// the seventh try here.
+    static let maximumPassedOverBytes = 2 << 30
 
     /// Whether large arrays come from glibc's heap, where a block passed over makes the next
     /// one fall elsewhere, and the system does not count the blocks passed over against a
@@ -52,7 +54,7 @@ enum TensorArrays {
 
     /// How many blocks ``make(count:_:)`` may ask for, for an array of `bytes`.
     static func tries(bytes: Int) -> Int {
-        guard bytes >= minimumBytes, placesArrays else { return 1 }
+        guard bytes >= minimumBytes, bytes <= MemoryTuning.heapAllocationBytes, placesArrays else { return 1 }
         return min(attempts, 1 + maximumPassedOverBytes / bytes)
     }
 
