@@ -51,7 +51,8 @@ extension Kernels {
                             }
                         }
                     case (.perSample, _) where g.inner == 1 && g.groupsPerSample == 1
-                        && !rowsStreamOrPrefetch(stream, rowBytes: groupBytes, elementBytes: MemoryLayout<S>.stride):
+                        && !rowsStreamOrPrefetch(stream, rowBytes: groupBytes, elementBytes: MemoryLayout<S>.stride,
+                                                 parallelForward: splitsRows(g)):
                         // LayerNorm's and RMSNorm's rows in cache, row after row in C. Against the
                         // rows in Swift, builds alternating: 64×768 1.22× (RMSNorm 1.20×), bfloat16
                         // 8192×1024 1.20× on two threads and 1.35× on one (RMSNorm 1.17×).
@@ -76,7 +77,7 @@ extension Kernels {
                                                       invstd: out.value.2.baseAddress! + first)
                         }
                     case (.perSample, _) where g.layout == .channelsFirst || g.inner == 1:
-                        let groups = g.groupsPerSample, width = g.channelsPerGroup
+                        let groups = g.groupsPerSample, width = g.channelsPerGroup, parallel = splitsRows(g)
                         Parallelism.forEachChunk(taskCount: g.outer * groups, elements: g.elementCount) { tasks in
                             var previous: RowAffine<S.ComputeScalar>?
                             for task in tasks {
@@ -90,7 +91,7 @@ extension Kernels {
                                 }
                                 let (mu, r) = record(task, moments)
                                 normalizeGroup(x + base, y + base, geometry: g, firstChannel: first, mean: mu, invstd: r,
-                                               weight: weight, bias: bias, stream: stream,
+                                               weight: weight, bias: bias, stream: stream, parallel: parallel,
                                                tasksAfter: tasks.upperBound - task - 1, previousRow: &previous)
                             }
                         }
@@ -193,19 +194,21 @@ extension Kernels {
     /// runs of `inner` elements with a per-channel affine map, or, with inner size 1, one row
     /// whose affine parameters vary per element. `tasksAfter`: how many of the caller's next
     /// tasks are the groups that follow this one (the next `elementsPerStatistic` elements and
-    /// on), to prefetch. `previousRow`: the caller's previous row in this chunk (nil before its
-    /// first), updated to this one.
+    /// on), to prefetch. `parallel`: whether the caller's groups are split over threads
+    /// (``splitsRows(_:)``). `previousRow`: the caller's previous row in this chunk (nil before
+    /// its first), updated to this one.
     @inline(__always)
     static func normalizeGroup<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry, firstChannel: Int,
         mean: Double, invstd: Double, weight: UnsafePointer<S.ComputeScalar>?, bias: UnsafePointer<S.ComputeScalar>?, stream: Bool,
-        tasksAfter: Int, previousRow: inout RowAffine<S.ComputeScalar>?
+        parallel: Bool, tasksAfter: Int, previousRow: inout RowAffine<S.ComputeScalar>?
     ) {
         let split = SplitMean<S.ComputeScalar>(mean), width = g.channelsPerGroup, count = g.elementsPerStatistic
         let groupBytes = count * MemoryLayout<S>.stride, hasNext = tasksAfter > 0
         if g.inner == 1 {
             let row = RowAffine(mean: split, invstd: S.ComputeScalar(invstd))
-            let streamed = streamsRowOutput(stream, rowBytes: groupBytes, elementBytes: MemoryLayout<S>.stride)
+            let streamed = streamsRowOutput(stream, rowBytes: groupBytes, elementBytes: MemoryLayout<S>.stride,
+                                            parallelForward: parallel)
             // The row fetched is `ahead` rows on: its distance, not one row's size, decides
             // whether fetching is worth it (nextGroup's bounds).
             let ahead = streamed ? forwardRowsAhead(rowBytes: groupBytes) : 1
@@ -268,14 +271,14 @@ extension Kernels {
                              lastRowsFirst: false, beyondCache: beyondCache, next: nil)
             }
         case .perSample where g.layout == .channelsFirst || g.inner == 1:
-            let groups = g.groupsPerSample, width = g.channelsPerGroup
+            let groups = g.groupsPerSample, width = g.channelsPerGroup, parallel = splitsRows(g)
             Parallelism.forEachChunk(taskCount: g.outer * groups, elements: g.elementCount) { tasks in
                 var previous: RowAffine<S.ComputeScalar>?
                 for task in tasks {
                     let first = (task % groups) * width
                     let base = g.offset(sample: task / groups, channel: first, position: 0)
                     normalizeGroup(x + base, y + base, geometry: g, firstChannel: first, mean: mean[task],
-                                   invstd: invstd[task], weight: weight, bias: bias, stream: stream,
+                                   invstd: invstd[task], weight: weight, bias: bias, stream: stream, parallel: parallel,
                                    tasksAfter: tasks.upperBound - task - 1, previousRow: &previous)
                 }
             }

@@ -111,7 +111,7 @@ extension Kernels {
     /// Σ w_i·dy_i and Σ w_i·dy_i·(x_i − μ) over `count` ≤ ``blockLength`` elements of one row, and,
     /// when `columns` is given, adds dy_i to `columns[i]` and dy_i·x̂_i to `columns[stride + i]`
     /// (the per-column sums of LayerNorm's weight and bias gradients). `beyondCache`: whether the
-    /// row is one of a call whose rows stream past the caches (``streamsRowOutput(_:rowBytes:elementBytes:)``),
+    /// row is one of a call whose rows stream past the caches (``streamsRowOutput(_:rowBytes:elementBytes:parallelForward:)``),
     /// which run their own loops (``NativeLoops/rowGradientSums(_:_:_:hi:lo:invstd:weight:sumDy:sumDyXhat:beyondCache:)``).
     @inline(__always)
     static func rowGradientSums<S: NormScalar>(
@@ -223,19 +223,34 @@ extension Kernels {
     /// fill half a cache line per streamed store.
     static let minimumStreamedShortRowBytes = 2 << 10
 
+    /// The shortest rows that stream in a forward pass split over threads: LayerNorm 87381×384
+    /// (1.5 KiB rows) forward 1.34× against unstreamed rows, 131072×256 (1 KiB) 1.21–1.22×, on
+    /// two threads, builds alternating; on one thread the same rows measured 0.84× streamed, and
+    /// 512-byte rows 0.76× on two, so neither streams.
+    static let minimumStreamedParallelForwardRowBytes = 1 << 10
+
     /// Whether a row (inner size 1) of a forward or backward pass stores its output past the
     /// caches: ``streamsRows(_:rowBytes:)``, or, for elements of 4 bytes or more, rows of
-    /// ``minimumStreamedShortRowBytes`` or more.
-    static func streamsRowOutput(_ stream: Bool, rowBytes: Int, elementBytes: Int) -> Bool {
-        streamsRows(stream, rowBytes: rowBytes) || (stream && elementBytes >= 4 && rowBytes >= minimumStreamedShortRowBytes)
+    /// ``minimumStreamedShortRowBytes`` or more, or of ``minimumStreamedParallelForwardRowBytes``
+    /// or more in a forward pass whose rows are split over threads (`parallelForward`,
+    /// ``splitsRows(_:)``).
+    static func streamsRowOutput(_ stream: Bool, rowBytes: Int, elementBytes: Int, parallelForward: Bool = false) -> Bool {
+        let shortest = parallelForward ? minimumStreamedParallelForwardRowBytes : minimumStreamedShortRowBytes
+        return streamsRows(stream, rowBytes: rowBytes) || (stream && elementBytes >= 4 && rowBytes >= shortest)
+    }
+
+    /// Whether a kernel over the statistic groups of `g` (rows, for inner size 1) runs on more
+    /// than one thread.
+    static func splitsRows(_ g: NormalizationGeometry) -> Bool {
+        Parallelism.chunkCount(taskCount: g.outer * g.groupsPerSample, elements: g.elementCount) > 1
     }
 
     /// Whether the rows (inner size 1) of a forward pass stream their output
-    /// (``streamsRowOutput(_:rowBytes:elementBytes:)``) or fetch the next row
+    /// (``streamsRowOutput(_:rowBytes:elementBytes:parallelForward:)``) or fetch the next row
     /// (``prefetchesNextGroup(_:groupBytes:inputs:)``); rows that do neither run in
     /// C from row to row (``NativeLoops/rowsForward(_:_:rows:length:weight:bias:eps:centered:mean:m2:invstd:)``).
-    static func rowsStreamOrPrefetch(_ stream: Bool, rowBytes: Int, elementBytes: Int) -> Bool {
-        streamsRowOutput(stream, rowBytes: rowBytes, elementBytes: elementBytes)
+    static func rowsStreamOrPrefetch(_ stream: Bool, rowBytes: Int, elementBytes: Int, parallelForward: Bool) -> Bool {
+        streamsRowOutput(stream, rowBytes: rowBytes, elementBytes: elementBytes, parallelForward: parallelForward)
             || prefetchesNextGroup(stream, groupBytes: rowBytes)
     }
 
