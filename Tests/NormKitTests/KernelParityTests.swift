@@ -91,6 +91,8 @@ import NormKitTestSupport
         Case(kind: .rms, shape: [5, 33]),
         Case(kind: .rms, shape: [2, 2050], affine: false),
         Case(kind: .rms, shape: [70, 1030]),
+        Case(kind: .rms, shape: [23, 517], values: .largeMean),
+        Case(kind: .rms, shape: [19, 300]),
     ]
 
     @Test(arguments: cases)
@@ -114,9 +116,11 @@ import NormKitTestSupport
     /// The same cases with every run of 2,048 elements or more stored past the caches, and each
     /// statistic group's successor prefetched while its output is written, as tensors larger
     /// than the last-level cache are; on one thread and split over two, where rows of 4 KiB or
-    /// more (LayerNorm [3, 2050], RMSNorm [70, 1030]), and LayerNorm's of 2 KiB or more (Float
-    /// [21, 600], Double [37, 300] and [9, 263], which fetch rows a page ahead), hand their last,
-    /// unaligned elements to the next row of their chunk (``RowTail``). The backward passes take
+    /// more (LayerNorm [3, 2050], RMSNorm [70, 1030]), and rows of 2 KiB or more (Float
+    /// LayerNorm [21, 600] and RMSNorm [23, 517], Double [37, 300] and [9, 263], which fetch rows
+    /// a page ahead), and, split over two threads, forward rows of 1 KiB or more (Float [37, 300],
+    /// [9, 263], RMSNorm [19, 300]), hand their last, unaligned elements to the next row of their
+    /// chunk (``RowTail``). The backward passes take
     /// the paths of calls past the caches too: those rows' input gradients streamed in the loops
     /// for calls past them, BatchNorm's wide rows ([5, 300], [9, 521], [2, 520, 3, 1]) likewise
     /// (``Kernels/columnInputGradientBeyondCache(columns:stream:_:)``), and NCHW channels' runs
