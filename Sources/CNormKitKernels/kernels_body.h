@@ -604,7 +604,8 @@ static double NK_FN(sum_of_squares)(const NK_S *x, long n) {
     return total;
 }
 
-// One row's moments for rows_forward: runs_moments when `centered`, else Σx² (Kernels.sumOfSquares).
+// One row's (or contiguous group's) moments for rows_forward and groups_forward: runs_moments when
+// `centered`, else Σx² (Kernels.sumOfSquares).
 static nk_moments NK_FN(row_moments)(const NK_S *row, long n, int centered) {
     nk_moments m = {0, 0, 0};
     if (centered) {
@@ -658,14 +659,10 @@ static void NK_FN(groups_forward)(const NK_S *x, NK_S *y, long first, long group
 #pragma clang fp contract(off)
     if (groups <= 0) return;
     const long n = width * inner;
-    nk_moments m = {0, 0, 0};
-    NK_FN(runs_moments)(x, 1, n, n, &m);
+    nk_moments m = NK_FN(row_moments)(x, n, 1);
     for (long t = 0; t < groups; t++) {
         const NK_FN(nk_group_affine) g = NK_FN(record_group)(m, n, eps, t, mean, m2, invstd);
-        if (t + 1 < groups) {
-            m = (nk_moments){0, 0, 0};
-            NK_FN(runs_moments)(x + (t + 1) * n, 1, n, n, &m);
-        }
+        if (t + 1 < groups) m = NK_FN(row_moments)(x + (t + 1) * n, n, 1);
         const long channel = ((first + t) % groups_per_sample) * width;
         for (long i = 0; i < width; i++) {
             const NK_T scale = (NK_T)(g.r * (w ? (double)w[channel + i] : 1.0)), offset = b ? b[channel + i] : 0;
@@ -1037,7 +1034,6 @@ static void NK_FN(transpose)(const NK_S *in, NK_S *out, long rows, long columns,
 #undef NK_HALVES
 
 static const NK_TABLE_TYPE NK_FN(table) = {
-    .shifted_sums = NK_FN(shifted_sums),
     .affine_range = NK_FN(affine_range),
     .affine_row = NK_FN(affine_row),
     .gradient_sums = NK_FN(gradient_sums),

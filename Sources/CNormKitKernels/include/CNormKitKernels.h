@@ -69,8 +69,6 @@ typedef enum nk_isa {
 #define NK_COLUMNS_STREAM_SHORT 2
 #define NK_DECLARE_TABLE(S, T, SUFFIX)                                                                   \
     typedef struct nk_kernels_##SUFFIX {                                                                 \
-        /* {Σ(x − k), Σ(x − k)²} over a range. */                                                        \
-        nk_pair (*shifted_sums)(const S *x, long runs, long length, long stride, T k);                   \
         /* y = (x − hi)·a + b over a range (y may be x); `next`, when not NULL, is fetched into L2       \
            (the next group's runs, read while this one is written). */                                   \
         void (*affine_range)(const S *x, S *y, long runs, long length, long stride, T hi, T a, T b,      \

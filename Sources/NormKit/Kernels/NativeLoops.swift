@@ -278,19 +278,6 @@ enum NativeLoops {
         }
     }
 
-    static func shiftedSums<S: NormScalar>(
-        _ x: UnsafePointer<S>, runs: Int, length: Int, stride: Int, shift k: S.ComputeScalar
-    ) -> (Double, Double) {
-        let t = tables()
-        let sums: nk_pair
-        switch storage(S.self) {
-        case .float: sums = t.pointee.f32.shifted_sums(x.as(), runs, length, stride, k.as())
-        case .double: sums = t.pointee.f64.shifted_sums(x.as(), runs, length, stride, k.as())
-        case .half: sums = halfTable(t, S.self).shifted_sums(x.as(), runs, length, stride, k.as())
-        }
-        return (sums.first, sums.second)
-    }
-
     static func affineRange<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, runs: Int, length: Int, stride: Int, hi: S.ComputeScalar,
         a: S.ComputeScalar, b: S.ComputeScalar, stream: Bool, next: UnsafePointer<S>?
