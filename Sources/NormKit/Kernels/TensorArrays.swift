@@ -66,13 +66,13 @@ enum TensorArrays {
     static func make<Element>(
         count: Int, _ body: (inout UnsafeMutableBufferPointer<Element>, inout Int) throws -> Void
     ) rethrows -> [Element] {
-        let bytes = count * MemoryLayout<Element>.stride, tries = tries(bytes: bytes)
+        let bytes = count * MemoryLayout<Element>.stride, allowed = tries(bytes: bytes)
         let step = max(1, 16 / MemoryLayout<Element>.stride)  // 16 bytes more each try
         var passedOver: [[Element]] = []
-        for attempt in 0..<tries {
+        for attempt in 0..<allowed {
             var placed = false
             let array = try [Element](unsafeUninitializedCapacity: count + attempt * step) { buffer, initialized in
-                if attempt < tries - 1, let base = buffer.baseAddress, Int(bitPattern: base) % lineBytes != 0 { return }
+                if attempt < allowed - 1, let base = buffer.baseAddress, Int(bitPattern: base) % lineBytes != 0 { return }
                 placed = true
                 if let base = buffer.baseAddress { HugePages.advise(base, bytes: bytes) }
                 var elements = UnsafeMutableBufferPointer(rebasing: buffer[..<count])
