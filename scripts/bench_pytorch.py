@@ -27,7 +27,10 @@ Bare pass (--bare-pass, the suite and --case runs): normkit also times each case
 its floor bytes moved with nothing computed (a copy of x into y, or dx = x XOR dy), on the same
 threads and reused buffers (see Sources/normkit/BarePass.swift). The table then shows each
 library's time as a share of it, and the ceiling: PyTorch's time over the bare pass, the most
-any kernel that reads and writes those bytes could gain on PyTorch on this machine.
+any kernel that reads and writes those bytes could gain on PyTorch on this machine. Where the
+least work reads the inputs twice (BatchNorm's training forward and backward over channels-last
+or (N, C) input: its sums need every row before the first output), the bare pass reads them
+whole first, and its time is marked "(2 sweeps)".
 
 Turns: the memory bandwidth a process gets on a shared machine drifts by 20–40% over minutes.
 Each library's time is the median of its turns on the case, taken seconds apart, so that the
@@ -409,7 +412,8 @@ def suite_report(results, bare_pass=False):
                percent(record.get("roofline_pct"))]
         if bare_pass:
             bare = record.get("bare_pass_s")
-            row += [duration(bare), percent(record.get("bare_pass_pct")),
+            sweeps = " (2 sweeps)" if record.get("bare_pass_sweeps") == 2 else ""
+            row += [duration(bare) + (sweeps if bare else ""), percent(record.get("bare_pass_pct")),
                     percent(100 * bare / result["torch"] if bare and result["torch"] else None),
                     ratio_text(result["torch"] / bare if bare and result["torch"] else None)]
         rows.append(row)

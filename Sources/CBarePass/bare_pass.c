@@ -42,6 +42,14 @@ void bare_pass_combine(bare_pass_width width, const void *x, const void *dy, voi
         bp16_combine(x, dy, dx, bytes, streamed);
 }
 
+unsigned char bare_pass_read(bare_pass_width width, const void *x, long bytes) {
+#if defined(__x86_64__)
+    if (width == BARE_PASS_64) return bp64_read(x, bytes);
+    if (width == BARE_PASS_32) return bp32_read(x, bytes);
+#endif
+    return bp16_read(x, bytes);
+}
+
 void bare_pass_fence(void) {
 #if defined(__x86_64__)
     __builtin_ia32_sfence();

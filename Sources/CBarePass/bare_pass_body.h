@@ -51,6 +51,25 @@ static void BP_NAME(combine)(const char *x, const char *dy, char *dx, long bytes
     for (; i < bytes; i++) dx[i] = x[i] ^ dy[i];
 }
 
+// The XOR of x's `bytes` bytes: every byte read once, nothing written (a statistics sweep's
+// traffic).
+static unsigned char BP_NAME(read)(const char *x, long bytes) {
+    BP_V a = {0}, b = {0};
+    long i = 0;
+    for (; i + 2 * BP_BYTES <= bytes; i += 2 * BP_BYTES) {
+        a ^= BP_LOAD(x + i);
+        b ^= BP_LOAD(x + i + BP_BYTES);
+    }
+    for (; i + BP_BYTES <= bytes; i += BP_BYTES) a ^= BP_LOAD(x + i);
+    a ^= b;
+    unsigned long long word = 0;
+    for (int lane = 0; lane < BP_BYTES / 8; lane++) word ^= a[lane];
+    unsigned char folded = 0;
+    for (int byte = 0; byte < 8; byte++) folded ^= (unsigned char)(word >> (8 * byte));
+    for (; i < bytes; i++) folded ^= (unsigned char)x[i];
+    return folded;
+}
+
 #undef BP_V
 #undef BP_LOAD
 #undef BP_STREAM

@@ -7,7 +7,10 @@ import NormKit
 ///
 /// The bare pass copies x into y (forward, eval, memory-format conversion), or writes
 /// dx = x XOR dy (backward): every byte of the inputs read once and every byte of the output
-/// written once, with nothing computed. It runs in the vectors of NormKit's loops
+/// written once, with nothing computed. A case whose least work reads its inputs twice
+/// (``BenchCase/inputSweeps``: channels-last BatchNorm training) first reads them whole, then
+/// copies: each thread sweeps its range twice, with no wait between the sweeps, where a kernel
+/// must merge its statistics there. It runs in the vectors of NormKit's loops
 /// (``InstructionSet/active``), on buffers of the case's sizes that it reuses call after call,
 /// as the case's calls reuse their input and their freed output: the same share of the bytes
 /// stays in the caches between calls. Four ways are timed and the fastest counts: stores
@@ -36,7 +39,8 @@ enum BarePass {
         for threadCount in Set([1, max(1, threads)]).sorted() {
             for streamed in [false, true] {
                 let sampler = Sampler.measure(policy) {
-                    run(addresses, bytes: bytes, vectorsOf: InstructionSet.active, streamed: streamed, threads: threadCount)
+                    run(addresses, bytes: bytes, vectorsOf: InstructionSet.active, streamed: streamed, threads: threadCount,
+                        inputSweeps: benchCase.inputSweeps)
                 }
                 fastest = min(fastest, sampler.median)
             }
@@ -46,8 +50,12 @@ enum BarePass {
 
     /// One pass over `bytes` of each buffer at `addresses` (an input and the output, or two
     /// inputs and the output), in the vectors of `set`, split into `threads` ranges of whole
-    /// cache lines.
-    static func run(_ addresses: [UInt], bytes: Int, vectorsOf set: InstructionSet, streamed: Bool, threads: Int) {
+    /// cache lines; with `inputSweeps` 2, each range of the inputs is read whole first. Returns
+    /// the XOR of the bytes those first sweeps read (0 without them).
+    @discardableResult
+    static func run(
+        _ addresses: [UInt], bytes: Int, vectorsOf set: InstructionSet, streamed: Bool, threads: Int, inputSweeps: Int = 1
+    ) -> UInt8 {
         let width: bare_pass_width = switch set {
         case .avx512: BARE_PASS_64
         case .avx2: BARE_PASS_32
@@ -56,10 +64,17 @@ enum BarePass {
         let lines = (bytes + 63) / 64, flag: Int32 = streamed ? 1 : 0
         let (input, output) = (addresses[0], addresses[addresses.count - 1])
         let secondInput = addresses.count == 3 ? addresses[1] : nil
+        let readSums = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: threads)
+        readSums.initialize(repeating: 0)
+        defer { readSums.deallocate() }
+        let sums = UncheckedSendableSums(readSums)
         @Sendable func pass(_ part: Int) {
             let start = min(bytes, part * lines / threads * 64), end = min(bytes, (part + 1) * lines / threads * 64)
             guard end > start else { return }
             func at(_ address: UInt) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: address + UInt(start))! }
+            if inputSweeps > 1 {
+                sums.buffer[part] = ([input] + (secondInput.map { [$0] } ?? [])).reduce(0) { $0 ^ bare_pass_read(width, at($1), end - start) }
+            }
             if let secondInput {
                 bare_pass_combine(width, at(input), at(secondInput), at(output), end - start, flag)
             } else {
@@ -68,5 +83,12 @@ enum BarePass {
             bare_pass_fence()
         }
         if threads == 1 { pass(0) } else { DispatchQueue.concurrentPerform(iterations: threads, execute: pass) }
+        return readSums.reduce(0, ^)
     }
+}
+
+/// The threads' XORs of the bytes their first sweeps read: one slot a thread.
+private struct UncheckedSendableSums: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<UInt8>
+    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
 }

@@ -110,6 +110,20 @@ struct BenchCase: Equatable, Sendable {
         return (mode == .backward ? 3 : 2) * elementCount * dtype.byteCount
     }
 
+    /// How many times the least work for the timed phase reads its inputs: twice for
+    /// BatchNorm's training forward and backward over channels-last or `(N, C)` input, whose
+    /// per-channel sums need every row before the first output is known; once otherwise. A
+    /// strip of columns over every row may fit L2 and be read once, but its rows are strided
+    /// lines the hardware does not fetch ahead: on BatchNorm1d 4096×1024 such strips took
+    /// 1.4–4.3 times as long as two sweeps (`scripts/column_strips.c`, BENCHMARKS.md).
+    /// Channels-last BatchNorm2d 32×64×56×56's narrowest strip, one line of 16 channels over
+    /// its 100,352 rows, is 6.4 MB: more than L2.
+    var inputSweeps: Int {
+        guard [.batchnorm1d, .batchnorm2d, .batchnorm3d].contains(layer), mode == .forward || mode == .backward else { return 1 }
+        let interleaved = layout == .nhwc && layer.acceptsChannelsLast || layer == .batchnorm1d && shape.count == 2
+        return interleaved ? 2 : 1
+    }
+
     /// The case string, every applicable key in a fixed order; parsing it gives this case back.
     var canonical: String {
         var pairs = ["layer=\(layer.rawValue)", "shape=\(Self.format(shape))"]

@@ -27,6 +27,9 @@ struct BenchResult {
         benchCase.floorBytes.map { 100 * (Double($0) / (bandwidthGBps * 1e9)) / medianSeconds }
     }
 
+    /// How many times the bare pass read the inputs (``BenchCase/inputSweeps``); `nil` without one.
+    var barePassSweeps: Int? { barePassSeconds.map { _ in benchCase.inputSweeps } }
+
     /// The bare pass's time as a percentage of the median: 100% is as fast as the bytes move.
     var barePassPercent: Double? { barePassSeconds.map { 100 * $0 / medianSeconds } }
 
@@ -39,13 +42,13 @@ struct BenchResult {
 /// `huge_pages` (``HugePages/isEnabled``), `bandwidth_gbps`, and `gbps`,
 /// `floor_bytes`, `roofline_pct` (null for the distributed cases), `baseline_s` and `extra_s`
 /// (syncbatchnorm2d only, else null), `paired_ratio` (with `--interleave`, else null), and
-/// `bare_pass_s`, `bare_pass_pct` (with `--bare-pass`, else null).
+/// `bare_pass_s`, `bare_pass_pct`, `bare_pass_sweeps` (with `--bare-pass`, else null).
 struct BenchRecord: Encodable {
     let result: BenchResult
 
     enum CodingKeys: String, CodingKey {
         case `case`, label, median_s, samples, threads, simd, huge_pages, bandwidth_gbps, gbps, floor_bytes, roofline_pct, baseline_s, extra_s,
-             paired_ratio, bare_pass_s, bare_pass_pct
+             paired_ratio, bare_pass_s, bare_pass_pct, bare_pass_sweeps
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -67,6 +70,7 @@ struct BenchRecord: Encodable {
         try container.encode(result.pairedRatio, forKey: .paired_ratio)
         try container.encode(result.barePassSeconds, forKey: .bare_pass_s)
         try container.encode(result.barePassPercent, forKey: .bare_pass_pct)
+        try container.encode(result.barePassSweeps, forKey: .bare_pass_sweeps)
     }
 
     /// The record as one line of JSON, keys sorted.
@@ -90,13 +94,14 @@ enum BenchTable {
             + "roofline = floor bytes ÷ copy bandwidth, % = roofline time ÷ median"
     }
 
-    /// A result's cells; `barePass`: with the bare pass's two (dashes where it has none).
+    /// A result's cells; `barePass`: with the bare pass's two (dashes where it has none; its time
+    /// marked where it reads the inputs twice).
     static func row(_ result: BenchResult, barePass: Bool) -> [String] {
         let note = result.baselineSeconds.map { baseline in
             "BatchNorm2d alone \(duration(baseline)); synchronizing adds \(duration(result.medianSeconds - baseline))"
         } ?? result.pairedRatio.map { String(format: "×%.3f the first case's time, paired", $0) }
         let barePassCells = barePass
-            ? [result.barePassSeconds.map(duration) ?? "—", result.barePassPercent.map { String(format: "%.0f%%", $0) } ?? "—"]
+            ? [result.barePassSeconds.map { duration($0) + (result.barePassSweeps == 2 ? " (2 sweeps)" : "") } ?? "—", result.barePassPercent.map { String(format: "%.0f%%", $0) } ?? "—"]
             : []
         return [result.benchCase.label,
                 duration(result.medianSeconds),

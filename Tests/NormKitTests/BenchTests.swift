@@ -138,6 +138,7 @@ import NormKit
             let percent = try #require(record["bare_pass_pct"] as? Double)
             #expect(abs(percent - 100 * bare / median) <= 1e-9 * percent)
         }
+        #expect(records.map { $0["bare_pass_sweeps"] as? Int } == [1, 1, nil])
         #expect(records[2]["bare_pass_s"] is NSNull)
         var table: [String] = []
         try Bench.parse(["--case", cases, "--iterations", "1", "--bandwidth", "10", "--bare-pass"]).execute { table.append($0) }
@@ -145,6 +146,23 @@ import NormKit
         #expect(rows.first?.contains("roofline  bare pass  % bare  note") == true, "\(rows.first ?? "")")
         #expect(rows.last?.split(separator: " ").suffix(5).allSatisfy { $0 == "—" } == true, "\(rows.last ?? "")")
         #expect(throws: (any Error).self) { try Bench.parse(["--interleave", "--bare-pass", "--case", cases]) }
+    }
+
+    /// The bare pass reads the inputs twice exactly where BatchNorm's training statistics need
+    /// every row first: channels-last or `(N, C)` input, forward or backward.
+    @Test(arguments: [
+        ("layer=batchnorm2d,shape=2x3x4x4,mode=forward,layout=nhwc", 2),
+        ("layer=batchnorm3d,shape=2x3x4x4x4,mode=backward,layout=nhwc", 2),
+        ("layer=batchnorm1d,shape=8x3,mode=backward", 2),
+        ("layer=batchnorm1d,shape=8x3,mode=eval", 1),
+        ("layer=batchnorm1d,shape=8x3x5,mode=forward", 1),
+        ("layer=batchnorm2d,shape=2x3x4x4,mode=forward", 1),
+        ("layer=batchnorm2d,shape=2x3x4x4,mode=eval,layout=nhwc", 1),
+        ("layer=instancenorm2d,shape=2x3x4x4,mode=forward,layout=nhwc", 1),
+        ("layer=groupnorm,shape=2x4x4x4,groups=2,mode=backward,layout=nhwc", 1),
+    ])
+    func barePassSweepsTheInputsTwiceWhereStatisticsNeedEveryRow(_ text: String, sweeps: Int) throws {
+        #expect(try BenchCase(parsing: text).inputSweeps == sweeps, "\(text)")
     }
 
     /// The bare pass moves every byte, in every vector width this CPU runs, streamed or not, on
@@ -171,7 +189,10 @@ import NormKit
                         BarePass.run([addresses[0], addresses[2]], bytes: length, vectorsOf: set, streamed: streamed, threads: threads)
                         #expect(bytes(buffers[2], offset, length) == bytes(buffers[0], offset, length), "copy \(what)")
                         buffers[2].initializeMemory(as: UInt8.self, repeating: 0xA5, count: capacity)
-                        BarePass.run(addresses, bytes: length, vectorsOf: set, streamed: streamed, threads: threads)
+                        let inputs = bytes(buffers[0], offset, length) + bytes(buffers[1], offset, length)
+                        let read = BarePass.run(addresses, bytes: length, vectorsOf: set, streamed: streamed, threads: threads,
+                                                inputSweeps: 2)
+                        #expect(read == inputs.reduce(0, ^), "first sweeps \(what)")
                         let xor = zip(bytes(buffers[0], offset, length), bytes(buffers[1], offset, length)).map { $0 ^ $1 }
                         #expect(bytes(buffers[2], offset, length) == xor, "combine \(what)")
                         let untouched = bytes(buffers[2], 0, offset) + bytes(buffers[2], offset + length, capacity - offset - length)

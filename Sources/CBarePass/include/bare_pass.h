@@ -24,6 +24,9 @@ void bare_pass_copy(bare_pass_width width, const void *x, void *y, long bytes, i
 /// bare_pass_copy's.
 void bare_pass_combine(bare_pass_width width, const void *x, const void *dy, void *dx, long bytes, int streamed);
 
+/// The XOR of the `bytes` bytes at `x` (a statistics sweep's traffic: read x, write nothing).
+unsigned char bare_pass_read(bare_pass_width width, const void *x, long bytes);
+
 /// Orders the calling thread's streamed stores before its later ones (sfence on x86-64).
 void bare_pass_fence(void);
 
