@@ -88,10 +88,13 @@ typedef enum nk_isa {
         /* Σx² of n contiguous values, in runs_moments' blocks. */                                       \
         double (*sum_of_squares)(const S *x, long n);                                                    \
         /* LayerNorm's (`centered`) or RMSNorm's forward pass over `rows` contiguous rows of n values,   \
-           one statistic a row, output in cache: each row's moments (runs_moments, or Σx² when not       \
-           centered) and r = 1/√(M2/n + eps) into mean, m2 and invstd, then its affine_row. */           \
+           one statistic a row: each row's moments (runs_moments, or Σx² when not centered) and          \
+           r = 1/√(M2/n + eps) into mean, m2 and invstd, then its affine_row; `stream` streams the rows   \
+           (each row's last line to the next row, NK_TAIL_TO_NEXT), and each row fetches the row         \
+           `ahead` rows on (0: none) while it writes. */                                                 \
         void (*rows_forward)(const S *x, S *y, long rows, long n, const T *w, const T *b, double eps,    \
-                             int centered, double *mean, double *m2, double *invstd);                    \
+                             int centered, int stream, long ahead, double *mean, double *m2,             \
+                             double *invstd);                                                            \
         /* GroupNorm's and InstanceNorm's forward pass over `groups` consecutive NCHW groups from        \
            group `first` (`groups_per_sample` a sample; a group is `width` channels of `inner` values),  \
            output unprefetched: each group's moments (runs_moments) and r into mean, m2 and invstd,      \

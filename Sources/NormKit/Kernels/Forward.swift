@@ -50,16 +50,19 @@ extension Kernels {
                                                             groupBytes: groupBytes))
                             }
                         }
-                    case (.perSample, _) where g.inner == 1 && g.groupsPerSample == 1
-                        && !rowsStreamOrPrefetch(stream, rowBytes: groupBytes, elementBytes: MemoryLayout<S>.stride,
-                                                 parallelForward: splitsRows(g)):
-                        // LayerNorm's and RMSNorm's rows in cache, row after row in C. Against the
-                        // rows in Swift, builds alternating: 64×768 1.22× (RMSNorm 1.20×), bfloat16
-                        // 8192×1024 1.20× on two threads and 1.35× on one (RMSNorm 1.17×).
+                    case (.perSample, _) where g.inner == 1 && g.groupsPerSample == 1:
+                        // LayerNorm's and RMSNorm's rows, row after row in C, streamed and fetched
+                        // ahead as ``normalizeGroup`` would. Against the rows in Swift, builds
+                        // alternating: in cache 64×768 1.22× (RMSNorm 1.20×), bfloat16 8192×1024
+                        // 1.20× on two threads and 1.35× on one (RMSNorm 1.17×); streamed (see
+                        // ``rowsForwardSetting(_:rowBytes:elementBytes:parallel:)``).
+                        let rowsSetting = rowsForwardSetting(stream, rowBytes: groupBytes, elementBytes: MemoryLayout<S>.stride,
+                                                             parallel: splitsRows(g))
                         Parallelism.forEachChunk(taskCount: g.outer, elements: g.elementCount) { rows in
                             let first = rows.lowerBound
                             NativeLoops.rowsForward(x + first * count, y + first * count, rows: rows.count, length: count,
                                                     weight: weight, bias: bias, eps: eps, centered: centered,
+                                                    stream: rowsSetting.streamed, ahead: rowsSetting.ahead,
                                                     mean: out.value.0.baseAddress! + first, m2: out.value.1.baseAddress! + first,
                                                     invstd: out.value.2.baseAddress! + first)
                         }

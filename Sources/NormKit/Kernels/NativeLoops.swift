@@ -217,19 +217,24 @@ enum NativeLoops {
     }
 
     /// LayerNorm's or RMSNorm's forward pass over `rows` contiguous rows of `length` values, each
-    /// its own statistic, written in cache (the table's `rows_forward`); each row's mean, M2 and
-    /// 1/√(M2/length + eps) go to `mean`, `m2` and `invstd`.
+    /// its own statistic (the table's `rows_forward`); each row's mean, M2 and
+    /// 1/√(M2/length + eps) go to `mean`, `m2` and `invstd`. `stream` stores the rows past the
+    /// caches, each row's unaligned last line written by the next row's call (``RowTail``), and
+    /// each row fetches the row `ahead` rows on (0: none) while it writes.
     static func rowsForward<S: NormScalar>(
         _ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, rows: Int, length: Int, weight: UnsafePointer<S.ComputeScalar>?,
-        bias: UnsafePointer<S.ComputeScalar>?, eps: Double, centered: Bool, mean: UnsafeMutablePointer<Double>,
-        m2: UnsafeMutablePointer<Double>, invstd: UnsafeMutablePointer<Double>
+        bias: UnsafePointer<S.ComputeScalar>?, eps: Double, centered: Bool, stream: Bool, ahead: Int,
+        mean: UnsafeMutablePointer<Double>, m2: UnsafeMutablePointer<Double>, invstd: UnsafeMutablePointer<Double>
     ) {
         let t = tables(), c: Int32 = centered ? 1 : 0
         switch storage(S.self) {
-        case .float: t.pointee.f32.rows_forward(x.as(), y.as(), rows, length, weight?.as(), bias?.as(), eps, c, mean, m2, invstd)
-        case .double: t.pointee.f64.rows_forward(x.as(), y.as(), rows, length, weight?.as(), bias?.as(), eps, c, mean, m2, invstd)
+        case .float:
+            t.pointee.f32.rows_forward(x.as(), y.as(), rows, length, weight?.as(), bias?.as(), eps, c, stream.flag, ahead, mean, m2, invstd)
+        case .double:
+            t.pointee.f64.rows_forward(x.as(), y.as(), rows, length, weight?.as(), bias?.as(), eps, c, stream.flag, ahead, mean, m2, invstd)
         case .half:
-            halfTable(t, S.self).rows_forward(x.as(), y.as(), rows, length, weight?.as(), bias?.as(), eps, c, mean, m2, invstd)
+            halfTable(t, S.self).rows_forward(x.as(), y.as(), rows, length, weight?.as(), bias?.as(), eps, c, stream.flag, ahead,
+                                              mean, m2, invstd)
         }
     }
 

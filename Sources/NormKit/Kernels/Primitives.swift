@@ -245,13 +245,22 @@ extension Kernels {
         Parallelism.chunkCount(taskCount: g.outer * g.groupsPerSample, elements: g.elementCount) > 1
     }
 
-    /// Whether the rows (inner size 1) of a forward pass stream their output
-    /// (``streamsRowOutput(_:rowBytes:elementBytes:parallelForward:)``) or fetch the next row
-    /// (``prefetchesNextGroup(_:groupBytes:inputs:)``); rows that do neither run in
-    /// C from row to row (``NativeLoops/rowsForward(_:_:rows:length:weight:bias:eps:centered:mean:m2:invstd:)``).
-    static func rowsStreamOrPrefetch(_ stream: Bool, rowBytes: Int, elementBytes: Int, parallelForward: Bool) -> Bool {
-        streamsRowOutput(stream, rowBytes: rowBytes, elementBytes: elementBytes, parallelForward: parallelForward)
-            || prefetchesNextGroup(stream, groupBytes: rowBytes)
+    /// How the rows (inner size 1, one group a sample) of a forward pass in `stream`ed call go
+    /// through ``NativeLoops/rowsForward(_:_:rows:length:weight:bias:eps:centered:stream:ahead:mean:m2:invstd:)``,
+    /// as ``normalizeGroup(_:_:geometry:firstChannel:mean:invstd:weight:bias:stream:parallel:tasksAfter:previousRow:)``
+    /// takes one row: whether they stream their output
+    /// (``streamsRowOutput(_:rowBytes:elementBytes:parallelForward:)``), and how many rows ahead
+    /// each fetches (``forwardRowsAhead(rowBytes:)`` when streamed, else the next row; 0 where
+    /// ``prefetchesNextGroup(_:groupBytes:inputs:)`` fetches nothing). In C these rows shed the
+    /// quarter of their time that Swift's row-by-row bookkeeping took (LayerNorm 87381×384); against
+    /// the rows in Swift, builds alternating, two threads: LayerNorm 87381×384 forward 1.10–1.19×,
+    /// 131072×256 1.22–1.38×, 8192×1024 1.04–1.22×, 4096×2048 1.08×; RMSNorm 8192×768 1.23–1.26×,
+    /// 8192×1024 1.04–1.19×; in the machine's slow phases, when memory stalls hide the bookkeeping,
+    /// 0.97–1.04×, and so on one thread (0.98–0.99×), in `Double` and `bfloat16` (1.00×).
+    static func rowsForwardSetting(_ stream: Bool, rowBytes: Int, elementBytes: Int, parallel: Bool) -> (streamed: Bool, ahead: Int) {
+        let streamed = streamsRowOutput(stream, rowBytes: rowBytes, elementBytes: elementBytes, parallelForward: parallel)
+        let ahead = streamed ? forwardRowsAhead(rowBytes: rowBytes) : 1
+        return (streamed, prefetchesNextGroup(stream, groupBytes: ahead * rowBytes) ? ahead : 0)
     }
 
     /// How many rows ahead a streamed forward row fetches: the first row at least a page
