@@ -219,7 +219,7 @@ import NormKitTestSupport
         }
         assertThrows(.argumentShapeMismatch(argument: "running_var", expected: [4], actual: [3])) { try fold(variance: .ones(shape: [3])) }
         assertThrows(.argumentShapeMismatch(argument: "weight", expected: [4], actual: [5])) { try fold(gamma: .ones(shape: [5])) }
-        let expectation = "running_var + eps a positive finite number in every channel"
+        let expectation = "such that running_var + eps is a positive finite number in every channel"
         assertThrows(.invalidArgument(name: "running_var", expected: expectation, actual: "running_var[2] = -1.0 with eps = 1e-05")) {
             try fold(variance: [1, 1, -1, 1])
         }
@@ -229,6 +229,33 @@ import NormKitTestSupport
         assertThrows(.invalidArgument(name: "running_var", expected: expectation, actual: "running_var[1] = nan with eps = 1e-05")) {
             try fold(variance: [1, .nan, 1, 1])
         }
+    }
+
+    /// Empty weights whose other dimensions are huge fold at once, without a loop over those
+    /// dimensions; a transposed weight against a BatchNorm of no channels is refused, not divided
+    /// by zero; a folded bias too large for memory is refused, not allocated.
+    @Test func hostileEmptyWeightsFoldOrThrowAtOnce() throws {
+        let none = (mean: Tensor<Float>.zeros(shape: [0]), variance: Tensor<Float>.ones(shape: [0]))
+        #expect(throws: NormError.self) {
+            try Functional.fuseConvBatchNorm(convWeight: .ones(shape: [4, 3, 1, 1]), convBias: nil, runningMean: none.mean,
+                                             runningVar: none.variance, weight: nil, bias: nil, transposed: true)
+        }
+        let one = (mean: Tensor<Float>.zeros(shape: [1]), variance: Tensor<Float>.ones(shape: [1]))
+        let wide = try Tensor<Float>(shape: [1, 1 << 40, 0], scalars: [])
+        let conv = try Functional.fuseConvBatchNorm(convWeight: wide, convBias: nil, runningMean: one.mean,
+                                                    runningVar: one.variance, weight: nil, bias: nil)
+        #expect(conv.weight.shape == [1, 1 << 40, 0] && conv.bias.shape == [1])
+        let transposed = try Functional.fuseConvBatchNorm(convWeight: Tensor<Float>(shape: [1 << 50, 1, 0], scalars: []), convBias: nil,
+                                                          runningMean: one.mean, runningVar: one.variance, weight: nil, bias: nil,
+                                                          transposed: true)
+        #expect(transposed.weight.shape == [1 << 50, 1, 0])
+        #expect(throws: NormError.self) {
+            try Functional.fuseLinearBatchNorm(linearWeight: Tensor<Float>(shape: [1 << 60, 0], scalars: []), linearBias: nil,
+                                               runningMean: one.mean, runningVar: one.variance, weight: nil, bias: nil)
+        }
+        let linear = try Functional.fuseLinearBatchNorm(linearWeight: Tensor<Float>(shape: [3, 0], scalars: []), linearBias: nil,
+                                                        runningMean: one.mean, runningVar: one.variance, weight: nil, bias: nil)
+        #expect(linear.weight.shape == [3, 0] && linear.bias.shape == [3])
     }
 
     @Test func linearShapesAreChecked() {

@@ -26,10 +26,10 @@
 ///   empty shard still takes part in both collectives, contributes n_r = 0, and gets an empty
 ///   output and input gradient.
 ///
-/// Communication, per layer and per training step, with F = ``frameLength`` = 256 `Double`s
-/// (2 KiB) and P ranks: forward, one all-gather of one frame per rank (each rank receives P·2 KiB);
-/// backward, one all-reduce of one frame (2 KiB). A frame holds a 6-value header (status, dtype
-/// and channel count) and 2C + 1 (forward) or 2C (backward) payload values, so channels beyond 125
+/// Communication, per layer and per training step, with F = ``frameLength`` = 270 `Double`s
+/// (2,160 bytes) and P ranks: forward, one all-gather of one frame per rank (each rank receives
+/// P·F values); backward, one all-reduce of one frame. A frame holds a 20-value header (status,
+/// dtype and channel count) and 2C + 1 (forward) or 2C (backward) payload values, so channels beyond 125
 /// add a second collective of 8·(2C + 1 − 250) or 8·(2C − 250) bytes, made only after every rank
 /// validated the headers. The fixed frame means ranks that disagree on the channel count or the
 /// dtype, or a rank that failed its own input checks, make **every** rank throw, with no
@@ -133,8 +133,13 @@ public final class SyncBatchNorm<Scalar: NormScalar>: BatchNorm<Scalar> {
         // channels still sees PyTorch's "more than 1 value per channel" check.
         let payload = [Double(Functional.valuesPerChannel(input.shape))] + local.mean + local.m2
         let all = try SyncFraming.allGather(payload, header: header, payloadLength: payload.count, layer: layer, group: group)
-        let global = all.map { values in
-            Moments(count: Int(values[0]), mean: Array(values[1..<1 + channels]), m2: Array(values[(1 + channels)...]))
+        let global = try all.map { values in
+            // A count is a whole number of values, at most Int.max (2⁶³ in Double); a process
+            // group of the caller's own might return anything else.
+            guard let count = values[0] == 0x1p63 ? Int.max : SyncFraming.integer(values[0]), count >= 0 else {
+                throw SyncFraming.malformed(layer, "all-gather", expected: "a count of values per channel", actual: "\(values[0])")
+            }
+            return Moments(count: count, mean: Array(values[1..<1 + channels]), m2: Array(values[(1 + channels)...]))
         }.reduce(Moments(count: 0, mean: [], m2: []), Moments.merged)
         if global.count == 1 { throw NormError.tooFewValuesPerChannel(shape: input.shape) }
         let statistics = global.count > 0

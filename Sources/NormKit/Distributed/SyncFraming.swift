@@ -8,16 +8,23 @@
 /// mismatched counts are undefined behaviour. Each rank validates the headers before it reads any
 /// payload, and every rank reaches the same verdict from the same data:
 /// - all-gather: each rank sees every rank's header and names the first one that differs;
-/// - all-reduce: the header carries each field q as (q, q²); the ranks agree on q exactly when
-///   size·Σq² = (Σq)² (Cauchy–Schwarz), checked in exact integer arithmetic.
+/// - all-reduce: the header carries each field q as (q, q²), the channel count digit by digit
+///   (eight base-256 digits); the ranks agree on q exactly when size·Σq² = (Σq)²
+///   (Cauchy–Schwarz). With q under 2¹¹ (the dtype tag, a digit) every term is an integer under
+///   2⁵³ for up to 2¹⁵ ranks, so `Double` arithmetic decides it exactly.
 ///
+/// A process group's results are checked too (their lengths, and header values that must be
+/// integers): a ``ProcessGroup`` of the caller's own that returns something malformed makes the
+/// call throw ``NormError/collectiveMismatch(operation:expected:actual:)``, never trap.
 /// A payload longer than the frame's room (`frameLength − headerLength` = 250 values, that is more
 /// than 125 channels for SyncBatchNorm) continues in a second collective, which every rank makes
 /// only after the headers agreed, so its length is known to match.
 enum SyncFraming {
-    /// Doubles per frame: 2 KiB.
-    static let frameLength = 256
-    static let headerLength = 6
+    /// Doubles per frame: 2,160 bytes.
+    static let frameLength = 270
+    static let headerLength = 4 + 2 * channelDigits
+    /// Base-256 digits of a channel count in a header.
+    static let channelDigits = 8
     static var room: Int { frameLength - headerLength }
 
     /// What a rank says about itself in front of its payload.
@@ -29,11 +36,41 @@ enum SyncFraming {
         var dtype: Int
         var channels: Int
 
-        /// (ok, failed rank + 1, dtype, dtype², channels, channels²).
+        /// (ok, failed rank + 1, dtype, dtype²), then each base-256 digit d of the channel count,
+        /// lowest first, as (d, d²).
         var encoded: [Double] {
-            [ok ? 1 : 0, ok ? 0 : Double(rank + 1), Double(dtype), Double(dtype * dtype),
-             Double(channels), Double(channels * channels)]
+            [ok ? 1 : 0, ok ? 0 : Double(rank + 1), Double(dtype), Double(dtype * dtype)]
+                + SyncFraming.digits(of: channels).flatMap { [Double($0), Double($0 * $0)] }
         }
+    }
+
+    /// The base-256 digits of a channel count (its bit pattern, for a negative one), lowest first.
+    static func digits(of value: Int) -> [Int] {
+        (0..<channelDigits).map { Int((UInt64(bitPattern: Int64(value)) >> (8 * $0)) & 0xFF) }
+    }
+
+    /// The channel count whose (digit, digit²) pairs, lowest digit first, are `fields`, each
+    /// divided by `divisor` (the rank count, for all-reduced sums): approximate past 2⁵³.
+    static func channels(digits fields: ArraySlice<Double>, divisor: Double = 1) -> Double {
+        stride(from: fields.startIndex, to: fields.endIndex, by: 2).reversed().reduce(0.0) { $0 * 256 + fields[$1] / divisor }
+    }
+
+    /// The channel count that one rank's header `fields` (its digit pairs) spell exactly, or a
+    /// description of them when they are not digits.
+    static func describeChannels(digits fields: ArraySlice<Double>) -> String {
+        let digits = stride(from: fields.startIndex, to: fields.endIndex, by: 2).map { integer(fields[$0]) }
+        guard digits.allSatisfy({ $0.map { (0...255).contains($0) } ?? false }) else { return "\(Array(fields))" }
+        return "\(Int64(bitPattern: digits.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1!) }))"
+    }
+
+    /// `value` as an `Int` when it is one exactly (a header field, a count), else `nil`.
+    static func integer(_ value: Double) -> Int? {
+        value.isFinite && value.rounded() == value && abs(value) < 0x1p63 ? Int(value) : nil
+    }
+
+    /// The error for a process group whose collective returned `actual` where `expected` was due.
+    static func malformed(_ layer: String, _ operation: String, expected: String, actual: String) -> NormError {
+        .collectiveMismatch(operation: "\(layer) \(operation)", expected: expected, actual: actual)
     }
 
     /// A tag that tells scalar types apart: 100 · exponent bits + significand bits
@@ -69,13 +106,13 @@ enum SyncFraming {
             throw NormError.peerRankFailed(layer: layer, rank: failed.count == 1 ? failed[0] : nil)
         }
         for (rank, other) in headers.enumerated() {
-            if Int(other[2]) != header.dtype {
-                throw NormError.rankMismatch(layer: layer, field: "dtype", rank: rank,
-                                             expected: dtypeName(tag: header.dtype), actual: dtypeName(tag: Int(other[2])))
+            if integer(other[2]) != header.dtype {
+                throw NormError.rankMismatch(layer: layer, field: "dtype", rank: rank, expected: dtypeName(tag: header.dtype),
+                                             actual: integer(other[2]).map { dtypeName(tag: $0) } ?? "\(other[2])")
             }
-            if Int(other[4]) != header.channels {
+            if other[4...] != header.encoded[4...] {
                 throw NormError.rankMismatch(layer: layer, field: "num_features", rank: rank,
-                                             expected: "\(header.channels)", actual: "\(Int(other[4]))")
+                                             expected: "\(header.channels)", actual: describeChannels(digits: other[4...]))
             }
         }
         let firstPart = min(payloadLength, room)
@@ -85,6 +122,9 @@ enum SyncFraming {
         if payloadLength > room, let payload {
             let rest = try group.allGather(Array(payload[room...]))
             let restLength = payloadLength - room
+            guard rest.count == group.size * restLength else {
+                throw malformed(layer, "all-gather", expected: "\(group.size * restLength) values", actual: "\(rest.count)")
+            }
             for rank in payloads.indices { payloads[rank] += rest[rank * restLength..<(rank + 1) * restLength] }
         }
         return payloads
@@ -97,26 +137,33 @@ enum SyncFraming {
     ) throws -> [Double] {
         var frame = framed(payload, header: header, payloadLength: payloadLength)
         try group.allReduceSum(&frame)
+        guard frame.count == frameLength else {
+            throw malformed(layer, "all-reduce", expected: "\(frameLength) values", actual: "\(frame.count)")
+        }
         let size = Double(group.size)
         let okCount = frame[0]
         if okCount != size {
             let failedCount = size - okCount
-            throw NormError.peerRankFailed(layer: layer, rank: failedCount == 1 ? Int(frame[1]) - 1 : nil)
+            throw NormError.peerRankFailed(layer: layer, rank: failedCount == 1 ? integer(frame[1]).map { $0 - 1 } : nil)
         }
-        func agree(_ sum: Double, _ sumOfSquares: Double) -> Bool { size * sumOfSquares == sum * sum }
-        if !agree(frame[2], frame[3]) {
+        func agree(_ field: Int) -> Bool { size * frame[field + 1] == frame[field] * frame[field] }
+        if !agree(2) {
             throw NormError.collectiveMismatch(operation: "\(layer) all-reduce",
                                                expected: "dtype \(dtypeName(tag: header.dtype)) on every rank",
                                                actual: "different dtypes")
         }
-        if !agree(frame[4], frame[5]) {
+        if !stride(from: 4, to: headerLength, by: 2).allSatisfy(agree) {
             throw NormError.collectiveMismatch(operation: "\(layer) all-reduce",
                                                expected: "num_features \(header.channels) on every rank",
-                                               actual: "an average of \(frame[4] / size)")
+                                               actual: "an average of \(channels(digits: frame[4..<headerLength], divisor: size))")
         }
         var sum = Array(frame[headerLength..<headerLength + min(payloadLength, room)])
         if payloadLength > room, let payload {
-            sum += try group.allReducedSum(Array(payload[room...]))
+            let rest = try group.allReducedSum(Array(payload[room...]))
+            guard rest.count == payloadLength - room else {
+                throw malformed(layer, "all-reduce", expected: "\(payloadLength - room) values", actual: "\(rest.count)")
+            }
+            sum += rest
         }
         return sum
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 extension Functional {
     /// Folds an eval-mode BatchNorm that follows a convolution into the convolution's weight and
     /// bias, as PyTorch's `torch.nn.utils.fusion.fuse_conv_bn_weights`.
@@ -57,7 +59,9 @@ extension Functional {
         let channelOf: (_ row: Int, _ column: Int) -> Int
         if transposed {
             let perGroup = shape[1]
-            guard perGroup > 0 ? channels % perGroup == 0 && shape[0] % (channels / perGroup) == 0 : channels == 0 else {
+            guard perGroup > 0
+                ? channels % perGroup == 0 && channels >= perGroup && shape[0] % (channels / perGroup) == 0 : channels == 0
+            else {
                 throw NormError.invalidArgument(
                     name: "convWeight", expected: "\(layout) with C/groups in dimension 1 dividing the BatchNorm's "
                         + "\(channels) channels into groups that also divide Cin (dimension 0)", actual: "shape \(shape)")
@@ -74,7 +78,9 @@ extension Functional {
         }
         var folded = Kernels.doubles(convWeight.withMemoryFormat(.contiguous).storage)
         var offset = 0
-        for row in 0..<shape[0] {
+        // An empty weight (a kernel dimension of 0) has nothing to scale, however long its other
+        // dimensions: no loop over them.
+        for row in 0..<(folded.isEmpty ? 0 : shape[0]) {
             for column in 0..<shape[1] {
                 let factor = folding.scale[channelOf(row, column)]
                 for i in offset..<(offset + kernel) { folded[i] *= factor }
@@ -121,9 +127,17 @@ extension Functional {
         }
         let (outputs, inputs) = (shape[0], shape[1])
         try checkPerChannel(linearBias, named: "linearBias", shape: [outputs])
+        // The folded bias has `out` elements even when the weight is empty ([out, 0]): refuse
+        // one that could not be held, as a tensor of that size could not be made.
+        let memory = ProcessInfo.processInfo.physicalMemory
+        guard outputs <= linearWeight.count || UInt64(outputs) <= memory / 8 else {
+            throw NormError.invalidArgument(
+                name: "linearWeight", expected: "at most \(memory / 8) outputs, so that the folded bias of out values fits "
+                    + "this machine's \(memory) bytes of memory", actual: "shape \(shape)")
+        }
         let broadcast = folding.broadcast(to: outputs)
         var folded = Kernels.doubles(linearWeight.storage)
-        for row in 0..<outputs {
+        for row in 0..<(folded.isEmpty ? 0 : outputs) {
             for i in (row * inputs)..<((row + 1) * inputs) { folded[i] *= broadcast.scale[row] }
         }
         return (Tensor(uncheckedShape: shape, scalars: Kernels.scalars(folded)), broadcast.foldedBias(after: linearBias))
@@ -151,7 +165,7 @@ struct BatchNormFolding {
         let variance = Kernels.doubles(runningVar.storage)
         if let bad = variance.firstIndex(where: { !($0 + eps > 0) || !($0 + eps).isFinite }) {
             throw NormError.invalidArgument(
-                name: "running_var", expected: "running_var + eps a positive finite number in every channel",
+                name: "running_var", expected: "such that running_var + eps is a positive finite number in every channel",
                 actual: "running_var[\(bad)] = \(variance[bad]) with eps = \(eps)")
         }
         let gamma = weight.map { Kernels.doubles($0.storage) } ?? Array(repeating: 1, count: channels)

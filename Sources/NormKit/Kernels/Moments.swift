@@ -35,7 +35,9 @@ struct Moments: Sendable, Equatable {
     static func merged(_ a: Moments, _ b: Moments) -> Moments {
         if a.count == 0 { return b }
         if b.count == 0 { return a }
-        var result = Moments(count: a.count + b.count, mean: a.mean, m2: a.m2)
+        // Counts past Int.max (empty channels of huge batches on many ranks) stay at Int.max.
+        let (count, overflow) = a.count.addingReportingOverflow(b.count)
+        var result = Moments(count: overflow ? .max : count, mean: a.mean, m2: a.m2)
         for i in a.mean.indices {
             var moments = GroupMoments(count: Double(a.count), mean: a.mean[i], m2: a.m2[i])
             moments.merge(count: Double(b.count), mean: b.mean[i], m2: b.m2[i])
