@@ -75,8 +75,13 @@ struct Bench: ParsableCommand {
             """))
     var barePass = false
 
+    /// The most threads `--threads` takes: the kernel pool's 255 workers and the caller.
+    static let maximumThreads = 256
+
     mutating func validate() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let threads, !(1...Self.maximumThreads).contains(threads) {
+            throw ValidationError("--threads must be between 1 and \(Self.maximumThreads) (got \(threads))")
+        }
         if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
         if !(minimumSeconds > 0) { throw ValidationError("--min-time must be positive") }
         if let bandwidthGBps, !(bandwidthGBps > 0) { throw ValidationError("--bandwidth must be positive") }

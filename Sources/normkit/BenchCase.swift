@@ -183,7 +183,9 @@ extension BenchCase {
             return parsed
         }
         func positiveInteger(_ key: String, _ value: String) throws(BenchCaseError) -> Int {
-            guard let number = Int(value), number > 0 else { throw fail("\(key)=\(value) is not a positive integer") }
+            guard value.allSatisfy(\.isASCIIDigit), let number = Int(value), number > 0 else {
+                throw fail("\(key)=\(value) is not a positive integer")
+            }
             return number
         }
 
@@ -206,7 +208,7 @@ extension BenchCase {
         guard let shapeText else { throw fail("shape= is required, e.g. shape=32x64x56x56") }
         var shape: [Int] = []
         for dimension in shapeText.split(separator: "x", omittingEmptySubsequences: false) {
-            guard let size = Int(dimension), size > 0 else {
+            guard dimension.allSatisfy(\.isASCIIDigit), let size = Int(dimension), size > 0 else {
                 throw fail("shape=\(shapeText): \"\(dimension)\" is not a positive integer")
             }
             shape.append(size)
@@ -290,4 +292,9 @@ extension BenchCase {
         }
         return cases
     }
+}
+
+private extension Character {
+    /// 0 to 9: the digits of a case string's numbers, which take no sign.
+    var isASCIIDigit: Bool { isASCII && isWholeNumber }
 }

@@ -75,11 +75,25 @@ struct Lab: ParsableCommand {
     mutating func validate() throws {
         if let ranks, ranks < 1 { throw ValidationError("--ranks must be at least 1 (got \(ranks))") }
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1 (got \(jobs))") }
-        if let seeds, seeds < 1 { throw ValidationError("--seeds must be at least 1 (got \(seeds))") }
-        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1 (got \(epochs))") }
+        if let seeds, !(1...Self.maximumSeeds).contains(seeds) {
+            throw ValidationError("--seeds must be between 1 and \(Self.maximumSeeds) (got \(seeds))")
+        }
+        if UInt64.max - seed < UInt64((seeds ?? 1) - 1) {
+            throw ValidationError("--seed plus --seeds must stay within UInt64 (got --seed \(seed) and \(seeds ?? 1) seeds)")
+        }
+        if let epochs, !(1...Self.maximumEpochs).contains(epochs) {
+            throw ValidationError("--epochs must be between 1 and \(Self.maximumEpochs) (got \(epochs))")
+        }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number (got \(lr))") }
         _ = try labConfiguration()
     }
+
+    /// Bounds on the grid, far past any useful lab run, so that no count overflows and no
+    /// model outgrows memory: seeds per grid point, epochs per run, and convolution channels
+    /// (a width of 1,024 makes 38 MB of 3×3 weights a layer).
+    static let maximumSeeds = 10_000
+    static let maximumEpochs = 1_000_000
+    static let maximumWidth = 1_024
 
     /// The grid these options describe.
     func labConfiguration() throws -> LabConfiguration {
@@ -104,8 +118,8 @@ struct Lab: ParsableCommand {
         }
         if let widths {
             configuration.widths = try widths.split(separator: ",").map { text in
-                guard let width = Int(text.trimmingCharacters(in: .whitespaces)), width >= 1 else {
-                    throw ValidationError("widths must be positive integers (got \"\(text)\")")
+                guard let width = Int(text.trimmingCharacters(in: .whitespaces)), (1...Self.maximumWidth).contains(width) else {
+                    throw ValidationError("widths must be integers from 1 to \(Self.maximumWidth) (got \"\(text)\")")
                 }
                 return width
             }

@@ -38,6 +38,8 @@ import NormKit
         ("layer=batchnorm2d,shape=2x3x4", "batchnorm2d takes 4 dimensions, shape=2x3x4 has 3"),
         ("layer=batchnorm2d,shape=2x3x-4x4", "\"-4\" is not a positive integer"),
         ("layer=batchnorm2d,shape=2x3xx4", "\"\" is not a positive integer"),
+        ("layer=batchnorm2d,shape=2x3x+4x4", "\"+4\" is not a positive integer"),
+        ("layer=groupnorm,shape=2x6x4x4,groups=+3", "groups=+3 is not a positive integer"),
         ("layer=batchnorm2d,shape=2x3x4x4,mode=sideways", "mode=sideways is not one of"),
         ("layer=batchnorm2d,shape=2x3x4x4,mode=step", "mode=step applies only to syncbatchnorm2d"),
         ("layer=layernorm,shape=8x16,layout=nhwc", "layout=nhwc applies to"),
@@ -68,6 +70,12 @@ import NormKit
             #expect(error.description.contains(text))
         }
         #expect(throws: (any Error).self) { try Bench.parse(["--case", text]) }
+    }
+
+    @Test func threadCountsPastThePoolAreRejected() throws {
+        #expect(throws: (any Error).self) { try Bench.parse(["--threads", "1000000000000", "--case", "layer=layernorm,shape=4x4"]) }
+        #expect(throws: (any Error).self) { try Bench.parse(["--threads", "257"]) }
+        _ = try Bench.parse(["--threads", "256", "--case", "layer=layernorm,shape=4x4"])
     }
 
     @Test func splitsCaseListsOnSemicolons() throws {
