@@ -17,6 +17,9 @@ import Testing
                 == "LayerNorm([10, 3], eps: 1e-05, elementwiseAffine: true, bias: true)")
         #expect(LayerNorm<Float>(normalizedShape: [10], bias: false).description
                 == "LayerNorm([10], eps: 1e-05, elementwiseAffine: true, bias: false)")
+        // PyTorch 2.15 prints bias=False for LayerNorm((2, 2), elementwise_affine=False, bias=True).
+        #expect(LayerNorm<Float>(normalizedShape: [2, 2], elementwiseAffine: false, bias: true).description
+                == "LayerNorm([2, 2], eps: 1e-05, elementwiseAffine: false, bias: false)")
         #expect(GroupNorm<Float>(numGroups: 2, numChannels: 4).description == "GroupNorm(2, 4, eps: 1e-05, affine: true)")
         #expect(RMSNorm<Float>(normalizedShape: [5]).description == "RMSNorm([5], eps: nil, elementwiseAffine: true)")
         #expect(RMSNorm<Float>(normalizedShape: [5], eps: 1e-6).description == "RMSNorm([5], eps: 1e-06, elementwiseAffine: true)")

@@ -53,7 +53,7 @@ import NormKitTestSupport
         assertThrows(.invalidArgument(name: "child name", expected: "a non-empty name without \".\"", actual: "\"layer1.0\"")) {
             _ = try Sequential<Float>(named: ["ok": bn, "layer1.0": BatchNorm2d(numFeatures: 3)])
         }
-        assertThrows(.invalidArgument(name: "child name", expected: "names unique among the children", actual: "\"bn\" twice")) {
+        assertThrows(.invalidArgument(name: "child name", expected: "unique among the children", actual: "\"bn\" twice")) {
             _ = try Sequential<Float>(named: [("bn", bn), ("gn", GroupNorm(numGroups: 1, numChannels: 3)), ("bn", bn)])
         }
         #expect(throws: Never.self) { _ = try Sequential<Float>(named: [("0", bn), ("downsample", Sequential<Float>([]))]) }

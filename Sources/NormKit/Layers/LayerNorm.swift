@@ -37,7 +37,7 @@ public final class LayerNorm<Scalar: NormScalar>: NormalizationLayer<Scalar> {
     }
 
     override var configurationDescription: String {
-        "\(normalizedShape), eps: \(eps), elementwiseAffine: \(elementwiseAffine), bias: \(hasBias)"
+        "\(normalizedShape), eps: \(eps), elementwiseAffine: \(elementwiseAffine), bias: \(elementwiseAffine && hasBias)"
     }
 
     override func forward<Input: NormScalar>(_ input: Tensor<Input>) throws -> (output: Tensor<Input>, saved: SavedForward)

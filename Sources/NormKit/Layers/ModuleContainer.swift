@@ -126,7 +126,7 @@ func validateChildNames(_ names: [String]) throws {
                                             actual: "\"\(name)\"")
         }
         guard seen.insert(name).inserted else {
-            throw NormError.invalidArgument(name: "child name", expected: "names unique among the children",
+            throw NormError.invalidArgument(name: "child name", expected: "unique among the children",
                                             actual: "\"\(name)\" twice")
         }
     }
