@@ -130,14 +130,17 @@ struct Bench: ParsableCommand {
         }
         let inputs = InputCache()
         var results: [BenchResult] = []
+        // The cases measured before one that throws are still reported, table and all.
+        defer {
+            progress.clear()
+            if !json, !results.isEmpty { write(BenchTable.render(results)) }
+        }
         for (index, benchCase) in cases.enumerated() {
             progress.show("[\(index + 1)/\(cases.count)] \(benchCase.label)…")
             let result = try measure(benchCase, policy: policy, inputs: inputs, threads: threadCount, bandwidth: bandwidth)
             if json { write(try BenchRecord(result: result).line()) }
             results.append(result)
         }
-        progress.clear()
-        if !json { write(BenchTable.render(results)) }
     }
 
     private func measure(

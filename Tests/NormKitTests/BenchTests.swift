@@ -273,6 +273,16 @@ import NormKit
         }
     }
 
+    /// A case that throws after others were measured: the error names it, and the table of
+    /// the cases before it is still written.
+    @Test func casesMeasuredBeforeOneThatThrowsAreReported() throws {
+        let command = try Bench.parse(["--case", "layer=layernorm,shape=4x4;layer=batchnorm1d,shape=1x4", "--iterations", "1",
+                                       "--bandwidth", "10"])
+        var lines: [String] = []
+        #expect { try command.execute { lines.append($0) } } throws: { "\($0)".contains("layer=batchnorm1d,shape=1x4") }
+        #expect(lines.last?.contains("layernorm 4x4 forward") == true, "\(lines)")
+    }
+
     /// Runs `normkit bench --json` with `arguments` and returns its one JSON object.
     private func runJSON(_ arguments: [String]) throws -> [String: Any] {
         let records = try runJSONLines(arguments)
