@@ -29,11 +29,11 @@
 /// Communication, per layer and per training step, with F = ``frameLength`` = 270 `Double`s
 /// (2,160 bytes) and P ranks: forward, one all-gather of one frame per rank (each rank receives
 /// P·F values); backward, one all-reduce of one frame. A frame holds a 20-value header (status,
-/// dtype and channel count) and 2C + 1 (forward) or 2C (backward) payload values, so channels beyond 125
-/// add a second collective of 8·(2C + 1 − 250) or 8·(2C − 250) bytes, made only after every rank
-/// validated the headers. The fixed frame means ranks that disagree on the channel count or the
-/// dtype, or a rank that failed its own input checks, make **every** rank throw, with no
-/// out-of-bounds read and no rank left waiting.
+/// dtype and channel count) and 2C + 1 (forward) or 2C (backward) payload values, so channels
+/// beyond 125 add a second collective of 8·(2C + 1 − 250) or 8·(2C − 250) bytes, made only after
+/// every rank validated the headers. The fixed frame means ranks that disagree on the channel
+/// count or the dtype, or a rank that failed its own input checks, make **every** rank throw,
+/// with no out-of-bounds read and no rank left waiting.
 ///
 /// Options and defaults: `eps` 1e-5, `momentum` 0.1 (`nil`: m = 1/numBatchesTracked, the
 /// cumulative average), `affine` true, `trackRunningStats` true, `processGroup` nil (a group of
