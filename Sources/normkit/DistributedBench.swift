@@ -6,7 +6,8 @@ import NormKit
 /// - collective: one `allReducedSum` of `shape` Doubles;
 /// - syncbatchnorm2d: `SyncBatchNorm` on each rank's shard of `shape` in the case's mode
 ///   (step: a training forward and its backward), against ``LayerBench``'s `BatchNorm2d` on one
-///   shard in the same mode, alone on one thread: the difference is what synchronizing costs.
+///   shard in the same mode, alone on one thread: the difference is what synchronizing costs. A
+///   shard of one value per channel, which BatchNorm2d cannot train on alone, has no baseline.
 ///
 /// The ranks run in lockstep: after each call, rank 0 (whose times are the samples) tells every
 /// rank through one more `allReducedSum`, outside the timed region, whether to go on.
@@ -32,7 +33,13 @@ enum DistributedBench {
             var baselineCase = benchCase
             baselineCase.layer = .batchnorm2d
             baselineCase.ranks = nil
-            return (samplers[0], try LayerBench.measure(baselineCase, policy: policy, inputs: inputs))
+            do {
+                return (samplers[0], try LayerBench.measure(baselineCase, policy: policy, inputs: inputs))
+            } catch NormError.tooFewValuesPerChannel {
+                // A shard of one value per channel trains only synchronized (the global batch
+                // has more): the case has no single-rank baseline.
+                return (samplers[0], nil)
+            }
         default:
             preconditionFailure("\(benchCase.layer) is not a distributed case")
         }

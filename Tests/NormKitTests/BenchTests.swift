@@ -222,6 +222,13 @@ import NormKit
         let baseline = try #require(sync["baseline_s"] as? Double)
         let extra = try #require(sync["extra_s"] as? Double)
         #expect(abs(median - baseline - extra) <= 1e-12)
+
+        // One value per channel a shard: SyncBatchNorm trains on the global batch of four, the
+        // single-shard BatchNorm2d cannot, so there is no baseline.
+        let small = try runJSON(["--case", "layer=syncbatchnorm2d,shape=1x2x1x1,mode=step,ranks=4", "--iterations", "1",
+                                 "--bandwidth", "10"])
+        #expect(small["median_s"] is Double)
+        #expect(small["baseline_s"] is NSNull && small["extra_s"] is NSNull)
     }
 
     /// `--interleave`: every case gets its samples, and the second case's time over the first's,
