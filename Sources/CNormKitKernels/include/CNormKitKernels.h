@@ -136,6 +136,18 @@ typedef enum nk_isa {
                                                 T k3, const T *w, int stream, const S *nx, const S *ndy,   \
                                                 T nhi, T nlo, T nr, const T *nw, T *sum_dy,                \
                                                 T *sum_dy_xhat, const S *after, const S *after_dy);        \
+        /* LayerNorm's and RMSNorm's backward pass (`centered` or not) over `rows` contiguous rows of n   \
+           values, each its own statistic with batch statistics mean[r] and invstd[r]: each row's sums   \
+           (row_gradient_sums with `columns`, 2n values: Σdy then Σdy·x̂ per column, moved into sum_dy    \
+           and sum_dy_xhat every 32 rows and at the end; gradient_sums without), then its input          \
+           gradient (input_gradient_row, streamed as `stream`), or, when `fuses`, the input gradient    \
+           with the next row's sums in one sweep (input_gradient_row_then_sums). The row loops are       \
+           `loops`' (this table's or the one for calls past the caches); `fetch` fetches the row (or,    \
+           fused, the row after the next) into L2 meanwhile. */                                          \
+        void (*rows_backward)(const struct nk_kernels_##SUFFIX *loops, const S *x, const S *dy, S *dx,    \
+                              long rows, long n, const T *w, const double *mean, const double *invstd,   \
+                              int centered, int stream, int fetch, int fuses, T *columns, double *sum_dy, \
+                              double *sum_dy_xhat);                                                      \
         /* s1[c] += Σ_r (x[r,c] − k[c]), s2[c] += Σ_r (x[r,c] − k[c])². */                               \
         void (*column_shifted_sums)(const S *x, long rows, long columns, const T *k, T *s1, T *s2);      \
         /* mean[c] and m2[c] (Σ(x − mean)²) of column c of a rows × columns matrix: in blocks of 128     \

@@ -238,6 +238,36 @@ enum NativeLoops {
         }
     }
 
+    /// LayerNorm's or RMSNorm's backward pass over `rows` contiguous rows of `length` values with
+    /// batch statistics (the table's `rows_backward`): Kernels.rowsBackward for one group a row, in
+    /// C. `mean` and `invstd` are the rows'; `columns` (2·length scalars), when given, gathers
+    /// Σdy and Σdy·x̂ per column, moved into `sumDy` and `sumDyXhat` every 32 rows and at the end;
+    /// `stream`, `fetch` and `fuses` as in that loop, whose row loops run from the table for calls
+    /// past the caches when `beyondCache`.
+    static func rowsBackward<S: NormScalar>(
+        _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, rows: Int, length: Int,
+        weight: UnsafePointer<S.ComputeScalar>?, mean: UnsafePointer<Double>, invstd: UnsafePointer<Double>, centered: Bool,
+        stream: Bool, fetch: Bool, fuses: Bool, beyondCache: Bool,
+        columns: (scratch: UnsafeMutablePointer<S.ComputeScalar>, sumDy: UnsafeMutablePointer<Double>,
+                  sumDyXhat: UnsafeMutablePointer<Double>)?
+    ) {
+        let t = tables(), rowLoops = loops(beyondCache: beyondCache)
+        let (c, s, f, u): (Int32, Int32, Int32, Int32) = (centered ? 1 : 0, stream.flag, fetch ? 1 : 0, fuses ? 1 : 0)
+        let (sums, sumDy, sumDyXhat) = (columns?.scratch, columns?.sumDy, columns?.sumDyXhat)
+        switch storage(S.self) {
+        case .float:
+            t.pointee.f32.rows_backward(rowLoops.f32, x.as(), dy.as(), dx.as(), rows, length, weight?.as(), mean, invstd, c, s, f, u,
+                                        sums?.as(), sumDy, sumDyXhat)
+        case .double:
+            t.pointee.f64.rows_backward(rowLoops.f64, x.as(), dy.as(), dx.as(), rows, length, weight?.as(), mean, invstd, c, s, f, u,
+                                        sums?.as(), sumDy, sumDyXhat)
+        case .half:
+            let half = S.self == BFloat16.self ? rowLoops.bf16 : rowLoops.f16
+            halfTable(t, S.self).rows_backward(half, x.as(), dy.as(), dx.as(), rows, length, weight?.as(), mean, invstd, c, s, f, u,
+                                               sums?.as(), sumDy, sumDyXhat)
+        }
+    }
+
     /// GroupNorm's and InstanceNorm's forward pass over `groups` consecutive NCHW groups from
     /// group `first` (the table's `groups_forward`); each group's mean, M2 and 1/√(M2/n + eps) go
     /// to `mean`, `m2` and `invstd`.
