@@ -64,16 +64,20 @@ enum BarePass {
         let lines = (bytes + 63) / 64, flag: Int32 = streamed ? 1 : 0
         let (input, output) = (addresses[0], addresses[addresses.count - 1])
         let secondInput = addresses.count == 3 ? addresses[1] : nil
+        // One slot a thread for the XOR of what its first sweeps read; its address crosses into
+        // the workers as an integer, as the buffers' do.
         let readSums = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: threads)
         readSums.initialize(repeating: 0)
         defer { readSums.deallocate() }
-        let sums = UncheckedSendableSums(readSums)
+        let sumsAddress = UInt(bitPattern: readSums.baseAddress)
         @Sendable func pass(_ part: Int) {
             let start = min(bytes, part * lines / threads * 64), end = min(bytes, (part + 1) * lines / threads * 64)
             guard end > start else { return }
             func at(_ address: UInt) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: address + UInt(start))! }
             if inputSweeps > 1 {
-                sums.buffer[part] = ([input] + (secondInput.map { [$0] } ?? [])).reduce(0) { $0 ^ bare_pass_read(width, at($1), end - start) }
+                let inputs = [input] + (secondInput.map { [$0] } ?? [])
+                UnsafeMutablePointer<UInt8>(bitPattern: sumsAddress)![part] =
+                    inputs.reduce(0) { $0 ^ bare_pass_read(width, at($1), end - start) }
             }
             if let secondInput {
                 bare_pass_combine(width, at(input), at(secondInput), at(output), end - start, flag)
@@ -87,8 +91,3 @@ enum BarePass {
     }
 }
 
-/// The threads' XORs of the bytes their first sweeps read: one slot a thread.
-private struct UncheckedSendableSums: @unchecked Sendable {
-    let buffer: UnsafeMutableBufferPointer<UInt8>
-    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
-}

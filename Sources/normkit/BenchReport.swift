@@ -100,8 +100,10 @@ enum BenchTable {
         let note = result.baselineSeconds.map { baseline in
             "BatchNorm2d alone \(duration(baseline)); synchronizing adds \(duration(result.medianSeconds - baseline))"
         } ?? result.pairedRatio.map { String(format: "×%.3f the first case's time, paired", $0) }
+        let sweeps = result.barePassSweeps == 2 ? " (2 sweeps)" : ""
         let barePassCells = barePass
-            ? [result.barePassSeconds.map { duration($0) + (result.barePassSweeps == 2 ? " (2 sweeps)" : "") } ?? "—", result.barePassPercent.map { String(format: "%.0f%%", $0) } ?? "—"]
+            ? [result.barePassSeconds.map { duration($0) + sweeps } ?? "—",
+               result.barePassPercent.map { String(format: "%.0f%%", $0) } ?? "—"]
             : []
         return [result.benchCase.label,
                 duration(result.medianSeconds),
