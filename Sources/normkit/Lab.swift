@@ -78,14 +78,15 @@ struct Lab: ParsableCommand {
         if let seeds, !(1...Self.maximumSeeds).contains(seeds) {
             throw ValidationError("--seeds must be between 1 and \(Self.maximumSeeds) (got \(seeds))")
         }
-        if UInt64.max - seed < UInt64((seeds ?? 1) - 1) {
-            throw ValidationError("--seed plus --seeds must stay within UInt64 (got --seed \(seed) and \(seeds ?? 1) seeds)")
-        }
         if let epochs, !(1...Self.maximumEpochs).contains(epochs) {
             throw ValidationError("--epochs must be between 1 and \(Self.maximumEpochs) (got \(epochs))")
         }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number (got \(lr))") }
-        _ = try labConfiguration()
+        let configuration = try labConfiguration()
+        if UInt64.max - configuration.firstSeed < UInt64(configuration.seeds - 1) {
+            throw ValidationError("--seed plus the seeds per grid point must stay within UInt64 "
+                                  + "(got --seed \(seed) and \(configuration.seeds) seeds)")
+        }
     }
 
     /// Bounds on the grid, far past any useful lab run, so that no count overflows and no

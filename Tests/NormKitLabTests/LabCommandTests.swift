@@ -85,6 +85,7 @@ import FoundationXML
         #expect(throws: (any Error).self) { try Lab.parseAsRoot(["--ranks", "0"]) }
         // Counts that would overflow, or a model that would not fit memory.
         #expect(throws: (any Error).self) { try Lab.parseAsRoot(["--seed", "18446744073709551615", "--seeds", "2"]) }
+        #expect(throws: (any Error).self) { try Lab.parseAsRoot(["--seed", "18446744073709551615"]) }  // the default 3 seeds
         #expect(throws: (any Error).self) { try Lab.parseAsRoot(["--epochs", "9223372036854775807"]) }
         #expect(throws: (any Error).self) { try Lab.parseAsRoot(["--seeds", "4611686018427387904"]) }
         #expect(throws: (any Error).self) { try Lab.parseAsRoot(["--widths", "1000000"]) }
