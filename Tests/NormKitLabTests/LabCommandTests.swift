@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NormKitLab
+import NormKit
 @testable import normkit
 import NormKitTestSupport
 #if canImport(FoundationXML)
@@ -106,5 +107,20 @@ final class ElementCollector: NSObject, XMLParserDelegate {
                 attributes: [String: String] = [:]) {
         if root == nil { root = name }
         counts[name, default: 0] += 1
+    }
+}
+
+/// The training function refuses batch sizes and epoch counts that would divide by zero or
+/// overflow, as the command line does, with a typed error.
+@Suite struct TrainerArgumentTests {
+    @Test func hostileBatchesAndEpochsThrow() throws {
+        let data = try ImageDataset.bundledDigits()
+        let network = NetworkConfiguration(inputShape: [1, 8, 8], classes: 10, widths: [2, 2, 2], groupNormGroups: 1)
+        for (batch, epochs) in [(0, 1), (-3, 1), (Int.max, 1), (4, Int.max)] {
+            let options = TrainingOptions(normalization: .none, perRankBatch: batch, epochs: epochs, seed: 1, network: network)
+            #expect(throws: NormError.self, "batch \(batch), epochs \(epochs)") {
+                _ = try trainAndEvaluate(options, data: data, as: Float.self)
+            }
+        }
     }
 }

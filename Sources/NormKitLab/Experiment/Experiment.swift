@@ -7,7 +7,7 @@ public struct LabConfiguration: Equatable, Sendable {
     public var normalizations: [Normalization]
     /// Per-rank (per-device) batch sizes.
     public var batchSizes: [Int]
-    /// Runs per grid point; run i uses seed `firstSeed + i` (weights and data order).
+    /// Runs per grid point; run i uses seed `firstSeed + i` (weights and data order), wrapping past `UInt64.max`.
     public var seeds: Int
     public var firstSeed: UInt64
     public var epochs: Int
@@ -53,7 +53,7 @@ public struct LabConfiguration: Equatable, Sendable {
     public var runs: [RunKey] {
         batchSizes.flatMap { batch in
             normalizations.flatMap { normalization in
-                (0..<seeds).map { RunKey(normalization: normalization, perRankBatch: batch, seed: firstSeed + UInt64($0)) }
+                (0..<seeds).map { RunKey(normalization: normalization, perRankBatch: batch, seed: firstSeed &+ UInt64($0)) }
             }
         }
     }

@@ -80,13 +80,17 @@ public func trainAndEvaluate<Scalar: LabScalar>(
                                                 processGroup: group)
     let optimizer = SGD<Scalar>(learningRate: 0, momentum: options.momentum, weightDecay: options.weightDecay)
     let loss = SoftmaxCrossEntropy<Scalar>()
-    let globalBatch = options.perRankBatch * ranks
-    let stepsPerEpoch = data.trainCount / globalBatch
-    guard options.perRankBatch > 0, stepsPerEpoch > 0 else {
-        throw NormError.invalidArgument(name: "batch size", expected: "a global batch of at most \(data.trainCount) images",
+    let (globalBatch, batchOverflow) = options.perRankBatch.multipliedReportingOverflow(by: ranks)
+    guard options.perRankBatch > 0, !batchOverflow, globalBatch <= data.trainCount else {
+        throw NormError.invalidArgument(name: "batch size", expected: "a global batch of 1 to \(data.trainCount) images",
                                         actual: "\(options.perRankBatch) per rank × \(ranks) ranks")
     }
-    let totalSteps = stepsPerEpoch * options.epochs
+    let stepsPerEpoch = data.trainCount / globalBatch
+    let (totalSteps, stepsOverflow) = stepsPerEpoch.multipliedReportingOverflow(by: options.epochs)
+    guard options.epochs >= 0, !stepsOverflow else {
+        throw NormError.invalidArgument(name: "epochs", expected: "a count whose steps (\(stepsPerEpoch) an epoch) fit in Int",
+                                        actual: "\(options.epochs)")
+    }
     let warmupSteps = min(Int(options.warmupEpochs * Double(stepsPerEpoch)), totalSteps / 2)
     let sampleShape = data.imageShape
     var step = 0
