@@ -110,12 +110,17 @@ final class ElementCollector: NSObject, XMLParserDelegate {
     }
 }
 
-/// The training function refuses batch sizes and epoch counts that would divide by zero or
-/// overflow, as the command line does, with a typed error.
+/// The training function refuses batch sizes, epoch counts and widths that would divide by zero,
+/// overflow or outgrow memory, as the command line does, with a typed error.
 @Suite struct TrainerArgumentTests {
     @Test func hostileBatchesAndEpochsThrow() throws {
         let data = try ImageDataset.bundledDigits()
         let network = NetworkConfiguration(inputShape: [1, 8, 8], classes: 10, widths: [2, 2, 2], groupNormGroups: 1)
+        for widths in [[1_000_000, 1_000_000], [0, 2], [1 << 40]] {
+            let options = TrainingOptions(normalization: .none, perRankBatch: 4, epochs: 1, seed: 1,
+                                          network: NetworkConfiguration(inputShape: [1, 8, 8], classes: 10, widths: widths))
+            #expect(throws: NormError.self, "widths \(widths)") { _ = try trainAndEvaluate(options, data: data, as: Float.self) }
+        }
         for (batch, epochs) in [(0, 1), (-3, 1), (Int.max, 1), (4, Int.max)] {
             let options = TrainingOptions(normalization: .none, perRankBatch: batch, epochs: epochs, seed: 1, network: network)
             #expect(throws: NormError.self, "batch \(batch), epochs \(epochs)") {

@@ -1,3 +1,4 @@
+import Foundation
 import NormKit
 
 /// The normalizations the lab compares, each placed after every convolution.
@@ -44,6 +45,37 @@ public struct NetworkConfiguration: Equatable, Sendable {
         self.classes = classes
         self.widths = widths
         self.groupNormGroups = groupNormGroups
+    }
+}
+
+extension NetworkConfiguration {
+    /// The weights of the network's 3×3 convolutions and final linear layer, or `nil` when the
+    /// count overflows `Int`.
+    var weightCount: Int? {
+        var total = 0, inChannels = inputShape.first ?? 0
+        for (outChannels, kernel) in widths.map({ ($0, 9) }) + [(classes, 1)] {
+            let (perOutput, o1) = inChannels.multipliedReportingOverflow(by: kernel)
+            let (layer, o2) = perOutput.multipliedReportingOverflow(by: outChannels)
+            let (sum, o3) = total.addingReportingOverflow(layer)
+            guard !(o1 || o2 || o3) else { return nil }
+            (total, inChannels) = (sum, outChannels)
+        }
+        return total
+    }
+
+    /// Checks that every width is positive and that the weights, with their gradients and
+    /// momentum, fit in a quarter of this machine's memory.
+    func checkFits(scalarBytes: Int) throws {
+        let budget = ProcessInfo.processInfo.physicalMemory / 4
+        let bytes = weightCount.flatMap { count in
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: 3 * scalarBytes)
+            return overflow ? nil : bytes
+        }
+        guard widths.allSatisfy({ $0 > 0 }), let bytes, UInt64(bytes) <= budget else {
+            throw NormError.invalidArgument(
+                name: "widths", expected: "positive widths whose weights, gradients and momentum fit in \(budget) bytes "
+                    + "(a quarter of this machine's memory)", actual: "\(widths)")
+        }
     }
 }
 

@@ -76,6 +76,7 @@ public func trainAndEvaluate<Scalar: LabScalar>(
 ) throws -> RunResult? {
     let start = Date()
     let ranks = group?.size ?? 1, rank = group?.rank ?? 0
+    try options.network.checkFits(scalarBytes: MemoryLayout<Scalar>.stride)
     let model: Sequential<Scalar> = makeNetwork(options.normalization, options.network, seed: options.seed,
                                                 processGroup: group)
     let optimizer = SGD<Scalar>(learningRate: 0, momentum: options.momentum, weightDecay: options.weightDecay)
