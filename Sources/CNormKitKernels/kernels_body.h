@@ -667,6 +667,14 @@ static void NK_FN(rows_forward)(const NK_S *x, NK_S *y, long rows, long n, const
     else NK_FN(rows_forward_loop)(x, y, rows, n, w, b, eps, centered, 0, 0, mean, m2, invstd);
 }
 
+// Adds rows_backward's per-column sums (Σdy, then Σdy·x̂, n each) to sum_dy and sum_dy_xhat in
+// double, and clears them (GroupScratch.flush).
+static void NK_FN(move_column_sums)(NK_T *columns, long n, double *sum_dy, double *sum_dy_xhat) {
+    for (long c = 0; c < n; c++) sum_dy[c] += (double)columns[c];
+    for (long c = 0; c < n; c++) sum_dy_xhat[c] += (double)columns[n + c];
+    for (long c = 0; c < 2 * n; c++) columns[c] = 0;
+}
+
 // Kernels.rowsBackward with one group a row and batch statistics, without a return to Swift
 // between rows (there, row by row, Swift's bookkeeping held 9% of the samples of LayerNorm
 // 8192×768's backward pass; here the passes run 1.01–1.09× faster). The arithmetic is that of
@@ -689,26 +697,23 @@ static void NK_FN(rows_backward)(const NK_TABLE_TYPE *loops, const NK_S *x, cons
             sum_g = carry.first;
             sum_gd = carry.second;
         } else {
-            for (long start = 0; start < n; start += NK_BLOCK_LENGTH) {
-                const long length = NK_MIN(NK_BLOCK_LENGTH, n - start);
-                const NK_T *ws = w ? w + start : NULL;
+            NK_FOR_EACH_BLOCK(1, n, n, {
+                const NK_T *ws = w ? w + at : NULL;
                 if (columns) {
-                    const nk_pair s = loops->row_gradient_sums(xr + start, gr + start, length, hi, lo, (NK_T)rr, ws, columns + start,
-                                                               columns + n + start);
+                    const nk_pair s = loops->row_gradient_sums(xr + at, gr + at, block_length, hi, lo, (NK_T)rr, ws, columns + at,
+                                                               columns + n + at);
                     sum_g += s.first;
                     sum_gd += s.second;
                 } else {
                     // Σg·(x − μ) = Σg·(x − hi) − lo·Σg.
-                    const nk_pair s = NK_FN(gradient_sums)(xr + start, gr + start, 1, length, length, hi, ws);
+                    const nk_pair s = NK_FN(gradient_sums)(xr + at, gr + at, 1, block_length, block_length, hi, ws);
                     sum_g += s.first;
                     sum_gd += s.second - (double)lo * s.first;
                 }
-            }
+            });
         }
         if (columns && ++pending >= 32) {
-            for (long c = 0; c < n; c++) sum_dy[c] += (double)columns[c];
-            for (long c = 0; c < n; c++) sum_dy_xhat[c] += (double)columns[n + c];
-            for (long c = 0; c < 2 * n; c++) columns[c] = 0;
+            NK_FN(move_column_sums)(columns, n, sum_dy, sum_dy_xhat);
             pending = 0;
         }
         const double m = (double)n;
@@ -724,23 +729,17 @@ static void NK_FN(rows_backward)(const NK_TABLE_TYPE *loops, const NK_S *x, cons
         const NK_T nhi = (NK_T)mean[r + 1], nlo = (NK_T)(mean[r + 1] - (double)nhi), nr = (NK_T)invstd[r + 1];
         const int after = fetch && r + 2 < rows;
         carry = (nk_pair){0, 0};
-        for (long start = 0; start < n; start += NK_BLOCK_LENGTH) {
-            const long length = NK_MIN(NK_BLOCK_LENGTH, n - start);
-            const NK_T *ws = w ? w + start : NULL;
+        NK_FOR_EACH_BLOCK(1, n, n, {
+            const NK_T *ws = w ? w + at : NULL;
             const nk_pair s = loops->input_gradient_row_then_sums(
-                xr + start, gr + start, dr + start, length, hi, k1, k2, k3_folded, ws, stream, xr + n + start, gr + n + start, nhi,
-                nlo, nr, ws, columns + start, columns + n + start, after ? xr + 2 * n + start : NULL,
-                after ? gr + 2 * n + start : NULL);
+                xr + at, gr + at, dr + at, block_length, hi, k1, k2, k3_folded, ws, stream, xr + n + at, gr + n + at, nhi, nlo, nr,
+                ws, columns + at, columns + n + at, after ? xr + 2 * n + at : NULL, after ? gr + 2 * n + at : NULL);
             carry.first += s.first;
             carry.second += s.second;
-        }
+        });
         carried = 1;
     }
-    if (columns && pending > 0) {
-        for (long c = 0; c < n; c++) sum_dy[c] += (double)columns[c];
-        for (long c = 0; c < n; c++) sum_dy_xhat[c] += (double)columns[n + c];
-        for (long c = 0; c < 2 * n; c++) columns[c] = 0;
-    }
+    if (columns && pending > 0) NK_FN(move_column_sums)(columns, n, sum_dy, sum_dy_xhat);
 }
 
 // As rows_forward, for NCHW groups of channels: each channel's runs take the group's statistics

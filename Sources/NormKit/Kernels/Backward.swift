@@ -257,6 +257,9 @@ extension Kernels {
     /// and fetch the row after that into L2 meanwhile: the memory system then reads and writes
     /// at once, instead of waiting while a row is summed. (Fused but not fetching ahead,
     /// LayerNorm 8192×1024 measured 1.03–1.09× slower; fused in cache, 2048×1024, 1.08–1.13×.)
+    ///
+    /// Rows of one group with batch statistics (LayerNorm, RMSNorm) run this loop in C, the
+    /// table's `rows_backward`; the loop here serves the others (GroupNorm on `(N, C)`).
     static func rowsBackward<S: NormScalar>(
         _ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ dx: UnsafeMutablePointer<S>, geometry g: NormalizationGeometry,
         tasks: Range<Int>, mean: [Double], invstd: [Double], weight: UnsafePointer<S.ComputeScalar>?, mode: GradientMode,

@@ -210,15 +210,12 @@ extension Kernels {
         let groupBytes = count * MemoryLayout<S>.stride, hasNext = tasksAfter > 0
         if g.inner == 1 {
             let row = RowAffine(mean: split, invstd: S.ComputeScalar(invstd))
-            let streamed = streamsRowOutput(stream, rowBytes: groupBytes, elementBytes: MemoryLayout<S>.stride,
-                                            parallelForward: parallel)
-            // The row fetched is `ahead` rows on: its distance, not one row's size, decides
-            // whether fetching is worth it (nextGroup's bounds).
-            let ahead = streamed ? forwardRowsAhead(rowBytes: groupBytes) : 1
+            // The same rule as the rows in C: the row fetched is `ahead` rows on.
+            let (streamed, ahead) = rowsForwardSetting(stream, rowBytes: groupBytes, elementBytes: MemoryLayout<S>.stride,
+                                                       parallel: parallel)
             affineRow(x, y, width, row, weight: weight.map { $0 + firstChannel }, bias: bias.map { $0 + firstChannel },
                       stream: streamed, tail: RowTail(streamed: streamed, geometry: g, previous: previousRow, hasNext: hasNext),
-                      next: nextGroup(x, distance: ahead * count, exists: ahead <= tasksAfter, stream: stream,
-                                      groupBytes: ahead * groupBytes))
+                      next: ahead > 0 && ahead <= tasksAfter ? x + ahead * count : nil)
             previousRow = row
             return
         }

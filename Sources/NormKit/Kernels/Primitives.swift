@@ -245,10 +245,10 @@ extension Kernels {
         Parallelism.chunkCount(taskCount: g.outer * g.groupsPerSample, elements: g.elementCount) > 1
     }
 
-    /// How the rows (inner size 1, one group a sample) of a forward pass in `stream`ed call go
-    /// through ``NativeLoops/rowsForward(_:_:rows:length:weight:bias:eps:centered:stream:ahead:mean:m2:invstd:)``,
-    /// as ``normalizeGroup(_:_:geometry:firstChannel:mean:invstd:weight:bias:stream:parallel:tasksAfter:previousRow:)``
-    /// takes one row: whether they stream their output
+    /// How the rows (inner size 1) of a forward pass in a `stream`ed call go, in C
+    /// (``NativeLoops/rowsForward(_:_:rows:length:weight:bias:eps:centered:stream:ahead:mean:m2:invstd:)``)
+    /// or one by one (``normalizeGroup(_:_:geometry:firstChannel:mean:invstd:weight:bias:stream:parallel:tasksAfter:previousRow:)``):
+    /// whether they stream their output
     /// (``streamsRowOutput(_:rowBytes:elementBytes:parallelForward:)``), and how many rows ahead
     /// each fetches (``forwardRowsAhead(rowBytes:)`` when streamed, else the next row; 0 where
     /// ``prefetchesNextGroup(_:groupBytes:inputs:)`` fetches nothing). In C these rows shed the

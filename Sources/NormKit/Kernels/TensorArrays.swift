@@ -34,8 +34,8 @@ enum TensorArrays {
     /// The most bytes of blocks passed over for one array: address space held for a moment
     /// (only each block's first page is written), which bounds the tries of large arrays: an
     /// array of 256 MiB gets 9 tries, one of 1 GiB 3; larger ones, beyond the heap (in fresh
-    /// pages, whose offset no try changes), get one. Fresh arrays of 17 to 256 MiB taken from the top of the heap fell on a line by
-    /// the seventh try here.
+    /// pages, whose offset no try changes), get one. Fresh arrays of 17 to 256 MiB taken from the
+    /// top of the heap fell on a line by the seventh try here.
     static let maximumPassedOverBytes = 2 << 30
 
     /// Whether large arrays come from glibc's heap, where a block passed over makes the next
