@@ -286,5 +286,12 @@ import NormKitTestSupport
             try bn.setParameter(named: "weight", to: .zeros(shape: [3]))
         }
         #expect(bn.stateDict() == before)
+        let plain = LayerNorm<Float>(normalizedShape: [4], elementwiseAffine: false)
+        assertThrows(.invalidArgument(name: "parameter name", expected: "none: this module has no parameters", actual: "\"weight\"")) {
+            try plain.setParameter(named: "weight", to: .ones(shape: [4]))
+        }
+        assertThrows(.invalidArgument(name: "parameter name", expected: "none: this module has no parameters", actual: "\"0.weight\"")) {
+            try Sequential<Float>([BatchNorm1d<Float>(numFeatures: 4, affine: false)]).setParameter(named: "0.weight", to: .ones(shape: [4]))
+        }
     }
 }

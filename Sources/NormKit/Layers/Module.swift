@@ -184,7 +184,7 @@ extension Module {
         let names = namedParameters().map(\.name)
         guard names.contains(name) else {
             _ = try planStateDictLoad([:])   // a module that cannot load at all says why first
-            throw NormError.invalidArgument(name: "parameter name", expected: "one of \(names)", actual: "\"\(name)\"")
+            throw NormError.unknownParameter(name, known: names)
         }
         try planStateDictLoad([name: StateTensor(value)]).commit()
     }

@@ -71,7 +71,7 @@ extension ModuleContainer {
         }
         let names = namedParameters().map { $0.name }
         guard names.contains(name) else {
-            throw NormError.invalidArgument(name: "parameter name", expected: "one of \(names)", actual: "\"\(name)\"")
+            throw NormError.unknownParameter(name, known: names)
         }
         try planStateDictLoad([name: StateTensor(value)]).commit()
     }

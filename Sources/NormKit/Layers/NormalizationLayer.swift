@@ -199,8 +199,7 @@ public class NormalizationLayer<Scalar: NormScalar>: Module {
         case "weight" where weight != nil: current = weight!
         case "bias" where bias != nil: current = bias!
         default:
-            throw NormError.invalidArgument(name: "parameter name", expected: "one of \(namedParameters().map { $0.name })",
-                                            actual: "\"\(name)\"")
+            throw NormError.unknownParameter(name, known: namedParameters().map(\.name))
         }
         guard value.shape == current.shape else {
             throw NormError.stateShapeMismatch(key: name, expected: current.shape, actual: value.shape)

@@ -177,3 +177,13 @@ public enum NormError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+extension NormError {
+    /// ``invalidArgument(name:expected:actual:)`` for `name`, which is not among a module's
+    /// parameter names `known` (``Module/setParameter(named:to:)``); it says so when the module
+    /// has no parameters at all (a layer built with `affine: false`).
+    static func unknownParameter(_ name: String, known: [String]) -> NormError {
+        .invalidArgument(name: "parameter name", expected: known.isEmpty ? "none: this module has no parameters" : "one of \(known)",
+                         actual: "\"\(name)\"")
+    }
+}
