@@ -31,7 +31,8 @@ enum NativeLoops {
 
     /// Whether a kernel that moves `bytes` (inputs plus output) stores its output past the
     /// caches: when they could not hold it anyway (at least the last-level cache's size, which
-    /// `nk_last_level_cache_bytes` reads from sysfs on Linux). Streaming saves the read for
+    /// `nk_last_level_cache_bytes` reads from sysfs on Linux, up to 32 MiB:
+    /// ``maximumStreamingCacheBytes``). Streaming saves the read for
     /// ownership of every output line (a third of the traffic of y = f(x)), and keeps the input
     /// cached for a kernel's second read of it; below the cache's size the output stays cached
     /// for the next layer. Measured here beyond L3 (32 MiB), against the same build without
@@ -55,10 +56,30 @@ enum NativeLoops {
     /// 10–17% slower streamed.)
     static func streamsSingleSweep(bytes: Int) -> Bool { bytes >= streamingThreshold + streamingThreshold / 4 }
 
-    private static let threshold = ProcessSetting(lastLevelCacheBytes)
+    private static let threshold = ProcessSetting(streamingCacheBytes)
 
     /// The size of the last-level cache one core can fill (sysfs on Linux).
     static let lastLevelCacheBytes: Int = nk_last_level_cache_bytes()
+
+    /// The most cache the streaming threshold plans for, whatever the system reports: 32 MiB.
+    ///
+    /// A virtual machine on a large server reports the socket's whole L3 (260 MiB on an Intel
+    /// Xeon, Emerald Rapids, VM of this project's kind), which it shares with every other tenant.
+    /// Planned as this core's, nothing in the benchmark suite streamed there, and cases that
+    /// beat PyTorch on the AMD machine (32 MiB of L3) fell under it. Measured on the Intel
+    /// machine, the same build with the threshold alone changed, 32 MiB against 260 MiB (medians
+    /// of 3 alternating processes, two threads): LayerNorm 8192×1024 forward 2.46×, BatchNorm2d
+    /// 32×64×56×56 eval 1.63× and backward 2.01×, BatchNorm3d 8×64×16×32×32 eval 2.11×,
+    /// GroupNorm(32) 32×256×32×32 forward 3.34×. On tensors between the candidates (LayerNorm
+    /// 2048×1024 and 4096×1024 forward, BatchNorm2d 8×64×56×56 forward and 16×64×56×56 backward,
+    /// GroupNorm 16×256×32×32 forward), 8 and 16 MiB ran within ±10% of 32 MiB, and 64 MiB
+    /// 0.70–0.80× as fast. 32 MiB is also the L3 of the AMD machine where the other thresholds
+    /// were measured, so nothing changes there.
+    static let maximumStreamingCacheBytes = 32 << 20
+
+    /// The cache size the streaming threshold starts from: ``lastLevelCacheBytes``, at most
+    /// ``maximumStreamingCacheBytes``.
+    static let streamingCacheBytes = min(lastLevelCacheBytes, maximumStreamingCacheBytes)
 
     /// The size of one core's level-1 data cache (sysfs on Linux; 32 KiB where unknown).
     static let levelOneDataCacheBytes: Int = nk_level1_data_cache_bytes()
@@ -92,7 +113,7 @@ enum NativeLoops {
         return bytes > levelTwo && (bytes - 1) / 5 < levelTwo  // bytes ≤ 5·levelTwo, without overflow
     }
 
-    /// The last-level cache's size, or what a test sets with ``withStreamingThreshold(_:_:)``.
+    /// ``streamingCacheBytes``, or what a test sets with ``withStreamingThreshold(_:_:)``.
     static var streamingThreshold: Int {
         get { threshold.value }
         set { threshold.value = newValue }
