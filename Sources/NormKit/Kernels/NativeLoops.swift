@@ -74,7 +74,10 @@ enum NativeLoops {
     /// 2048×1024 and 4096×1024 forward, BatchNorm2d 8×64×56×56 forward and 16×64×56×56 backward,
     /// GroupNorm 16×256×32×32 forward), 8 and 16 MiB ran within ±10% of 32 MiB, and 64 MiB
     /// 0.70–0.80× as fast. 32 MiB is also the L3 of the AMD machine where the other thresholds
-    /// were measured, so nothing changes there.
+    /// were measured, so nothing changes there. Where one process really has more L3 to itself
+    /// (a whole server on bare metal, or a part with stacked cache), tensors between 32 MiB and
+    /// that size now stream instead of staying cached for the next call; no such machine was
+    /// at hand to measure what that costs.
     static let maximumStreamingCacheBytes = 32 << 20
 
     /// The cache size the streaming threshold starts from: ``lastLevelCacheBytes``, at most
