@@ -60,6 +60,7 @@ other processes took more than 5% of the CPUs; rerun those with --case.
 
 import argparse
 import ctypes
+import glob
 import json
 import math
 import os
@@ -472,6 +473,31 @@ def threads_sweep_report(by_threads):
     return table + disturbance_note(results_one + results_two)
 
 
+def machine_description():
+    """The CPU's model name and its cache sizes as Linux reports them (the model alone elsewhere):
+    NormKit plans its streamed stores from the last level (up to 32 MiB), so tables from different
+    machines of one kind read apart."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    caches = {}
+    for index in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")):
+        try:
+            with open(f"{index}/level") as level, open(f"{index}/type") as kind, open(f"{index}/size") as size:
+                if kind.read().strip() != "Instruction":
+                    caches[f"L{level.read().strip()}"] = size.read().strip()
+        except OSError:
+            continue
+    def readable(size):
+        kib = int(size[:-1]) << 10 if size[-1:] in ("M", "m") else int(size.rstrip("Kk") or 0)
+        return f"{kib >> 10} MiB" if kib >= 1024 and kib % 1024 == 0 else f"{kib} KiB"
+    sizes = ", ".join(f"{level} {readable(size)}" for level, size in sorted(caches.items()))
+    return f"{model}" + (f", {sizes} as sysfs reports them" if sizes else "")
+
+
 def preamble(results, threads_text, malloc_tuned, rounds):
     bandwidths = sorted({f"{result['record']['bandwidth_gbps']:.1f}" for result in results})
     malloc = ("PyTorch with NormKit's malloc tuning (mmap and trim thresholds 1 GiB)" if malloc_tuned
@@ -480,7 +506,8 @@ def preamble(results, threads_text, malloc_tuned, rounds):
         malloc += "; both on huge pages (NORMKIT_HUGE_PAGES=1, THP_MEM_ALLOC_ENABLE=1)"
     elif NORMKIT_HUGE_PAGES:
         malloc += "; NormKit on huge pages (NORMKIT_HUGE_PAGES=1), PyTorch on 4 KiB pages"
-    return (f"NormKit vs PyTorch {torch.__version__} on {platform.machine()} ({os.cpu_count()} cores), "
+    return (f"NormKit vs PyTorch {torch.__version__} on {platform.machine()} ({os.cpu_count()} cores; "
+            f"{machine_description()}), "
             f"{threads_text}; copy bandwidth {' / '.join(bandwidths)} GB/s (read + write); {malloc}; "
             f"the libraries take {rounds} alternating turns per case, each time the median of its turns; "
             f"speedup = PyTorch time / NormKit time.")
