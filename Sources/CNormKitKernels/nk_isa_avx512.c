@@ -14,7 +14,10 @@
 // 2.2–2.8 ms at all, once their streamed rows stored whole lines (kernels_body.h). Calls in cache
 // keep AVX-512's (LayerNorm 64×768 backward took 1.39× longer with AVX2's), and so do the 16-bit
 // rows, whose loads are half as wide (a bfloat16 LayerNorm 8192×1024 backward took 1.6× longer
-// with AVX2's). Every set's row sums gather in the same lanes (kernels_body.h), so a Float layer
+// with AVX2's). Rows that all start on cache lines (NormKit's own tensors, whose arrays start on
+// one, with rows of a multiple of 64 bytes) keep AVX-512's: in rows_backward they ran LayerNorm and
+// RMSNorm 8192×1024 backward 1.33–1.43× faster than AVX2's on an Intel Xeon VM (Swift's
+// NativeLoops.rowsBackward). Every set's row sums gather in the same lanes (kernels_body.h), so a Float layer
 // on 16-bit input still gives the Float layer's results. BatchNorm's wide column rows (channels-last
 // or (N, C), 1 KiB and more) past the caches run AVX2's column_affine and column_input_gradient
 // too, for the same reason (Kernels.columnAffineBeyondCache, columnInputGradientBeyondCache);

@@ -88,11 +88,13 @@ import NormKitTestSupport
         Case(kind: .layer, shape: [37, 300]),
         Case(kind: .layer, shape: [9, 263], values: .largeMean),
         Case(kind: .layer, shape: [21, 600]),
+        Case(kind: .layer, shape: [24, 1024], values: .largeMean),  // rows on cache lines (AVX-512's own loops past the caches)
         Case(kind: .rms, shape: [5, 33]),
         Case(kind: .rms, shape: [2, 2050], affine: false),
         Case(kind: .rms, shape: [70, 1030]),
         Case(kind: .rms, shape: [23, 517], values: .largeMean),
         Case(kind: .rms, shape: [19, 300]),
+        Case(kind: .rms, shape: [12, 768]),
     ]
 
     @Test(arguments: cases)

@@ -58,6 +58,17 @@ import NormKitTestSupport
         }
     }
 
+    /// Past the caches, rows that start on cache lines, with every row after them, run the active
+    /// set's own loops; the others AVX2's (`beyond_cache`).
+    @Test func rowsOnCacheLinesAreTold() {
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 256, alignment: 64)
+        defer { buffer.deallocate() }
+        #expect(NativeLoops.onCacheLines(rowBytes: 4096, buffer, buffer + 128))
+        #expect(NativeLoops.onCacheLines(rowBytes: 0, buffer))
+        #expect(!NativeLoops.onCacheLines(rowBytes: 4000, buffer))
+        #expect(!NativeLoops.onCacheLines(rowBytes: 4096, buffer, buffer + 32))
+    }
+
     /// A streamed row stores whole cache lines only (`NK_LINE_PEEL` and `NK_WHOLE_LINES` in
     /// kernels_body.h): from every output offset within a line, streamed and fused or not, the
     /// input gradient is the unstreamed loop's, to the bit, and nothing outside the row is written.

@@ -460,11 +460,13 @@ final class GroupScratch<S: NormScalar> {
 
     init(channels: Int) {
         self.channels = channels
-        columns = .allocate(capacity: max(2 * channels, 1))
+        // On a cache line, as the rows are: the row loops read and write it with every vector.
+        columns = UnsafeMutableRawPointer.allocate(byteCount: max(2 * channels, 1) * MemoryLayout<S>.stride, alignment: 64)
+            .bindMemory(to: S.self, capacity: max(2 * channels, 1))
         columns.initialize(repeating: 0, count: max(2 * channels, 1))
     }
 
-    deinit { columns.deallocate() }
+    deinit { UnsafeMutableRawPointer(columns).deallocate() }
 
     /// Counts one finished group; after 32 rows' worth (32 · groups groups) moves the column
     /// sums into `sums`.
