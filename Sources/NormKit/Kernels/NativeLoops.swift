@@ -284,12 +284,14 @@ enum NativeLoops {
     ) {
         let (sums, sumDy, sumDyXhat) = (columns?.scratch, columns?.sumDy, columns?.sumDyXhat)
         // Rows on cache lines keep the active table's own loops past the caches too: AVX-512's
-        // ran LayerNorm 8192×1024 backward 1.33× and RMSNorm 1.35× faster than AVX2's on an Intel
-        // Xeon (Emerald Rapids) VM, builds alternating, 7 processes each; on the AMD machine, in a
+        // ran LayerNorm 8192×1024 backward 1.43× and RMSNorm 1.41× faster than AVX2's on an Intel
+        // Xeon (Emerald Rapids) VM, builds alternating, 5 processes each (8192×768 1.18×,
+        // 87381×384 1.03×); on the AMD machine, in a
         // C harness, they had taken 2.1–2.5 ms against AVX2's 2.2–2.8 ms on aligned rows
         // (nk_isa_avx512.c). Rows off the lines (a caller's own arrays, rows of other lengths)
         // keep AVX2's.
-        let onLines = onCacheLines(rowBytes: length * MemoryLayout<S>.stride, x, dy, dx) && sums.map { onCacheLines(rowBytes: 0, $0) } != false
+        let onLines = onCacheLines(rowBytes: length * MemoryLayout<S>.stride, x, dy, dx)
+            && (sums.map { onCacheLines(rowBytes: 0, $0) } ?? true)
         let t = tables(), rowLoops = loops(beyondCache: beyondCache && !onLines)
         let (c, s, f, u): (Int32, Int32, Int32, Int32) = (centered ? 1 : 0, stream.flag, fetch ? 1 : 0, fuses ? 1 : 0)
         switch storage(S.self) {
