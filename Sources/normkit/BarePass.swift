@@ -64,6 +64,7 @@ enum BarePass {
         let lines = (bytes + 63) / 64, flag: Int32 = streamed ? 1 : 0
         let (input, output) = (addresses[0], addresses[addresses.count - 1])
         let secondInput = addresses.count == 3 ? addresses[1] : nil
+        let inputs = addresses.dropLast()  // read whole first with `inputSweeps` 2
         // One slot a thread for the XOR of what its first sweeps read; its address crosses into
         // the workers as an integer, as the buffers' do.
         let readSums = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: threads)
@@ -75,7 +76,6 @@ enum BarePass {
             guard end > start else { return }
             func at(_ address: UInt) -> UnsafeMutableRawPointer { UnsafeMutableRawPointer(bitPattern: address + UInt(start))! }
             if inputSweeps > 1 {
-                let inputs = [input] + (secondInput.map { [$0] } ?? [])
                 UnsafeMutablePointer<UInt8>(bitPattern: sumsAddress)![part] =
                     inputs.reduce(0) { $0 ^ bare_pass_read(width, at($1), end - start) }
             }
@@ -90,4 +90,3 @@ enum BarePass {
         return readSums.reduce(0, ^)
     }
 }
-

@@ -22,6 +22,21 @@ struct BackwardSums: Sendable, Equatable {
     }
 }
 
+extension Optional where Wrapped == BackwardSums {
+    /// Calls `body` with pointers to Σdy and Σdy·x̂ for a C loop to add to (both `nil` without
+    /// sums), the arrays borrowed without a copy on write.
+    mutating func withSumPointers(_ body: (UnsafeMutablePointer<Double>?, UnsafeMutablePointer<Double>?) -> Void) {
+        guard var total = self else { return body(nil, nil) }
+        self = nil  // `total` holds the arrays alone: no copy on write
+        total.sumGradOutput.withUnsafeMutableBufferPointer { sumDy in
+            total.sumGradOutputTimesNormalized.withUnsafeMutableBufferPointer { sumDyXhat in
+                body(sumDy.baseAddress!, sumDyXhat.baseAddress!)
+            }
+        }
+        self = total
+    }
+}
+
 /// How the statistics of the forward pass depend on the input, which decides the input gradient.
 ///
 /// For a statistic group of M elements with g = γ·dy and x̂ = (x − μ)·invstd:
@@ -277,20 +292,12 @@ extension Kernels {
             let offset = tasks.lowerBound * width, fetch = prefetchesNextGroup(stream, groupBytes: rowBytes, inputs: 2)
             mean.withUnsafeBufferPointer { mean in
                 invstd.withUnsafeBufferPointer { invstd in
-                    func run(_ columns: (UnsafeMutablePointer<S.ComputeScalar>, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>)?) {
+                    sums.withSumPointers { sumDy, sumDyXhat in
                         NativeLoops.rowsBackward(x + offset, dy + offset, dx + offset, rows: tasks.count, length: width, weight: weight,
                                                  mean: mean.baseAddress! + tasks.lowerBound, invstd: invstd.baseAddress! + tasks.lowerBound,
                                                  centered: centered, stream: rowStream, fetch: fetch, fuses: fuses,
-                                                 beyondCache: rowStream, columns: columns)
+                                                 beyondCache: rowStream, columns: sumDy.map { (scratch.columns, $0, sumDyXhat!) })
                     }
-                    guard var total = sums else { return run(nil) }
-                    sums = nil  // `total` holds the arrays alone: no copy on write
-                    total.sumGradOutput.withUnsafeMutableBufferPointer { sumDy in
-                        total.sumGradOutputTimesNormalized.withUnsafeMutableBufferPointer { sumDyXhat in
-                            run((scratch.columns, sumDy.baseAddress!, sumDyXhat.baseAddress!))
-                        }
-                    }
-                    sums = total
                 }
             }
             return
@@ -352,7 +359,7 @@ extension Kernels {
         stream: Bool
     ) {
         let offset = tasks.lowerBound * g.elementsPerStatistic
-        func run(_ sumDy: UnsafeMutablePointer<Double>?, _ sumDyXhat: UnsafeMutablePointer<Double>?) {
+        sums.withSumPointers { sumDy, sumDyXhat in
             mean.withUnsafeBufferPointer { mean in
                 invstd.withUnsafeBufferPointer { invstd in
                     NativeLoops.groupsBackward(x + offset, dy + offset, dx + offset, first: tasks.lowerBound, groups: tasks.count,
@@ -363,14 +370,6 @@ extension Kernels {
                 }
             }
         }
-        guard var total = sums else { return run(nil, nil) }
-        sums = nil  // `total` holds the arrays alone: no copy on write
-        total.sumGradOutput.withUnsafeMutableBufferPointer { sumDy in
-            total.sumGradOutputTimesNormalized.withUnsafeMutableBufferPointer { sumDyXhat in
-                run(sumDy.baseAddress!, sumDyXhat.baseAddress!)
-            }
-        }
-        sums = total
     }
 
     /// The backward pass of one statistic group stored as a contiguous range with inner size
@@ -461,7 +460,8 @@ final class GroupScratch<S: NormScalar> {
     init(channels: Int) {
         self.channels = channels
         // On a cache line, as the rows are: the row loops read and write it with every vector.
-        columns = UnsafeMutableRawPointer.allocate(byteCount: max(2 * channels, 1) * MemoryLayout<S>.stride, alignment: 64)
+        columns = UnsafeMutableRawPointer.allocate(byteCount: max(2 * channels, 1) * MemoryLayout<S>.stride,
+                                                   alignment: TensorArrays.lineBytes)
             .bindMemory(to: S.self, capacity: max(2 * channels, 1))
         columns.initialize(repeating: 0, count: max(2 * channels, 1))
     }

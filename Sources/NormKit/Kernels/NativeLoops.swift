@@ -149,7 +149,7 @@ enum NativeLoops {
     /// Whether each of `pointers` starts on a 64-byte cache line, and so does every row
     /// `rowBytes` after it: AVX-512's 64-byte loads and stores of such rows never span two lines.
     static func onCacheLines(rowBytes: Int, _ pointers: UnsafeRawPointer...) -> Bool {
-        rowBytes % 64 == 0 && pointers.allSatisfy { Int(bitPattern: $0) % 64 == 0 }
+        rowBytes % TensorArrays.lineBytes == 0 && pointers.allSatisfy { Int(bitPattern: $0) % TensorArrays.lineBytes == 0 }
     }
 
     /// The 16-bit table of `loops` for `S`.
