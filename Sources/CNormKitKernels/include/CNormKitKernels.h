@@ -119,9 +119,10 @@ typedef enum nk_isa {
         nk_pair (*gradient_sums)(const S *x, const S *dy, long runs, long length, long stride, T hi,     \
                                  const T *w);                                                            \
         /* gradient_sums over one row with μ = hi + lo, returning {Σg, Σg·(x − μ)}, and adding           \
-           dy_i to sum_dy[i] and dy_i·(x_i − μ)·r to sum_dy_xhat[i]. */                                  \
+           dy_i to sum_dy[i] and dy_i·(x_i − μ)·r to sum_dy_xhat[i]; next_x and next_dy, when not NULL,   \
+           the next row's, are fetched into L2 meanwhile. */                                             \
         nk_pair (*row_gradient_sums)(const S *x, const S *dy, long n, T hi, T lo, T r, const T *w,       \
-                                     T *sum_dy, T *sum_dy_xhat);                                         \
+                                     T *sum_dy, T *sum_dy_xhat, const S *next_x, const S *next_dy);      \
         /* dx = k1·dy − k2·(x − hi) + k3 over a range; next_x and next_dy as affine_range's next. */    \
         void (*input_gradient_range)(const S *x, const S *dy, S *dx, long runs, long length, long stride, \
                                      T hi, T k1, T k2, T k3, int stream, const S *next_x,                \
@@ -142,8 +143,8 @@ typedef enum nk_isa {
            and sum_dy_xhat every 32 rows and at the end; gradient_sums without), then its input          \
            gradient (input_gradient_row, streamed as `stream`), or, when `fuses`, the input gradient    \
            with the next row's sums in one sweep (input_gradient_row_then_sums). The row loops are       \
-           `loops`' (this table's or the one for calls past the caches); `fetch` fetches the row (or,    \
-           fused, the row after the next) into L2 meanwhile. */                                          \
+           `loops`' (this table's or the one for calls past the caches); with `fetch`, each row's sums   \
+           fetch the next row into L2 (fused, the row after the next). */                                \
         void (*rows_backward)(const struct nk_kernels_##SUFFIX *loops, const S *x, const S *dy, S *dx,    \
                               long rows, long n, const T *w, const double *mean, const double *invstd,   \
                               int centered, int stream, int fetch, int fuses, T *columns, double *sum_dy, \

@@ -420,11 +420,11 @@ enum NativeLoops {
         let sums: nk_pair
         switch storage(S.self) {
         case .float: sums = rows.f32.pointee.row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
-                                   sumDyXhat.as())
+                                   sumDyXhat.as(), nil, nil)
         case .double: sums = rows.f64.pointee.row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
-                                   sumDyXhat.as())
+                                   sumDyXhat.as(), nil, nil)
         case .half: sums = halfLoops(rows, S.self).row_gradient_sums(x.as(), dy.as(), count, hi.as(), lo.as(), r.as(), weight?.as(), sumDy.as(),
-                                   sumDyXhat.as())
+                                   sumDyXhat.as(), nil, nil)
         }
         return (sums.first, sums.second)
     }
