@@ -22,8 +22,8 @@ typedef unsigned int NK_FN(nk_bits_vector) __attribute__((ext_vector_type(NK_LAN
 #define NK_WIDEN_BF16(sv) ((NK_V)(__builtin_convertvector((sv), NK_UV) << 16))
 #define NK_NARROW_BF16(v)                                                               \
     ({                                                                                  \
-        NK_UV nk_u_ = (NK_UV)(v);                                                       \
-        NK_UV nk_nan_ = (NK_UV)((nk_u_ & 0x7FFFFFFF) > 0x7F800000);                     \
+        NK_V nk_v_ = (v);                                                               \
+        NK_UV nk_u_ = (NK_UV)nk_v_, nk_nan_ = (NK_UV)(nk_v_ != nk_v_);                  \
         NK_UV nk_rounded_ = (nk_u_ + 0x7FFF + ((nk_u_ >> 16) & 1)) >> 16;               \
         __builtin_convertvector((nk_rounded_ & ~nk_nan_) | (((nk_u_ >> 16) | 0x40) & nk_nan_), NK_SV); \
     })
