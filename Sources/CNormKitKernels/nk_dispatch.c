@@ -38,8 +38,15 @@ static nk_isa nk_detect(void) {
     if (avx512 && (xcr0 & 0xe6) == 0xe6) return NK_ISA_AVX512;  // and opmask, ZMM state
     return NK_ISA_AVX2;
 }
+
+int nk_cpu_is_intel(void) {
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    return b == 0x756E6547 && d == 0x49656E69 && c == 0x6C65746E;  // "Genu" "ineI" "ntel"
+}
 #else
 static nk_isa nk_detect(void) { return NK_ISA_BASELINE; }
+int nk_cpu_is_intel(void) { return 0; }
 #endif
 
 static const nk_kernels *nk_table_for(nk_isa isa) {

@@ -206,6 +206,21 @@ import NormKitTestSupport
     /// 384 MiB on a 32 MiB virtual machine, and nothing ever streamed), at most 32 MiB (a VM on
     /// an Intel server reports the socket's 260 MiB).
     #if os(Linux)
+    /// Rows of 16-bit elements from 2 KiB stream on Intel CPUs only (shorter ones nowhere, a page
+    /// and more everywhere), and `cpuIsIntel` is what the kernel reports (`/proc/cpuinfo`).
+    @Test func shortHalfPrecisionRowsStreamOnIntelCPUs() throws {
+        if let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) {
+            #expect(NativeLoops.cpuIsIntel == cpuinfo.contains("GenuineIntel"))
+        }
+        #expect(Kernels.streamsRowOutput(true, rowBytes: 2048, elementBytes: 2) == NativeLoops.cpuIsIntel)
+        #expect(Kernels.streamsRowOutput(true, rowBytes: 2048, elementBytes: 2, parallelForward: true) == NativeLoops.cpuIsIntel)
+        #expect(!Kernels.streamsRowOutput(true, rowBytes: 1536, elementBytes: 2, parallelForward: true))
+        #expect(Kernels.streamsRowOutput(true, rowBytes: 4096, elementBytes: 2))
+        #expect(!Kernels.streamsRowOutput(false, rowBytes: 4096, elementBytes: 2))
+        #expect(Kernels.streamsRowOutput(true, rowBytes: 1536, elementBytes: 4, parallelForward: true))
+        #expect(!Kernels.streamsRowOutput(true, rowBytes: 1536, elementBytes: 4))
+    }
+
     @Test func theStreamingThresholdIsThisCoresLastLevelCacheUpTo32MiB() throws {
         var expected = 0, level = 0
         for index in 0..<16 {

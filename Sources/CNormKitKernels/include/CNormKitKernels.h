@@ -222,6 +222,9 @@ long nk_level1_data_cache_bytes(void);
 /// The size of one core's level-2 cache in bytes (1 MiB where the OS does not say).
 long nk_level2_cache_bytes(void);
 
+/// Whether the CPU's vendor is Intel (cpuid's "GenuineIntel"); 0 elsewhere and off x86-64.
+int nk_cpu_is_intel(void);
+
 /// The best instruction set this CPU and OS support.
 nk_isa nk_isa_supported(void);
 

@@ -84,6 +84,10 @@ enum NativeLoops {
     /// ``maximumStreamingCacheBytes``.
     static let streamingCacheBytes = min(lastLevelCacheBytes, maximumStreamingCacheBytes)
 
+    /// Whether the CPU is an Intel one (cpuid's vendor), for the tuning measured to differ
+    /// between the project's Intel and AMD machines (``Kernels/streamsShortHalfPrecisionRows``).
+    static let cpuIsIntel = nk_cpu_is_intel() != 0
+
     /// The size of one core's level-1 data cache (sysfs on Linux; 32 KiB where unknown).
     static let levelOneDataCacheBytes: Int = nk_level1_data_cache_bytes()
 

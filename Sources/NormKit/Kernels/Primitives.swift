@@ -218,10 +218,21 @@ extension Kernels {
     /// backward 1.10–1.15×.
     /// These stay as they were: shorter rows (on aligned tensors, LayerNorm 87381×384 and
     /// 131072×256 streamed measured 1.16–1.34× on two threads but 0.84–0.90× on one; 512-byte
-    /// rows 0.76× forward), and rows of 16-bit elements (a `Float` LayerNorm on `Float16` or
-    /// `BFloat16` input, 8192×1024: forward 0.81–0.96× streamed on aligned tensors), whose vectors
-    /// fill half a cache line per streamed store.
+    /// rows 0.76× forward), and, except on Intel CPUs (``streamsShortHalfPrecisionRows``), rows
+    /// of 16-bit elements.
     static let minimumStreamedShortRowBytes = 2 << 10
+
+    /// Whether rows of 16-bit elements from ``minimumStreamedShortRowBytes`` up to a page stream
+    /// too (longer ones always do, ``streamsRows(_:rowBytes:)``): on Intel CPUs only. On the
+    /// project's AMD EPYC (Zen 5) VM a `Float` LayerNorm on `Float16` or `BFloat16` input,
+    /// 8192×1024, measured 0.81–0.96× forward with these rows streamed (aligned tensors), whose
+    /// 16-bit vectors fill half a cache line per streamed store. On an Intel Xeon (Emerald Rapids)
+    /// VM, against the same build unstreamed, alternating: `bfloat16` LayerNorm 8192×1024 forward
+    /// 1.15–1.26× on two threads and 1.54× on one, `float16` 1.20×, 16384×1024 `bfloat16` 1.40×;
+    /// backward 1.10–1.17× (RMSNorm `float16` 1.13×); `bfloat16` RMSNorm forward 1.05×. Rows of
+    /// 1.5 KiB in a forward pass split over threads (`bfloat16` LayerNorm 8192×768) measured 0.99×,
+    /// so the 16-bit rows keep the 2 KiB minimum there too.
+    static let streamsShortHalfPrecisionRows = NativeLoops.cpuIsIntel
 
     /// The shortest rows that stream in a forward pass split over threads: LayerNorm 87381×384
     /// (1.5 KiB rows) forward 1.34× against unstreamed rows, 131072×256 (1 KiB) 1.21–1.22×, on
@@ -233,10 +244,13 @@ extension Kernels {
     /// caches: ``streamsRows(_:rowBytes:)``, or, for elements of 4 bytes or more, rows of
     /// ``minimumStreamedShortRowBytes`` or more, or of ``minimumStreamedParallelForwardRowBytes``
     /// or more in a forward pass whose rows are split over threads (`parallelForward`,
-    /// ``splitsRows(_:)``).
+    /// ``splitsRows(_:)``); for 16-bit elements, rows of ``minimumStreamedShortRowBytes`` or more
+    /// where ``streamsShortHalfPrecisionRows``.
     static func streamsRowOutput(_ stream: Bool, rowBytes: Int, elementBytes: Int, parallelForward: Bool = false) -> Bool {
-        let shortest = parallelForward ? minimumStreamedParallelForwardRowBytes : minimumStreamedShortRowBytes
-        return streamsRows(stream, rowBytes: rowBytes) || (stream && elementBytes >= 4 && rowBytes >= shortest)
+        guard stream else { return false }
+        if streamsRows(stream, rowBytes: rowBytes) { return true }
+        if elementBytes < 4 { return streamsShortHalfPrecisionRows && rowBytes >= minimumStreamedShortRowBytes }
+        return rowBytes >= (parallelForward ? minimumStreamedParallelForwardRowBytes : minimumStreamedShortRowBytes)
     }
 
     /// Whether a kernel over the statistic groups of `g` (rows, for inner size 1) runs on more
