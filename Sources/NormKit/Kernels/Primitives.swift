@@ -140,8 +140,24 @@ extension Kernels {
     /// The bytes of each of one statistic group's inputs (x, or x and dy) below which the loops
     /// leave the next group to the hardware prefetcher: below a page (4 KiB) it already runs
     /// ahead (it stops at page boundaries), and LayerNorm 65536×256 backward measured 0.92–0.96×
-    /// prefetched.
+    /// prefetched (while each row's input gradient was written; see
+    /// ``minimumFetchedBackwardRowBytes`` for the rows that fetch while they are summed).
     static let minimumPrefetchedGroupBytes = 4 << 10
+
+    /// The shortest rows of LayerNorm's and RMSNorm's backward pass past the caches that fetch the
+    /// next row into L2 while they sum one (`rows_backward` in C). Against the same build with
+    /// rows of less than 4 KiB unfetched, alternating, two threads, on an Intel Xeon VM: LayerNorm
+    /// 32768×512 (2 KiB rows) 1.23×, 131072×256 (1 KiB) 1.16–1.18×, 87381×384 1.13–1.16×, RMSNorm
+    /// 32768×512 1.17×, 87381×384 1.10×, `bfloat16` LayerNorm 32768×512 1.11× and 16384×1024
+    /// 1.13×; one thread 1.12–1.32×. Shorter rows stay unfetched: 512 bytes measured 1.05×,
+    /// 256 bytes 0.89×.
+    static let minimumFetchedBackwardRowBytes = 1 << 10
+
+    /// Whether the rows of a backward pass in C (``minimumFetchedBackwardRowBytes``) fetch the
+    /// next row while they sum one (or, fused, the row after it).
+    static func fetchesNextRowBackward(_ stream: Bool, rowBytes: Int) -> Bool {
+        stream && rowBytes >= minimumFetchedBackwardRowBytes && 2 * rowBytes <= maximumPrefetchedGroupBytes
+    }
 
     /// The most bytes of input (all inputs together) one statistic group may have for the loops
     /// to prefetch the next: beyond a few L2s' worth the prefetched lines are evicted before use
