@@ -731,8 +731,8 @@ static void NK_FN(rows_backward)(const NK_TABLE_TYPE *loops, const NK_S *x, cons
             // fetched row was summed from L2. Builds alternating, two threads: LayerNorm 8192×2048
             // backward 1.17× faster, 4096×4096 1.18×, 2048×8192 1.09×, `Double` 8192×1024 1.20×;
             // RMSNorm 4096×4096 1.06–1.20×, `Double` 8192×1024 1.18×; one thread 1.18–1.21× (an
-            // Intel Xeon VM). Rows of 8 KiB and more took 1.3–1.6× longer a byte than rows of 4 KiB
-            // before; a C harness of the loop put the rows of 1–32 KiB within 5% of each other so.
+            // Intel Xeon VM), where rows of 8 KiB and more had taken 1.3–1.6× longer a byte than
+            // rows of 4 KiB; rows of 1–4 KiB (Kernels.minimumFetchedBackwardRowBytes) 1.10–1.38×.
             const int ahead = fetch && r + 1 < rows;
             const NK_S *nx = ahead ? xr + n : NULL, *ng = ahead ? gr + n : NULL;
             NK_FOR_EACH_BLOCK(1, n, n, {
