@@ -316,7 +316,7 @@ static nk_pair NK_FN(row_gradient_sums)(const NK_S *x, const NK_S *dy, long n, N
     NK_RV s1 = 0, s2 = 0, b1 = 0, b2 = 0;
     double t1 = 0, t2 = 0;
     long i = 0;
-    if (next_x) {
+    if (next_x) {  // a loop of its own: calls in cache (next_x NULL) keep one free of the test
         for (; i + NK_LANES <= n; i += NK_LANES) {
             NK_FETCH_NEXT_ROW(next_x, next_dy, i, NK_LANES);
             NK_ROW_SUMS_VECTOR(x, dy, i, hv, lv, rv, w);

@@ -201,11 +201,6 @@ import NormKitTestSupport
         }
     }
 
-    /// Outputs stream past the caches from the size of the cache this core can fill: on Linux
-    /// the highest level under cpu0 in sysfs (glibc's sysconf reports a whole AMD package's L3,
-    /// 384 MiB on a 32 MiB virtual machine, and nothing ever streamed), at most 32 MiB (a VM on
-    /// an Intel server reports the socket's 260 MiB).
-    #if os(Linux)
     /// Rows of 16-bit elements from 2 KiB stream on Intel CPUs only (shorter ones nowhere, a page
     /// and more everywhere), and `cpuIsIntel` is what the kernel reports (`/proc/cpuinfo`).
     @Test func shortHalfPrecisionRowsStreamOnIntelCPUs() throws {
@@ -221,6 +216,11 @@ import NormKitTestSupport
         #expect(!Kernels.streamsRowOutput(true, rowBytes: 1536, elementBytes: 4))
     }
 
+    /// Outputs stream past the caches from the size of the cache this core can fill: on Linux
+    /// the highest level under cpu0 in sysfs (glibc's sysconf reports a whole AMD package's L3,
+    /// 384 MiB on a 32 MiB virtual machine, and nothing ever streamed), at most 32 MiB (a VM on
+    /// an Intel server reports the socket's 260 MiB).
+    #if os(Linux)
     @Test func theStreamingThresholdIsThisCoresLastLevelCacheUpTo32MiB() throws {
         var expected = 0, level = 0
         for index in 0..<16 {

@@ -69,6 +69,19 @@ import NormKitTestSupport
         #expect(!NativeLoops.onCacheLines(rowBytes: 4096, buffer, buffer + 32))
     }
 
+    /// Past the caches, LayerNorm's and RMSNorm's backward rows of 1 KiB or more fetch the next
+    /// row while they sum one; shorter rows, rows of groups over the prefetch limit, and calls in
+    /// cache do not.
+    @Test func backwardRowsFetchFrom1KiB() {
+        let minimum = Kernels.minimumFetchedBackwardRowBytes
+        #expect(minimum == 1024)
+        #expect(Kernels.prefetchesNextGroup(true, groupBytes: 1024, inputs: 2, minimum: minimum))
+        #expect(!Kernels.prefetchesNextGroup(true, groupBytes: 1023, inputs: 2, minimum: minimum))
+        #expect(!Kernels.prefetchesNextGroup(false, groupBytes: 4096, inputs: 2, minimum: minimum))
+        #expect(!Kernels.prefetchesNextGroup(true, groupBytes: Kernels.maximumPrefetchedGroupBytes, inputs: 2, minimum: minimum))
+        #expect(!Kernels.prefetchesNextGroup(true, groupBytes: 1024, inputs: 2))  // other groups: from 4 KiB
+    }
+
     /// A streamed row stores whole cache lines only (`NK_LINE_PEEL` and `NK_WHOLE_LINES` in
     /// kernels_body.h): from every output offset within a line, streamed and fused or not, the
     /// input gradient is the unstreamed loop's, to the bit, and nothing outside the row is written.

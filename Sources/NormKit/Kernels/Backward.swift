@@ -289,7 +289,8 @@ extension Kernels {
             // loop would run them, with the same results to the bit. Against it, builds
             // alternating, two threads: 64×768 1.04–1.06× (RMSNorm 1.05×), 8×300 1.05×, 8192×1024
             // 1.06×, 87381×384 1.05×, 8192×768 1.01×; one thread 87381×384 1.09×, 8192×1024 1.05×.
-            let offset = tasks.lowerBound * width, fetch = fetchesNextRowBackward(stream, rowBytes: rowBytes)
+            let offset = tasks.lowerBound * width
+            let fetch = prefetchesNextGroup(stream, groupBytes: rowBytes, inputs: 2, minimum: minimumFetchedBackwardRowBytes)
             mean.withUnsafeBufferPointer { mean in
                 invstd.withUnsafeBufferPointer { invstd in
                     sums.withSumPointers { sumDy, sumDyXhat in

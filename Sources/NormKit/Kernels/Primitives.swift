@@ -153,12 +153,6 @@ extension Kernels {
     /// 256 bytes 0.89×.
     static let minimumFetchedBackwardRowBytes = 1 << 10
 
-    /// Whether the rows of a backward pass in C (``minimumFetchedBackwardRowBytes``) fetch the
-    /// next row while they sum one (or, fused, the row after it).
-    static func fetchesNextRowBackward(_ stream: Bool, rowBytes: Int) -> Bool {
-        stream && rowBytes >= minimumFetchedBackwardRowBytes && 2 * rowBytes <= maximumPrefetchedGroupBytes
-    }
-
     /// The most bytes of input (all inputs together) one statistic group may have for the loops
     /// to prefetch the next: beyond a few L2s' worth the prefetched lines are evicted before use
     /// and read twice. InstanceNorm2d 2×4×2048×2048 (16 MiB groups) measured 0.87× prefetched,
@@ -185,10 +179,13 @@ extension Kernels {
     }
 
     /// Whether ``nextGroup(_:distance:exists:stream:groupBytes:inputs:)`` gives a next group
-    /// where there is one.
+    /// where there is one: groups of `minimum` bytes or more an input (by default
+    /// ``minimumPrefetchedGroupBytes``; LayerNorm's and RMSNorm's backward rows in C,
+    /// ``minimumFetchedBackwardRowBytes``).
     @inline(__always)
-    static func prefetchesNextGroup(_ stream: Bool, groupBytes: Int, inputs: Int = 1) -> Bool {
-        stream && groupBytes >= minimumPrefetchedGroupBytes && inputs * groupBytes <= maximumPrefetchedGroupBytes
+    static func prefetchesNextGroup(_ stream: Bool, groupBytes: Int, inputs: Int = 1,
+                                    minimum: Int = minimumPrefetchedGroupBytes) -> Bool {
+        stream && groupBytes >= minimum && inputs * groupBytes <= maximumPrefetchedGroupBytes
     }
 
     /// Whether the rows of a kernel with inner size 1 (LayerNorm, RMSNorm) store their output past
